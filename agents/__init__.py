@@ -1,0 +1,1 @@
+"""socius agents."""

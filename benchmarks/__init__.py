@@ -1,0 +1,1 @@
+"""Benchmarks of socius against its peers."""

@@ -1,0 +1,1 @@
+"""YAML configs shipped with socius."""

@@ -1,0 +1,136 @@
+"""Frozen configurations shared by every world, with checks that name the bad field."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from numbers import Integral, Real
+from typing import Any
+
+MOVE_NAMES = ("stay", "up", "down", "left", "right")
+NUM_MOVES = len(MOVE_NAMES)
+
+
+@dataclass(frozen=True)
+class WorldConfig:
+    """Settings every task shares; tasks extend it with their own fields."""
+
+    num_agents: int = 2
+    """Total number of agents in each environment."""
+    max_cycles: int = 50
+    """Steps after which an episode is truncated."""
+    view_radius: int = 2
+    """Radius r of the egocentric (2r+1)x(2r+1) view window; -1 is never valid."""
+    vocab_size: int = 8
+    """Number of distinct message tokens V."""
+    message_length: int = 1
+    """Tokens L an agent says per step; 0 is a mute channel."""
+    hearing_radius: int = -1
+    """Chebyshev radius within which agents in view are heard; -1 hears one's own group."""
+    max_others: int = 4
+    """How many visible agents are reported in the `others` observation."""
+    token_drop_prob: float = 0.0
+    """Probability that each spoken token is lost (heard as silence)."""
+    token_replace_prob: float = 0.0
+    """Probability that each spoken token is replaced by a uniformly random token."""
+    n_colours: int = 4
+    """Number of object colours."""
+    n_shapes: int = 4
+    """Number of object shapes."""
+    flatten: bool = False
+    """Give a flat Box observation instead of the Dict."""
+    extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    """Unused; reserved so YAML overrides can carry notes without failing."""
+
+    def check(self) -> None:
+        """Raise ValueError naming the first impossible field."""
+        _require(self.num_agents >= 1, "num_agents", "an integer >= 1", self.num_agents)
+        _require(self.max_cycles >= 1, "max_cycles", "an integer >= 1", self.max_cycles)
+        _require(self.view_radius >= 0, "view_radius", "an integer >= 0", self.view_radius)
+        _require(self.message_length >= 0, "message_length", "an integer >= 0",
+                 self.message_length)
+        _require(self.vocab_size >= 1 or self.message_length == 0, "vocab_size",
+                 ">= 1 when message_length > 0 (use message_length=0 for a mute channel)",
+                 self.vocab_size)
+        _require(self.vocab_size >= 0, "vocab_size", "an integer >= 0", self.vocab_size)
+        _require(self.hearing_radius >= -1, "hearing_radius",
+                 "-1 (own group) or a radius >= 0", self.hearing_radius)
+        _require(self.hearing_radius <= self.view_radius, "hearing_radius",
+                 f"at most view_radius={self.view_radius} (agents are heard through the view)",
+                 self.hearing_radius)
+        _require(self.max_others >= 0, "max_others", "an integer >= 0", self.max_others)
+        for name in ("token_drop_prob", "token_replace_prob"):
+            value = getattr(self, name)
+            _require(0.0 <= value <= 1.0, name, "a probability in [0, 1]", value)
+        _require(self.token_drop_prob + self.token_replace_prob <= 1.0, "token_replace_prob",
+                 "token_drop_prob + token_replace_prob <= 1", self.token_replace_prob)
+        _require(self.n_colours >= 1, "n_colours", "an integer >= 1", self.n_colours)
+        _require(self.n_shapes >= 1, "n_shapes", "an integer >= 1", self.n_shapes)
+
+
+def _require(ok: bool, name: str, expected: str, value: Any) -> None:
+    if not ok:
+        raise ValueError(f"config field '{name}' must be {expected}; got {value!r}")
+
+
+def require(ok: bool, name: str, expected: str, value: Any) -> None:
+    """Raise ValueError('config field NAME must be EXPECTED; got VALUE') unless ok."""
+    _require(ok, name, expected, value)
+
+
+def make_config(config_class: type, overrides: dict[str, Any]) -> Any:
+    """Build and check a config, rejecting unknown keys by name."""
+    known = {f.name for f in dataclasses.fields(config_class)}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise TypeError(
+            f"unknown config field(s) {unknown} for {config_class.__name__}; "
+            f"expected some of {sorted(known - {'extra'})}"
+        )
+    config = config_class(**overrides)
+    for f in dataclasses.fields(config_class):
+        _check_type(f.name, str(f.type), getattr(config, f.name))
+    config.check()
+    return config
+
+
+def _check_type(name: str, annotation: str, value: Any) -> None:
+    if annotation == "int" and (isinstance(value, bool) or not isinstance(value, Integral)):
+        raise TypeError(f"config field '{name}' must be an int; got {value!r}")
+    if annotation == "float" and (isinstance(value, bool) or not isinstance(value, Real)):
+        raise TypeError(f"config field '{name}' must be a number; got {value!r}")
+    if annotation == "bool" and not isinstance(value, bool):
+        raise TypeError(f"config field '{name}' must be true or false; got {value!r}")
+
+
+def describe(config_class: type) -> list[tuple[str, Any, str]]:
+    """(name, default, one-line doc) for each field of a config class."""
+    docs = _field_docs(config_class)
+    rows = []
+    for f in dataclasses.fields(config_class):
+        if f.name == "extra":
+            continue
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        rows.append((f.name, default, docs.get(f.name, "")))
+    return rows
+
+
+def _field_docs(config_class: type) -> dict[str, str]:
+    """Read the string literal that follows each field in the class bodies (PEP 257 style)."""
+    import ast
+    import inspect
+
+    docs: dict[str, str] = {}
+    for klass in reversed(config_class.__mro__):
+        if klass is object or not dataclasses.is_dataclass(klass):
+            continue
+        try:
+            tree = ast.parse(inspect.getsource(klass))
+        except (OSError, TypeError):
+            continue
+        body = tree.body[0].body  # type: ignore[attr-defined]
+        for node, following in zip(body, body[1:]):
+            if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+                if isinstance(following, ast.Expr) and isinstance(following.value, ast.Constant):
+                    docs[node.target.id] = str(following.value.value).strip()
+    return docs

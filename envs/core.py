@@ -1,0 +1,162 @@
+"""The pure batched core: ``reset`` and ``step`` over B environments of N agents.
+
+``step(world, state, actions) -> (state, StepResult)`` never mutates its inputs
+and has no Python loop over agents or environments. Finished environments are
+reset inside the same step (unless ``auto_reset=False``); their last
+observation is returned in ``StepResult.final_observation``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from socius.envs import random
+from socius.envs.observe import MOVE_COL, MOVE_ROW, PAIRWISE_LIMIT, observe
+from socius.envs.state import FREE, TERRAIN, StepResult, WorldState, put, replace, take
+from socius.envs.validate import check_actions
+from socius.envs.world import EpisodeStart, World
+
+
+def reset(world: World, seed: int, num_envs: int, env_index: np.ndarray | None = None,
+          episode: int = 0) -> tuple[WorldState, dict[str, np.ndarray]]:
+    """Start episode ``episode`` of ``num_envs`` environments: the state and its observation."""
+    if env_index is None:
+        env_index = np.arange(num_envs, dtype=np.int64)
+    env_index = np.asarray(env_index, dtype=np.int64)
+    seeds = np.full(num_envs, int(seed), dtype=np.int64)
+    episodes = np.full(num_envs, episode, dtype=np.int64)
+    state = _start_episodes(world, seeds, env_index, episodes)
+    return state, observe(world, state)
+
+
+def step(world: World, state: WorldState, actions: np.ndarray,
+         auto_reset: bool = True) -> tuple[WorldState, StepResult]:
+    """Apply ``actions`` (int ``[B, N, 1 + L]``: move, then tokens) to every environment."""
+    check_actions(world, actions, state.batch_size)
+    active = world.embodied[None, :] & ~state.finished
+    moves = np.where(active, actions[..., 0], 0)
+    message = _deliver(world, state, actions[..., 1:])
+    row, col, moved, occupant = _apply_moves(world, state, moves)
+    moved_state = replace(state, row=row, col=col, occupant=occupant,
+                          last_move=moves.astype(np.int8), last_message=message)
+    outcome = world.task.resolve(world, moved_state, moved)
+    step_count = state.step_count + 1
+    terminated = outcome.terminated
+    truncated = (step_count >= world.config.max_cycles) & ~terminated
+    new_state = replace(moved_state, cells=outcome.cells, finished=outcome.finished,
+                        task=outcome.task, step_count=step_count)
+    done = terminated | truncated
+    final_index = np.flatnonzero(done) if auto_reset else np.zeros(0, dtype=np.int64)
+    final_observation = None
+    if final_index.size:
+        ended = take(new_state, final_index)
+        final_observation = observe(world, ended)
+        fresh = _start_episodes(world, ended.seed, ended.env_index, ended.episode + 1)
+        new_state = put(new_state, final_index, fresh)
+    result = StepResult(
+        observation=observe(world, new_state),
+        reward=outcome.reward,
+        terminated=terminated,
+        truncated=truncated,
+        goal_achieved=outcome.goal_achieved,
+        achieved_goal=outcome.achieved_goal,
+        desired_goal=outcome.desired_goal,
+        final_index=final_index,
+        final_observation=final_observation,
+    )
+    return new_state, result
+
+
+def _start_episodes(world: World, seeds: np.ndarray, env_index: np.ndarray,
+                    episode: np.ndarray) -> WorldState:
+    """Fresh episodes for the given (seed, environment, episode) triples."""
+    keys = random.episode_keys(seeds, env_index, episode)
+    start: EpisodeStart = world.task.reset(world, keys)
+    count, agents = start.row.shape
+    length = world.config.message_length
+    return WorldState(
+        cells=start.cells,
+        occupant=_occupancy(world, start.row, start.col),
+        row=start.row.astype(np.int32),
+        col=start.col.astype(np.int32),
+        goal=start.goal.astype(np.int32),
+        finished=np.zeros((count, agents), dtype=bool),
+        last_move=np.full((count, agents), -1, dtype=np.int8),
+        last_message=np.full((count, agents, length), -1, dtype=np.int32),
+        step_count=np.zeros(count, dtype=np.int32),
+        episode=episode.astype(np.int64),
+        env_index=env_index.astype(np.int64),
+        seed=seeds.astype(np.int64),
+        key=keys,
+        task=start.task,
+    )
+
+
+def _occupancy(world: World, row: np.ndarray, col: np.ndarray) -> np.ndarray:
+    """The occupant grid ``[D, H+2r, W+2r]`` for agents at (row, col)."""
+    count, agents = row.shape
+    occupant = np.full((count, *world.padded_shape), -1, dtype=np.int32)
+    env, agent = np.nonzero(row >= 0)
+    occupant[env, row[env, agent] + world.pad, col[env, agent] + world.pad] = agent
+    return occupant
+
+
+def _deliver(world: World, state: WorldState, tokens: np.ndarray) -> np.ndarray:
+    """Tokens as heard after channel noise: int32 ``[B, N, L]``, -1 for a dropped token."""
+    config = world.config
+    tokens = tokens.astype(np.int32)
+    if tokens.shape[-1] == 0 or (config.token_drop_prob == 0 and config.token_replace_prob == 0):
+        return tokens
+    keys = random.step_keys(state.key, state.step_count)
+    draw = random.uniform(keys, random.PURPOSE_CHANNEL, (*tokens.shape[1:], 2))
+    dropped = draw[..., 0] < config.token_drop_prob
+    replaced = ~dropped & (draw[..., 0] < config.token_drop_prob + config.token_replace_prob)
+    noise_token = np.minimum((draw[..., 1] * config.vocab_size).astype(np.int32),
+                             config.vocab_size - 1)
+    return np.where(dropped, -1, np.where(replaced, noise_token, tokens)).astype(np.int32)
+
+
+def _apply_moves(world: World, state: WorldState, moves: np.ndarray):
+    """Move agents that can: into free terrain, into a cell empty at the start, unopposed."""
+    batch, agents = moves.shape
+    pad = world.pad
+    on_grid = state.row >= 0
+    target_row = state.row + MOVE_ROW[moves]
+    target_col = state.col + MOVE_COL[moves]
+    env = np.arange(batch)[:, None]
+    padded_row = np.where(on_grid, target_row + pad, 0)
+    padded_col = np.where(on_grid, target_col + pad, 0)
+    free = state.cells[env, padded_row, padded_col, TERRAIN] == FREE
+    empty = state.occupant[env, padded_row, padded_col] < 0
+    wants = (moves != 0) & on_grid & free & empty
+    if agents <= PAIRWISE_LIMIT:
+        same = ((target_row[:, :, None] == target_row[:, None, :])
+                & (target_col[:, :, None] == target_col[:, None, :])
+                & wants[:, :, None] & wants[:, None, :] & ~np.eye(agents, dtype=bool))
+        contested = same.any(axis=2)
+    else:
+        contested = _contested_targets(world, padded_row, padded_col, wants)
+    moved = wants & ~contested
+    row = np.where(moved, target_row, state.row).astype(np.int32)
+    col = np.where(moved, target_col, state.col).astype(np.int32)
+    occupant = state.occupant
+    if moved.any():
+        occupant = occupant.copy()
+        env_moved, agent_moved = np.nonzero(moved)
+        occupant[env_moved, state.row[moved] + pad, state.col[moved] + pad] = -1
+        occupant[env_moved, row[moved] + pad, col[moved] + pad] = agent_moved
+    return row, col, moved, occupant
+
+
+def _contested_targets(world: World, padded_row, padded_col, wants):
+    """Agents whose target cell is wanted by another agent too (sort-based, O(N log N))."""
+    batch = wants.shape[0]
+    height, width = world.padded_shape
+    flat = (np.arange(batch)[:, None] * height + padded_row) * width + padded_col
+    wanted = flat[wants]
+    ordered = np.sort(wanted)
+    repeated = ordered[1:][ordered[1:] == ordered[:-1]]
+    contested = np.zeros_like(wants)
+    if repeated.size:
+        contested[wants] = np.isin(wanted, repeated)
+    return contested

@@ -1,0 +1,201 @@
+"""The PettingZoo facade: a thin ``ParallelEnv`` over the batched core with B = 1."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from pettingzoo import ParallelEnv
+from pettingzoo.utils import OrderEnforcingWrapper
+from pettingzoo.utils.conversions import parallel_to_aec
+
+from socius.envs import core, spaces
+from socius.envs.config import make_config
+from socius.envs.world import World
+
+
+def fresh_seed() -> int:
+    """A non-reproducible seed from the operating system, used only when none is given."""
+    return int(np.random.SeedSequence().entropy % (2**62))
+
+
+class SociusParallelEnv(ParallelEnv):
+    """A socius world as a PettingZoo ``ParallelEnv`` (one environment, no auto-reset)."""
+
+    metadata = {"render_modes": ["human", "rgb_array"], "is_parallelizable": True,
+                "render_fps": 8}
+
+    def __init__(self, world: World, render_mode: str | None = None, seed: int | None = None):
+        if render_mode not in (None, "human", "rgb_array"):
+            raise ValueError(
+                f"render_mode must be None, 'human' or 'rgb_array'; got {render_mode!r}")
+        self.world = world
+        self.render_mode = render_mode
+        self.metadata = dict(self.metadata, name=world.name)
+        self.possible_agents = list(world.agent_names)
+        self.agents: list[str] = []
+        self._index = {name: i for i, name in enumerate(world.agent_names)}
+        self._observation_space = spaces.observation_space(world)
+        self._action_space = spaces.action_space(world)
+        self.observation_spaces = {a: self._observation_space for a in self.possible_agents}
+        self.action_spaces = {a: self._action_space for a in self.possible_agents}
+        self.state_space = spaces.state_space(world)
+        self._seed = seed
+        self._episode = -1
+        self._core_state = None
+        self._last_actions = None
+        self._renderer = None  # created lazily so the env stays picklable
+
+    def observation_space(self, agent: str):
+        """The shared observation space (the same object on every call)."""
+        self._agent_index(agent)
+        return self._observation_space
+
+    def action_space(self, agent: str):
+        """The shared MultiDiscrete action space (the same object on every call)."""
+        self._agent_index(agent)
+        return self._action_space
+
+    def reset(self, seed: int | None = None, options: dict | None = None):
+        """Start an episode; a new seed restarts the episode counter."""
+        if seed is not None or self._seed is None:
+            self._seed = fresh_seed() if seed is None else int(seed)
+            self._episode = 0
+        else:
+            self._episode += 1
+        state, observation = core.reset(self.world, self._seed, 1, episode=self._episode)
+        self._core_state = state
+        self.agents = list(self.possible_agents)
+        self._last_actions = None
+        infos = {a: self._info_reset(i) for a, i in self._index.items()}
+        if self.render_mode == "human":
+            self.render()
+        return self._split(observation), infos
+
+    def step(self, actions: dict[str, Any]):
+        """Step with one action per live agent: ``[move, token_1, ..., token_L]``."""
+        if not self.agents:
+            raise ValueError("the episode has ended (or reset() was never called); "
+                             "call reset() before step()")
+        batch_actions = self._gather_actions(actions)
+        state, result = core.step(self.world, self._core_state, batch_actions, auto_reset=False)
+        self._core_state = state
+        self._last_actions = batch_actions[0]
+        observation = self._split(result.observation)
+        rewards = {a: float(result.reward[0, i]) for a, i in self._index.items()}
+        terminated, truncated = bool(result.terminated[0]), bool(result.truncated[0])
+        terminations = dict.fromkeys(self.agents, terminated)
+        truncations = dict.fromkeys(self.agents, truncated)
+        infos = {a: {"goal_achieved": float(result.goal_achieved[0, i]),
+                     "achieved_goal": result.achieved_goal[0, i],
+                     "desired_goal": result.desired_goal[0, i]}
+                 for a, i in self._index.items()}
+        if terminated or truncated:
+            self.agents = []
+        if self.render_mode == "human":
+            self.render()
+        return observation, rewards, terminations, truncations, infos
+
+    def state(self) -> np.ndarray:
+        """The global state for centralised critics (see ``spaces.state_space``)."""
+        if self._core_state is None:
+            raise ValueError("state() needs reset() first")
+        return global_state(self.world, self._core_state)[0]
+
+    def render(self):
+        """Draw the world with pygame: an RGB array, or a window in 'human' mode."""
+        if self.render_mode is None:
+            return None
+        if self._core_state is None:
+            raise ValueError("render() needs reset() first")
+        from socius.viz.render import Renderer  # the one import against the layers
+
+        if self._renderer is None:
+            self._renderer = Renderer(self.world, mode=self.render_mode)
+        return self._renderer.draw(self._core_state, 0, self._last_actions)
+
+    def close(self):
+        """Close the pygame window, if any."""
+        if self._renderer is not None:
+            self._renderer.close()
+            self._renderer = None
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["_renderer"] = None
+        return state
+
+    def _agent_index(self, agent: str) -> int:
+        try:
+            return self._index[agent]
+        except (KeyError, TypeError):
+            raise ValueError(
+                f"unknown agent {agent!r}; expected one of {self.possible_agents}") from None
+
+    def _gather_actions(self, actions: dict[str, Any]) -> np.ndarray:
+        width = 1 + self.world.config.message_length
+        batch_actions = np.zeros((1, self.world.num_agents, width), dtype=np.int64)
+        for agent in actions:
+            self._agent_index(agent)
+        missing = [a for a in self.agents if a not in actions]
+        if missing:
+            raise ValueError(f"missing actions for agents {missing}; every live agent must act")
+        for agent, action in actions.items():
+            value = np.asarray(action)
+            if value.dtype.kind not in "iu":
+                raise TypeError(f"action of agent '{agent}' must be integers; got {value.dtype}")
+            if value.shape != (width,):
+                raise ValueError(f"action of agent '{agent}' must have shape ({width},) = "
+                                 f"[move] + {width - 1} tokens; got {value.shape}")
+            batch_actions[0, self._index[agent]] = value
+        return batch_actions
+
+    def _split(self, observation: dict[str, np.ndarray]) -> dict[str, Any]:
+        if self.world.config.flatten:
+            flat = spaces.flatten_observation(observation)[0]
+            return {a: flat[i] for a, i in self._index.items()}
+        return {a: {key: value[0, i] for key, value in observation.items()}
+                for a, i in self._index.items()}
+
+    def _info_reset(self, index: int) -> dict[str, Any]:
+        goal = self._core_state.goal[0, index]
+        size = self.world.task.achieved_size
+        return {"goal_achieved": 0.0, "achieved_goal": np.full(size, -1, np.int32),
+                "desired_goal": goal[:size] if goal.size >= size else np.full(size, -1, np.int32)}
+
+
+def global_state(world: World, state) -> np.ndarray:
+    """Flat int32 global state ``[B, F]``: grid with agent roles, then each agent's record."""
+    pad = world.pad
+    height, width = world.height, world.width
+    grid = state.cells[:, pad:pad + height, pad:pad + width].astype(np.int32)
+    roles = np.concatenate([[0], world.agent_role + 1])[
+        state.occupant[:, pad:pad + height, pad:pad + width] + 1]
+    batch = state.row.shape[0]
+    per_agent = np.concatenate([state.row[..., None], state.col[..., None],
+                                state.finished[..., None], state.goal], axis=-1)
+    return np.concatenate([grid.reshape(batch, -1), roles.reshape(batch, -1),
+                           per_agent.reshape(batch, -1).astype(np.int32),
+                           state.step_count[:, None]], axis=1).astype(np.int32)
+
+
+def make_factories(name: str, config_class: type, build_world: Callable[[Any], World]):
+    """The module-level ``parallel_env``, ``raw_env`` and ``env`` factories of a task."""
+
+    def parallel_env(render_mode: str | None = None, seed: int | None = None,
+                     **config: Any) -> SociusParallelEnv:
+        """The raw PettingZoo ParallelEnv of this task."""
+        world = build_world(make_config(config_class, config))
+        return SociusParallelEnv(world, render_mode=render_mode, seed=seed)
+
+    def raw_env(render_mode: str | None = None, seed: int | None = None, **config: Any):
+        """The AEC env (``parallel_to_aec``) without PettingZoo's order enforcing."""
+        return parallel_to_aec(parallel_env(render_mode=render_mode, seed=seed, **config))
+
+    def env(render_mode: str | None = None, seed: int | None = None, **config: Any):
+        """The AEC env wrapped in PettingZoo's usual order-enforcing wrapper."""
+        return OrderEnforcingWrapper(raw_env(render_mode=render_mode, seed=seed, **config))
+
+    parallel_env.__qualname__ = f"{name}.parallel_env"
+    return parallel_env, raw_env, env

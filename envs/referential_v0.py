@@ -1,0 +1,188 @@
+"""``referential_v0``: speaker-listener groups where language is the only way to win.
+
+Each group has a ``speaker_<i>`` and a ``listener_<i>``. The speaker stands
+outside the room (it cannot move, and nobody can see it) and is given its
+group's target as its goal: ``(colour, shape)``. The listener sees the room,
+which holds K objects of distinct (colour, shape), but not the target (its goal
+is masked). A group finishes when its listener steps on any object; both
+members are rewarded 1 if that object is the target. Finished groups wait, so
+every agent's episode ends together. Targets are uniform over the K objects, so
+chance is 1/K.
+
+Goal space: ``(colour, shape)`` integers. ``info['achieved_goal']`` is the
+(colour, shape) of the object under the listener, or (-1, -1).
+
+``split`` holds out ``held_out`` colour-shape pairs: ``train`` never shows them,
+``test`` makes every group's target a held-out pair, ``all`` ignores the list.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from socius.envs import random
+from socius.envs.config import WorldConfig, require
+from socius.envs.facade import make_factories
+from socius.envs.state import COLOUR, SHAPE
+from socius.envs.world import EpisodeStart, Outcome, Task, World, group_inbox_sources, pad_grid
+from socius.envs.layouts import open_room
+
+NAME = "referential_v0"
+GROUP_SIZE = 2
+
+
+@dataclass(frozen=True)
+class ReferentialConfig(WorldConfig):
+    """Settings of ``referential_v0``."""
+
+    num_agents: int = 2
+    """Total agents; a multiple of 2 (speaker, listener per group)."""
+    max_cycles: int = 10
+    """Steps after which an episode is truncated."""
+    view_radius: int = 4
+    """Listener's view radius; room_size - 1 shows the whole room from anywhere."""
+    message_length: int = 2
+    """Tokens L per utterance; 0 is a mute channel."""
+    room_size: int = 5
+    """Side of the square room inside its walls."""
+    num_objects: int = 3
+    """Objects K in the room, each of a distinct (colour, shape)."""
+    held_out: tuple = ()
+    """(colour, shape) pairs kept out of the training split."""
+    split: str = "all"
+    """'train', 'test' or 'all': how the held-out pairs are used."""
+
+    def check(self) -> None:
+        """Raise ValueError naming the first impossible field."""
+        super().check()
+        require(self.num_agents % GROUP_SIZE == 0, "num_agents",
+                f"a multiple of the group size {GROUP_SIZE} (speaker + listener)", self.num_agents)
+        require(self.room_size >= 1, "room_size", "an integer >= 1", self.room_size)
+        require(self.num_objects >= 1, "num_objects", "an integer >= 1", self.num_objects)
+        require(self.split in ("train", "test", "all"), "split", "'train', 'test' or 'all'",
+                self.split)
+        for pair in self.held_out:
+            require(len(pair) == 2 and 0 <= pair[0] < self.n_colours
+                    and 0 <= pair[1] < self.n_shapes, "held_out",
+                    "(colour, shape) pairs within n_colours x n_shapes", pair)
+        allowed = self.n_colours * self.n_shapes - (len(set(map(tuple, self.held_out)))
+                                                    if self.split == "train" else 0)
+        require(self.num_objects <= allowed, "num_objects",
+                f"at most the {allowed} distinct (colour, shape) pairs available", self.num_objects)
+        require(self.split != "test" or len(self.held_out) > 0, "held_out",
+                "non-empty when split='test'", self.held_out)
+        groups = self.num_agents // GROUP_SIZE
+        require(self.num_objects + groups <= self.room_size ** 2, "num_agents",
+                f"at most {self.room_size ** 2 - self.num_objects} listeners (free cells)",
+                self.num_agents)
+
+
+def build_world(config: ReferentialConfig) -> World:
+    """Static world of a checked config."""
+    groups = config.num_agents // GROUP_SIZE
+    names = tuple(f"{role}_{g}" for g in range(groups) for role in ("speaker", "listener"))
+    role = np.tile(np.array([0, 1], dtype=np.int32), groups)
+    group = np.repeat(np.arange(groups, dtype=np.int32), GROUP_SIZE)
+    side = config.room_size + 2
+    held = {tuple(p) for p in config.held_out}
+    pairs = [(c, s) for c in range(config.n_colours) for s in range(config.n_shapes)]
+    if config.split == "train":
+        pairs = [p for p in pairs if p not in held]
+    goal_visible = np.zeros((config.num_agents, 2), dtype=np.int8)
+    goal_visible[role == 0] = 1
+    return World(
+        name=NAME, config=config,
+        task=Task(reset=reset_episodes, resolve=resolve, achieved_size=2),
+        height=side, width=side, agent_names=names, role_names=("speaker", "listener"),
+        agent_role=role, embodied=role == 1, group=group, goal_size=2,
+        goal_high=max(config.n_colours, config.n_shapes) - 1, goal_visible=goal_visible,
+        free_cells=config.room_size ** 2,
+        info={
+            "inbox_source": group_inbox_sources(group),
+            "base_cells": pad_grid(open_room(side, side), config.view_radius),
+            "pairs": np.array(pairs, dtype=np.int64).reshape(-1, 2),
+            "held_out": np.array(sorted(held), dtype=np.int64).reshape(-1, 2),
+            "listeners": np.flatnonzero(role == 1),
+            "speakers": np.flatnonzero(role == 0),
+        },
+    )
+
+
+def reset_episodes(world: World, keys: np.ndarray) -> EpisodeStart:
+    """Draw rooms, objects, listener positions and targets for ``len(keys)`` episodes."""
+    config: ReferentialConfig = world.config
+    count, objects = len(keys), config.num_objects
+    groups = config.num_agents // GROUP_SIZE
+    pairs = world.info["pairs"]
+    choice = random.permutations(keys, random.PURPOSE_OBJECTS, len(pairs))[:, :objects]
+    colour, shape = pairs[choice, 0], pairs[choice, 1]
+    target = random.integers(keys, random.PURPOSE_GOALS, (groups,), objects)
+    if config.split == "test":
+        held = world.info["held_out"]
+        pick = random.integers(keys, random.PURPOSE_GOALS + 100, (), len(held))
+        others = np.array([[p for p in range(len(pairs)) if tuple(pairs[p]) != tuple(h)]
+                           for h in held])
+        order = random.permutations(keys, random.PURPOSE_OBJECTS + 100, others.shape[1])
+        rest = np.take_along_axis(others[pick], order, axis=1)[:, : objects - 1]
+        colour = np.concatenate([held[pick, :1], pairs[rest, 0]], axis=1)
+        shape = np.concatenate([held[pick, 1:], pairs[rest, 1]], axis=1)
+        target = np.zeros((count, groups), dtype=np.int64)
+    side = world.height
+    interior = ~open_room(side, side).ravel()
+    cells_flat = random.sample_cells(keys, random.PURPOSE_AGENTS,
+                                     np.broadcast_to(interior, (count, side * side)),
+                                     objects + groups)
+    object_row, object_col = np.divmod(cells_flat[:, :objects], side)
+    listener_row, listener_col = np.divmod(cells_flat[:, objects:], side)
+    pad = world.pad
+    cells = np.repeat(world.info["base_cells"][None], count, axis=0)
+    env = np.arange(count)[:, None]
+    cells[env, object_row + pad, object_col + pad, COLOUR] = colour + 1
+    cells[env, object_row + pad, object_col + pad, SHAPE] = shape + 1
+    row = np.full((count, config.num_agents), -1, dtype=np.int32)
+    col = np.full((count, config.num_agents), -1, dtype=np.int32)
+    row[:, world.info["listeners"]] = listener_row
+    col[:, world.info["listeners"]] = listener_col
+    target_colour = np.take_along_axis(colour, target, axis=1)
+    target_shape = np.take_along_axis(shape, target, axis=1)
+    goal = np.stack([np.repeat(target_colour, GROUP_SIZE, axis=1),
+                     np.repeat(target_shape, GROUP_SIZE, axis=1)], axis=-1)
+    task = {"target": target, "object_colour": colour, "object_shape": shape,
+            "object_row": object_row, "object_col": object_col}
+    return EpisodeStart(cells=cells, row=row, col=col, goal=goal, task=task)
+
+
+def resolve(world: World, state, moved: np.ndarray) -> Outcome:
+    """Finish groups whose listener stepped on an object; reward a hit on the target."""
+    listeners = world.info["listeners"]
+    pad = world.pad
+    batch = state.row.shape[0]
+    env = np.arange(batch)[:, None]
+    row, col = state.row[:, listeners], state.col[:, listeners]
+    under = state.cells[env, row + pad, col + pad]
+    on_object = under[..., COLOUR] > 0
+    arriving = on_object & ~state.finished[:, listeners]
+    listener_goal = state.goal[:, listeners]
+    hit = (under[..., COLOUR] - 1 == listener_goal[..., 0]) & (
+        under[..., SHAPE] - 1 == listener_goal[..., 1])
+    success = arriving & hit
+    reward = np.repeat(success.astype(np.float32), GROUP_SIZE, axis=1)
+    finished = state.finished | np.repeat(arriving, GROUP_SIZE, axis=1)
+    achieved = np.where(on_object[..., None],
+                        under[..., [COLOUR, SHAPE]].astype(np.int32) - 1, -1)
+    return Outcome(
+        reward=reward,
+        finished=finished,
+        terminated=finished[:, listeners].all(axis=1),
+        goal_achieved=reward.copy(),
+        achieved_goal=np.repeat(achieved, GROUP_SIZE, axis=1),
+        desired_goal=state.goal,
+        cells=state.cells,
+        task=dict(state.task),
+    )
+
+
+CONFIG = ReferentialConfig
+parallel_env, raw_env, env = make_factories(NAME, CONFIG, build_world)

@@ -1,0 +1,112 @@
+"""The world state (a frozen record of batched arrays) and the results of a step."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+# Channels of `cells`, the padded grid; `view` adds the agent channel after them.
+TERRAIN, COLOUR, SHAPE, TILE = 0, 1, 2, 3
+AGENT = 4
+FREE, WALL, OUTSIDE = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class WorldState:
+    """Everything that changes in B environments of N agents; arrays lead with ``[B]``.
+
+    Grids are padded by ``view_radius`` cells of OUTSIDE terrain on every side so
+    that every view window is an in-bounds slice. Coordinates (``row``, ``col``)
+    are in the unpadded grid; a disembodied agent (a speaker outside the room)
+    sits at -1, -1.
+    """
+
+    cells: np.ndarray
+    """uint8 ``[B, H+2r, W+2r, 4]``: terrain, object colour+1, object shape+1, goal tile+1."""
+    occupant: np.ndarray
+    """int32 ``[B, H+2r, W+2r]``: index of the agent standing in each cell, -1 if none."""
+    row: np.ndarray
+    """int32 ``[B, N]``: each agent's row, -1 when disembodied."""
+    col: np.ndarray
+    """int32 ``[B, N]``: each agent's column, -1 when disembodied."""
+    goal: np.ndarray
+    """int32 ``[B, N, G]``: each agent's goal, in the task's goal space."""
+    finished: np.ndarray
+    """bool ``[B, N]``: agent is done for this episode and waits (its moves are ignored)."""
+    last_move: np.ndarray
+    """int8 ``[B, N]``: move taken on the previous step, -1 before the first step."""
+    last_message: np.ndarray
+    """int32 ``[B, N, L]``: tokens delivered on the previous step, -1 for silence."""
+    step_count: np.ndarray
+    """int32 ``[B]``: steps taken in the current episode."""
+    episode: np.ndarray
+    """int64 ``[B]``: episodes started by each environment since its seed."""
+    env_index: np.ndarray
+    """int64 ``[B]``: identity of each environment within its seed (not its batch slot)."""
+    seed: np.ndarray
+    """int64 ``[B]``: the seed each environment was reset with."""
+    key: np.ndarray
+    """uint64 ``[B]``: key of the current episode's random stream."""
+    task: Mapping[str, np.ndarray]
+    """Task-specific arrays, each leading with ``[B]``."""
+
+    @property
+    def batch_size(self) -> int:
+        """Number of environments B."""
+        return int(self.step_count.shape[0])
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """What one step returns besides the new state; arrays lead with ``[B, N]``."""
+
+    observation: dict[str, np.ndarray]
+    """Observation of every agent after the step (after any auto-reset)."""
+    reward: np.ndarray
+    """float32 ``[B, N]``."""
+    terminated: np.ndarray
+    """bool ``[B]``: the episode ended by the task's own rule (all agents end together)."""
+    truncated: np.ndarray
+    """bool ``[B]``: the episode hit ``max_cycles`` without terminating."""
+    goal_achieved: np.ndarray
+    """float32 ``[B, N]``: 1 when the agent achieved its goal on this step."""
+    achieved_goal: np.ndarray
+    """int32 ``[B, N, Ga]``: what the agent achieved, comparable to ``desired_goal``."""
+    desired_goal: np.ndarray
+    """int32 ``[B, N, Ga]``: what the agent is asked to achieve."""
+    final_index: np.ndarray
+    """int64 ``[D]``: environments that finished on this step and were reset."""
+    final_observation: dict[str, np.ndarray] | None
+    """Observation ``[D, N, ...]`` of the finished environments before their reset."""
+
+
+def replace(state: WorldState, **changes) -> WorldState:
+    """A copy of ``state`` with some fields replaced."""
+    return dataclasses.replace(state, **changes)
+
+
+def take(state: WorldState, index: np.ndarray) -> WorldState:
+    """The sub-batch of environments ``index``: every array indexed on its first axis."""
+    fields = {f.name: getattr(state, f.name) for f in dataclasses.fields(state)}
+    task = {name: value[index] for name, value in fields.pop("task").items()}
+    return WorldState(**{name: value[index] for name, value in fields.items()}, task=task)
+
+
+def put(state: WorldState, index: np.ndarray, rows: WorldState) -> WorldState:
+    """A copy of ``state`` whose environments ``index`` are replaced by ``rows``."""
+    changed = {}
+    for f in dataclasses.fields(state):
+        if f.name == "task":
+            continue
+        array = getattr(state, f.name).copy()
+        array[index] = getattr(rows, f.name)
+        changed[f.name] = array
+    task = {}
+    for name, value in state.task.items():
+        array = value.copy()
+        array[index] = rows.task[name]
+        task[name] = array
+    return WorldState(**changed, task=task)

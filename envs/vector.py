@@ -1,0 +1,97 @@
+"""The vector facade: B environments as torch tensors ``[B, N, ...]``, with auto-reset."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from socius.envs import core, spaces
+from socius.envs.config import make_config
+from socius.envs.facade import fresh_seed, global_state
+from socius.envs.state import WorldState
+from socius.envs.world import World
+
+
+class VectorEnv:
+    """Batched training interface: tensors in, tensors out, no per-agent dicts.
+
+    Environments that finish are reset inside ``step``; the observation they
+    ended on is in ``info['final_observation']`` (rows ``[D, N, ...]`` for the
+    environments listed in ``info['final_index']``).
+    """
+
+    def __init__(self, world: World, num_envs: int, seed: int | None = None,
+                 device: str | torch.device = "cpu"):
+        if not isinstance(num_envs, int) or num_envs < 1:
+            raise ValueError(f"num_envs must be an integer >= 1; got {num_envs!r}")
+        self.world = world
+        self.num_envs = num_envs
+        self.num_agents = world.num_agents
+        self.agent_names = world.agent_names
+        self.device = torch.device(device)
+        self.single_observation_space = spaces.observation_space(world)
+        self.single_action_space = spaces.action_space(world)
+        self.state_space = spaces.state_space(world)
+        self._seed = fresh_seed() if seed is None else int(seed)
+        self.state: WorldState | None = None
+
+    def reset(self, seed: int | None = None) -> dict[str, torch.Tensor] | torch.Tensor:
+        """Start episode 0 of every environment; returns the observation."""
+        if seed is not None:
+            self._seed = int(seed)
+        self.state, observation = core.reset(self.world, self._seed, self.num_envs)
+        return self._tensors(observation)
+
+    def step(self, actions: torch.Tensor | np.ndarray):
+        """Step with integer actions ``[B, N, 1 + L]``: (observation, reward, terminated,
+        truncated, info), with rewards ``[B, N]`` and episode flags ``[B]``."""
+        if self.state is None:
+            raise ValueError("call reset() before step()")
+        if isinstance(actions, torch.Tensor):
+            actions = actions.detach().cpu().numpy()
+        self.state, result = core.step(self.world, self.state, actions)
+        info: dict[str, Any] = {
+            "goal_achieved": self._tensor(result.goal_achieved),
+            "achieved_goal": self._tensor(result.achieved_goal),
+            "desired_goal": self._tensor(result.desired_goal),
+            "final_index": self._tensor(result.final_index),
+        }
+        if result.final_observation is not None:
+            info["final_observation"] = self._tensors(result.final_observation)
+        return (self._tensors(result.observation), self._tensor(result.reward),
+                self._tensor(result.terminated), self._tensor(result.truncated), info)
+
+    def global_state(self) -> torch.Tensor:
+        """Global state ``[B, F]`` for centralised critics."""
+        if self.state is None:
+            raise ValueError("call reset() before global_state()")
+        return self._tensor(global_state(self.world, self.state))
+
+    def sample_actions(self, generator: np.random.Generator) -> torch.Tensor:
+        """Uniformly random valid actions ``[B, N, 1 + L]`` drawn from ``generator``."""
+        high = self.single_action_space.nvec
+        draw = generator.random((self.num_envs, self.num_agents, len(high)))
+        return torch.from_numpy((draw * high).astype(np.int64))
+
+    def _tensors(self, observation: dict[str, np.ndarray]):
+        if self.world.config.flatten:
+            return self._tensor(spaces.flatten_observation(observation))
+        return {key: self._tensor(value) for key, value in observation.items()}
+
+    def _tensor(self, array: np.ndarray) -> torch.Tensor:
+        tensor = torch.from_numpy(np.ascontiguousarray(array))
+        return tensor if self.device.type == "cpu" else tensor.to(self.device)
+
+
+def make_vector(name: str, num_envs: int, seed: int | None = None,
+                device: str | torch.device = "cpu", **task_kwargs: Any) -> VectorEnv:
+    """A batched vector env of ``name`` (an ``ENVIRONMENTS`` key) with ``num_envs`` copies."""
+    from socius.envs import ENVIRONMENTS
+
+    if name not in ENVIRONMENTS:
+        raise ValueError(f"unknown environment {name!r}; expected one of {sorted(ENVIRONMENTS)}")
+    module = ENVIRONMENTS[name]
+    world = module.build_world(make_config(module.CONFIG, task_kwargs))
+    return VectorEnv(world, num_envs, seed=seed, device=device)
