@@ -113,7 +113,8 @@ class SociusParallelEnv(ParallelEnv):
 
         if self._renderer is None:
             self._renderer = Renderer(self.world, mode=self.render_mode)
-        return self._renderer.draw(self._core_state, 0, self._last_actions)
+        frame = self._renderer.draw(self._core_state, 0, self._last_actions)
+        return None if self.render_mode == "human" else frame
 
     def close(self):
         """Close the pygame window, if any."""

@@ -55,10 +55,22 @@ def observation_space(world: World) -> gymnasium.Space:
     })
 
 
-def action_space(world: World) -> gymnasium.spaces.MultiDiscrete:
+class MoveTokenSpace(gymnasium.spaces.MultiDiscrete):
+    """MultiDiscrete ``[move, token_1, ..., token_L]`` whose ``sample`` also takes the
+    observation's 1-D move ``action_mask`` (PettingZoo's test suite passes it as is)."""
+
+    def sample(self, mask=None, probability=None):
+        """A random action; ``mask`` may be the 1-D move mask or gymnasium's tuple form."""
+        if isinstance(mask, np.ndarray) and mask.shape == (NUM_MOVES,):
+            mask = (mask.astype(np.int8),) + tuple(
+                np.ones(int(n), dtype=np.int8) for n in self.nvec[1:])
+        return super().sample(mask=mask, probability=probability)
+
+
+def action_space(world: World) -> MoveTokenSpace:
     """MultiDiscrete: one move in [0, 5), then L tokens in [0, V)."""
     config = world.config
-    return gymnasium.spaces.MultiDiscrete(
+    return MoveTokenSpace(
         np.array([NUM_MOVES] + [config.vocab_size] * config.message_length, dtype=np.int64))
 
 
