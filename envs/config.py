@@ -44,7 +44,8 @@ class WorldConfig:
 
     def check(self) -> None:
         """Raise ValueError naming the first impossible field."""
-        _require(self.num_agents >= 1, "num_agents", "an integer >= 1", self.num_agents)
+        _require(1 <= self.num_agents <= 32767, "num_agents",
+                 "an integer in [1, 32767] (agent indices are stored as int16)", self.num_agents)
         _require(self.max_cycles >= 1, "max_cycles", "an integer >= 1", self.max_cycles)
         _require(self.view_radius >= 0, "view_radius", "an integer >= 0", self.view_radius)
         _require(self.message_length >= 0, "message_length", "an integer >= 0",

@@ -9,10 +9,9 @@ observation is returned in ``StepResult.final_observation``.
 from __future__ import annotations
 
 import numpy as np
-
 from socius.envs import random
 from socius.envs.observe import MOVE_COL, MOVE_ROW, PAIRWISE_LIMIT, observe
-from socius.envs.state import FREE, TERRAIN, StepResult, WorldState, put, replace, take
+from socius.envs.state import AGENT, FREE, TERRAIN, StepResult, WorldState, put, replace, take
 from socius.envs.validate import check_actions
 from socius.envs.world import EpisodeStart, World
 
@@ -36,8 +35,8 @@ def step(world: World, state: WorldState, actions: np.ndarray,
     active = world.embodied[None, :] & ~state.finished
     moves = np.where(active, actions[..., 0], 0)
     message = _deliver(world, state, actions[..., 1:])
-    row, col, moved, occupant = _apply_moves(world, state, moves)
-    moved_state = replace(state, row=row, col=col, occupant=occupant,
+    row, col, moved, occupant, cells = _apply_moves(world, state, moves)
+    moved_state = replace(state, row=row, col=col, occupant=occupant, cells=cells,
                           last_move=moves.astype(np.int8), last_message=message)
     outcome = world.task.resolve(world, moved_state, moved)
     step_count = state.step_count + 1
@@ -52,7 +51,7 @@ def step(world: World, state: WorldState, actions: np.ndarray,
         ended = take(new_state, final_index)
         final_observation = observe(world, ended)
         fresh = _start_episodes(world, ended.seed, ended.env_index, ended.episode + 1)
-        new_state = put(new_state, final_index, fresh)
+        new_state = put(new_state, final_index, fresh, previous=state)
     result = StepResult(
         observation=observe(world, new_state),
         reward=outcome.reward,
@@ -74,9 +73,12 @@ def _start_episodes(world: World, seeds: np.ndarray, env_index: np.ndarray,
     start: EpisodeStart = world.task.reset(world, keys)
     count, agents = start.row.shape
     length = world.config.message_length
+    occupant = _occupancy(world, start.row, start.col)
+    cells = start.cells
+    cells[:, AGENT] = world.info["role_code"][occupant + 1]
     return WorldState(
-        cells=start.cells,
-        occupant=_occupancy(world, start.row, start.col),
+        cells=cells,
+        occupant=occupant,
         row=start.row.astype(np.int32),
         col=start.col.astype(np.int32),
         goal=start.goal.astype(np.int32),
@@ -95,7 +97,7 @@ def _start_episodes(world: World, seeds: np.ndarray, env_index: np.ndarray,
 def _occupancy(world: World, row: np.ndarray, col: np.ndarray) -> np.ndarray:
     """The occupant grid ``[D, H+2r, W+2r]`` for agents at (row, col)."""
     count, agents = row.shape
-    occupant = np.full((count, *world.padded_shape), -1, dtype=np.int32)
+    occupant = np.full((count, *world.padded_shape), -1, dtype=np.int16)  # [D, H+2r, W+2r]
     env, agent = np.nonzero(row >= 0)
     occupant[env, row[env, agent] + world.pad, col[env, agent] + world.pad] = agent
     return occupant
@@ -126,7 +128,7 @@ def _apply_moves(world: World, state: WorldState, moves: np.ndarray):
     env = np.arange(batch)[:, None]
     padded_row = np.where(on_grid, target_row + pad, 0)
     padded_col = np.where(on_grid, target_col + pad, 0)
-    free = state.cells[env, padded_row, padded_col, TERRAIN] == FREE
+    free = state.cells[env, TERRAIN, padded_row, padded_col] == FREE
     empty = state.occupant[env, padded_row, padded_col] < 0
     wants = (moves != 0) & on_grid & free & empty
     if agents <= PAIRWISE_LIMIT:
@@ -139,13 +141,17 @@ def _apply_moves(world: World, state: WorldState, moves: np.ndarray):
     moved = wants & ~contested
     row = np.where(moved, target_row, state.row).astype(np.int32)
     col = np.where(moved, target_col, state.col).astype(np.int32)
-    occupant = state.occupant
+    occupant, cells = state.occupant, state.cells
     if moved.any():
-        occupant = occupant.copy()
+        occupant, cells = occupant.copy(), cells.copy()
         env_moved, agent_moved = np.nonzero(moved)
-        occupant[env_moved, state.row[moved] + pad, state.col[moved] + pad] = -1
-        occupant[env_moved, row[moved] + pad, col[moved] + pad] = agent_moved
-    return row, col, moved, occupant
+        old_row, old_col = state.row[moved] + pad, state.col[moved] + pad
+        new_row, new_col = row[moved] + pad, col[moved] + pad
+        occupant[env_moved, old_row, old_col] = -1
+        occupant[env_moved, new_row, new_col] = agent_moved
+        cells[env_moved, AGENT, old_row, old_col] = 0
+        cells[env_moved, AGENT, new_row, new_col] = world.agent_role[agent_moved] + 1
+    return row, col, moved, occupant, cells
 
 
 def _contested_targets(world: World, padded_row, padded_col, wants):

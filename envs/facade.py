@@ -9,7 +9,6 @@ import numpy as np
 from pettingzoo import ParallelEnv
 from pettingzoo.utils import OrderEnforcingWrapper
 from pettingzoo.utils.conversions import parallel_to_aec
-
 from socius.envs import core, spaces
 from socius.envs.config import make_config
 from socius.envs.world import World
@@ -167,16 +166,13 @@ class SociusParallelEnv(ParallelEnv):
 
 
 def global_state(world: World, state) -> np.ndarray:
-    """Flat int32 global state ``[B, F]``: grid with agent roles, then each agent's record."""
+    """Flat int32 global state ``[B, F]``: the grid's planes, then each agent's record."""
     pad = world.pad
-    height, width = world.height, world.width
-    grid = state.cells[:, pad:pad + height, pad:pad + width].astype(np.int32)
-    roles = np.concatenate([[0], world.agent_role + 1])[
-        state.occupant[:, pad:pad + height, pad:pad + width] + 1]
+    grid = state.cells[:, :, pad:pad + world.height, pad:pad + world.width]
     batch = state.row.shape[0]
     per_agent = np.concatenate([state.row[..., None], state.col[..., None],
                                 state.finished[..., None], state.goal], axis=-1)
-    return np.concatenate([grid.reshape(batch, -1), roles.reshape(batch, -1),
+    return np.concatenate([grid.reshape(batch, -1).astype(np.int32),
                            per_agent.reshape(batch, -1).astype(np.int32),
                            state.step_count[:, None]], axis=1).astype(np.int32)
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-
 from socius.envs import random
 from socius.envs.config import WorldConfig, require
 from socius.envs.facade import make_factories
@@ -97,9 +96,9 @@ def reset_episodes(world: World, keys: np.ndarray) -> EpisodeStart:
     rows, cols = np.divmod(chosen, size)
     env = np.arange(count)[:, None]
     cells = np.repeat(world.info["base_cells"][None], count, axis=0)
-    cells[env, rows[:, :obstacles] + pad, cols[:, :obstacles] + pad, TERRAIN] = WALL
+    cells[env, TERRAIN, rows[:, :obstacles] + pad, cols[:, :obstacles] + pad] = WALL
     tile_row, tile_col = rows[:, obstacles:obstacles + tiles], cols[:, obstacles:obstacles + tiles]
-    cells[env, tile_row + pad, tile_col + pad, TILE] = np.arange(1, tiles + 1)
+    cells[env, TILE, tile_row + pad, tile_col + pad] = np.arange(1, tiles + 1)
     if config.resample_order:
         order = random.permutations(keys, random.PURPOSE_ORDER, tiles)
     else:
@@ -116,7 +115,7 @@ def resolve(world: World, state, moved: np.ndarray) -> Outcome:
     config: GoalCycleConfig = world.config
     pad = world.pad
     env = np.arange(state.row.shape[0])[:, None]
-    entered = np.where(moved, state.cells[env, state.row + pad, state.col + pad, TILE]
+    entered = np.where(moved, state.cells[env, TILE, state.row + pad, state.col + pad]
                        .astype(np.int64) - 1, -1)
     progress = state.task["progress"]
     expected = np.take_along_axis(state.task["order"], progress, axis=1)

@@ -22,7 +22,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-
 from socius.envs import layouts, random
 from socius.envs.config import WorldConfig, require
 from socius.envs.facade import make_factories
@@ -137,8 +136,8 @@ def reset_episodes(world: World, keys: np.ndarray) -> EpisodeStart:
         ends = world.info["t_maze_ends"]
         goal = np.repeat(ends[cue][:, None, :], agents, axis=1)
         start_row, start_col = np.divmod(start, width)
-        cells[env, start_row[:, :1] + pad, start_col[:, :1] + pad, COLOUR] = cue[:, None] + 1
-        cells[env, start_row[:, :1] + pad, start_col[:, :1] + pad, SHAPE] = 1
+        cells[env, COLOUR, start_row[:, :1] + pad, start_col[:, :1] + pad] = cue[:, None] + 1
+        cells[env, SHAPE, start_row[:, :1] + pad, start_col[:, :1] + pad] = 1
         task.update(cue=cue, cue_row=start_row[:, 0], cue_col=start_col[:, 0])
         return EpisodeStart(cells=cells, row=start_row, col=start_col, goal=goal, task=task)
     if "start_cells" in world.info:
@@ -169,16 +168,16 @@ def resolve(world: World, state, moved: np.ndarray) -> Outcome:
         at_end = (position[:, :, None, :] == ends).all(axis=-1).any(axis=-1)
         finishing = at_end & ~state.finished
         cells = cells.copy()
-        cells[env, state.task["cue_row"] + pad, state.task["cue_col"] + pad, COLOUR] = 0
-        cells[env, state.task["cue_row"] + pad, state.task["cue_col"] + pad, SHAPE] = 0
+        cells[env, COLOUR, state.task["cue_row"] + pad, state.task["cue_col"] + pad] = 0
+        cells[env, SHAPE, state.task["cue_row"] + pad, state.task["cue_col"] + pad] = 0
     if config.noisy_tv:
         tv = world.info["tv_cell"][state.task["layout"]]
         tv_row, tv_col = np.divmod(tv, world.width)
         draw = random.uniform(random.step_keys(state.key, state.step_count),
                               random.PURPOSE_NOISY_TV, (2,))
         cells = cells.copy() if cells is state.cells else cells
-        cells[env, tv_row + pad, tv_col + pad, COLOUR] = (draw[:, 0] * config.n_colours) + 1
-        cells[env, tv_row + pad, tv_col + pad, SHAPE] = (draw[:, 1] * config.n_shapes) + 1
+        cells[env, COLOUR, tv_row + pad, tv_col + pad] = (draw[:, 0] * config.n_colours) + 1
+        cells[env, SHAPE, tv_row + pad, tv_col + pad] = (draw[:, 1] * config.n_shapes) + 1
     finished = state.finished | finishing
     reward = arriving.astype(np.float32)
     return Outcome(

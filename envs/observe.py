@@ -2,9 +2,11 @@
 
 Keys (all arrays lead with ``[B, N]``):
 
-- ``view`` uint8 ``[2r+1, 2r+1, 5]``: egocentric window; channels are terrain
-  (0 free, 1 wall, 2 outside), object colour+1, object shape+1, goal tile+1 and
-  agent (0 none, else 1 + the role index of the agent standing there).
+- ``view`` uint8 ``[5, 2r+1, 2r+1]`` (channels first): egocentric window centred
+  on the agent; channels are terrain (0 free, 1 wall, 2 outside), object
+  colour+1, object shape+1, goal tile+1 and agent (0 none, else 1 + the role
+  index of the agent standing there, the observer included). Agents off the grid
+  see only OUTSIDE.
 - ``others`` int32 ``[M, 6 + L]``: the M nearest agents in view, nearest first
   (Chebyshev, then Manhattan distance, then raster order). Columns: present,
   row offset, column offset, agent index, role, previous move+1 (0 none),
@@ -23,9 +25,10 @@ Keys (all arrays lead with ``[B, N]``):
 from __future__ import annotations
 
 import numpy as np
-
 from socius.envs.state import FREE, OUTSIDE, TERRAIN, WorldState
 from socius.envs.world import World
+
+UNSEEN = np.iinfo(np.int64).max
 
 # Agents beyond this many per world find their neighbours through the grid
 # (O(N view^2)); below it a pairwise comparison (O(N^2)) is cheaper.
@@ -36,12 +39,11 @@ MOVE_COL = np.array([0, 0, 0, -1, 1], dtype=np.int32)
 
 
 def observation_tables(world: World) -> dict[str, np.ndarray]:
-    """Precomputed window offsets and neighbour orderings for ``world``."""
+    """Precomputed neighbour orderings of the view window for ``world``."""
     tables = world.info.get("_tables")
     if tables is not None:
         return tables
     radius = world.config.view_radius
-    _, padded_width = world.padded_shape
     d_row, d_col = np.meshgrid(np.arange(-radius, radius + 1), np.arange(-radius, radius + 1),
                                indexing="ij")
     chebyshev = np.maximum(np.abs(d_row), np.abs(d_col))
@@ -49,14 +51,19 @@ def observation_tables(world: World) -> dict[str, np.ndarray]:
     raster = np.arange(d_row.size).reshape(d_row.shape)
     order_key = (chebyshev * 4 * (radius + 1) + manhattan) * d_row.size + raster
     rank = np.argsort(np.argsort(order_key.ravel(), kind="stable"), kind="stable")
-    neighbour = [(radius + int(dr)) * (2 * radius + 1) + radius + int(dc)
-                 for dr, dc in zip(MOVE_ROW[1:], MOVE_COL[1:])]
+    # Rank of every possible offset between two agents, UNSEEN outside the window.
+    reach_row, reach_col = world.height + 1, world.width + 1
+    rank_by_offset = np.full((2 * reach_row + 1, 2 * reach_col + 1), UNSEEN, dtype=np.int64)
+    rank_by_offset[reach_row - radius: reach_row + radius + 1,
+                   reach_col - radius: reach_col + radius + 1] = rank.reshape(d_row.shape)
+    pair = world.embodied[:, None] & world.embodied[None, :] & ~np.eye(world.num_agents, dtype=bool)
     tables = {
-        "offsets": (d_row * padded_width + d_col).ravel().astype(np.int64),
-        "rank": rank.reshape(d_row.shape).astype(np.int64),
+        "rank_by_offset": rank_by_offset,
+        "reach": np.array([reach_row, reach_col]),
+        "pair": pair,
         "by_rank": np.argsort(rank, kind="stable"),
-        "neighbour": np.array(neighbour, dtype=np.int64),
-        "role_code": np.concatenate([[0], world.agent_role + 1]).astype(np.uint8),
+        "neighbour_row": radius + MOVE_ROW[1:],
+        "neighbour_col": radius + MOVE_COL[1:],
     }
     world.info["_tables"] = tables
     return tables
@@ -67,42 +74,39 @@ def observe(world: World, state: WorldState) -> dict[str, np.ndarray]:
     config = world.config
     tables = observation_tables(world)
     batch, agents = state.row.shape
-    padded_height, padded_width = world.padded_shape
-    radius = config.view_radius
-    side = 2 * radius + 1
-    embodied = world.embodied
-    on_grid = state.row >= 0
+    side = 2 * config.view_radius + 1
+    env = np.arange(batch)[:, None]
+    embodied = world.info["embodied_index"]
 
-    # Off-grid agents look from the padded corner, then see only OUTSIDE.
-    view_row = np.where(on_grid, state.row + radius, radius)
-    view_col = np.where(on_grid, state.col + radius, radius)
-    env_base = np.arange(batch, dtype=np.int64)[:, None] * (padded_height * padded_width)
-    centre = env_base + view_row * padded_width + view_col
-    window = centre[:, :, None] + tables["offsets"]
-    view = np.empty((batch, agents, side * side, 5), dtype=np.uint8)
-    view[..., :4] = state.cells.reshape(-1, 4)[window]
-    occupant_window = state.occupant.reshape(-1)[window]
-    view[..., 4] = tables["role_code"][occupant_window + 1]
-    if not embodied.all():
-        off = ~on_grid
-        view[off] = 0
-        view[off, :, TERRAIN] = OUTSIDE
-
-    others_index, present = _nearest_others(world, state, occupant_window, tables)
-    others = _describe_others(world, state, others_index, present)
-    inbox = _inbox(world, state, others, others_index, present)
-
-    active = embodied[None, :] & ~state.finished
-    action_mask = np.ones((batch, agents, 5), dtype=np.int8)
-    if radius >= 1:
-        neighbour_free = view[:, :, tables["neighbour"], TERRAIN] == FREE
+    # A window's top-left corner in the padded grid is the agent's unpadded cell.
+    windows = window_view(state.cells, side)
+    if len(embodied) == agents:
+        view = windows[env, :, state.row, state.col]
     else:
-        neighbour_free = _neighbour_terrain(world, state) == FREE
-    action_mask[:, :, 1:] = neighbour_free & active[:, :, None]
+        view = np.zeros((batch, agents, 5, side, side), dtype=np.uint8)
+        view[:, :, TERRAIN] = OUTSIDE
+        view[:, embodied] = windows[env, :, state.row[:, embodied], state.col[:, embodied]]
+
+    others_index, present = _nearest_others(world, state, tables)
+    others = _describe_others(world, state, others_index, present)
+    missing = config.max_others - others.shape[2]
+    if missing:
+        others = np.concatenate([others, np.zeros((batch, agents, missing, others.shape[3]),
+                                                  np.int32)], axis=2)
+        present = np.concatenate([present, np.zeros((batch, agents, missing), bool)], axis=2)
+    inbox = _inbox(world, state, others, present)
+
+    active = world.embodied[None, :] & ~state.finished
+    action_mask = np.ones((batch, agents, 5), dtype=np.int8)
+    if config.view_radius >= 1:
+        neighbour = view[:, :, TERRAIN, tables["neighbour_row"], tables["neighbour_col"]]
+    else:
+        neighbour = _neighbour_terrain(world, state)
+    action_mask[:, :, 1:] = (neighbour == FREE) & active[:, :, None]
 
     goal_visible = world.goal_visible[None]
     return {
-        "view": view.reshape(batch, agents, side, side, 5),
+        "view": view,
         "others": others,
         "inbox": inbox,
         "goal": state.goal * goal_visible,
@@ -112,54 +116,67 @@ def observe(world: World, state: WorldState) -> dict[str, np.ndarray]:
     }
 
 
-def _nearest_others(world, state, occupant_window, tables):
-    """Indices ``[B, N, M]`` of the nearest visible agents, and whether each slot is filled."""
+def _nearest_others(world, state, tables):
+    """Indices ``[B, N, min(M, N-1)]`` of the nearest visible agents, and which slots are filled."""
     batch, agents = state.row.shape
-    limit = world.config.max_others
+    # Slots beyond N - 1 are always empty: observe() pads them instead of searching them.
+    limit = min(world.config.max_others, agents - 1)
     radius = world.config.view_radius
     self_index = np.arange(agents)[None, :, None]
     if agents <= PAIRWISE_LIMIT:
-        d_row = state.row[:, None, :] - state.row[:, :, None]
-        d_col = state.col[:, None, :] - state.col[:, :, None]
-        on_grid = state.row >= 0
-        visible = ((np.abs(d_row) <= radius) & (np.abs(d_col) <= radius)
-                   & on_grid[:, None, :] & on_grid[:, :, None] & (self_index != np.arange(agents)))
-        rank = np.where(visible, tables["rank"][np.clip(d_row + radius, 0, 2 * radius),
-                                                np.clip(d_col + radius, 0, 2 * radius)],
-                        np.iinfo(np.int64).max)
+        # Embodied agents are always on the grid, so the static pair mask covers "on grid".
+        reach_row, reach_col = tables["reach"]
+        rank = tables["rank_by_offset"][state.row[:, None, :] - state.row[:, :, None] + reach_row,
+                                        state.col[:, None, :] - state.col[:, :, None] + reach_col]
+        rank[:, ~tables["pair"]] = UNSEEN
         order = np.argsort(rank, axis=-1, kind="stable")[..., :limit]
-        present = np.take_along_axis(visible, order, axis=-1)
+        env = np.arange(batch)[:, None, None]
+        present = rank[env, self_index, order] != UNSEEN
     else:
-        ranked = occupant_window[..., tables["by_rank"]]
+        side = 2 * radius + 1
+        row, col = np.maximum(state.row, 0), np.maximum(state.col, 0)
+        windows = window_view(state.occupant, side)[np.arange(batch)[:, None], row, col]
+        ranked = windows.reshape(batch, agents, -1)[..., tables["by_rank"]]
         visible = (ranked >= 0) & (ranked != self_index) & (state.row >= 0)[:, :, None]
         slots = np.argsort(~visible, axis=-1, kind="stable")[..., :limit]
-        order = np.take_along_axis(ranked, slots, axis=-1)
-        present = np.take_along_axis(visible, slots, axis=-1)
-    if order.shape[-1] < limit:
-        fill = limit - order.shape[-1]
-        order = np.concatenate([order, np.zeros((batch, agents, fill), order.dtype)], axis=-1)
-        present = np.concatenate([present, np.zeros((batch, agents, fill), bool)], axis=-1)
+        env = np.arange(batch)[:, None, None]
+        order = ranked[env, self_index, slots]
+        present = visible[env, self_index, slots]
     return np.where(present, order, 0).astype(np.int64), present
+
+
+def window_view(grid: np.ndarray, side: int) -> np.ndarray:
+    """Every side x side window of the last two axes, without copying:
+    ``[..., H - side + 1, W - side + 1, side, side]``, indexed by the top-left corner."""
+    *lead, height, width = grid.shape
+    shape = (*lead, height - side + 1, width - side + 1, side, side)
+    strides = (*grid.strides, *grid.strides[-2:])
+    if grid.flags.c_contiguous:
+        return np.ndarray(shape, grid.dtype, buffer=grid, strides=strides)
+    return np.lib.stride_tricks.as_strided(grid, shape, strides, writeable=False)
 
 
 def _describe_others(world, state, index, present):
     """The ``others`` array ``[B, N, M, 6 + L]`` for chosen agent indices."""
     batch, agents = state.row.shape
-    env = np.arange(batch)[:, None, None]
     length = world.config.message_length
-    others = np.zeros((batch, agents, index.shape[-1], 6 + length), dtype=np.int32)
-    others[..., 0] = present
-    others[..., 1] = state.row[env, index] - state.row[:, :, None]
-    others[..., 2] = state.col[env, index] - state.col[:, :, None]
-    others[..., 3] = index
-    others[..., 4] = world.agent_role[index]
-    others[..., 5] = state.last_move[env, index] + 1
-    others[..., 6:] = state.last_message[env, index] + 1
+    # One record per agent, gathered once per slot: fewer, larger copies.
+    record = np.empty((batch, agents, 6 + length), dtype=np.int32)
+    record[..., 0] = 1
+    record[..., 1] = state.row
+    record[..., 2] = state.col
+    record[..., 3] = np.arange(agents)
+    record[..., 4] = world.agent_role
+    record[..., 5] = state.last_move + 1
+    record[..., 6:] = state.last_message + 1
+    others = record[np.arange(batch)[:, None, None], index]
+    others[..., 1] -= state.row[:, :, None]
+    others[..., 2] -= state.col[:, :, None]
     others *= present[..., None]
     return others
 
 
-def _inbox(world, state, others, index, present):
+def _inbox(world, state, others, present):
     """Tokens+1 heard from each sender: ``[B, N, S, L]``."""
     hearing = world.config.hearing_radius
     if hearing < 0:
@@ -176,5 +193,5 @@ def _neighbour_terrain(world, state):
     pad = world.pad
     rows = np.clip(state.row[:, :, None] + MOVE_ROW[1:] + pad, 0, world.padded_shape[0] - 1)
     cols = np.clip(state.col[:, :, None] + MOVE_COL[1:] + pad, 0, world.padded_shape[1] - 1)
-    terrain = state.cells[np.arange(batch)[:, None, None], rows, cols, TERRAIN]
+    terrain = state.cells[np.arange(batch)[:, None, None], TERRAIN, rows, cols]
     return np.where((state.row >= 0)[:, :, None], terrain, OUTSIDE)

@@ -21,13 +21,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-
 from socius.envs import random
 from socius.envs.config import WorldConfig, require
 from socius.envs.facade import make_factories
+from socius.envs.layouts import open_room
 from socius.envs.state import COLOUR, SHAPE
 from socius.envs.world import EpisodeStart, Outcome, Task, World, group_inbox_sources, pad_grid
-from socius.envs.layouts import open_room
 
 NAME = "referential_v0"
 GROUP_SIZE = 2
@@ -139,8 +138,8 @@ def reset_episodes(world: World, keys: np.ndarray) -> EpisodeStart:
     pad = world.pad
     cells = np.repeat(world.info["base_cells"][None], count, axis=0)
     env = np.arange(count)[:, None]
-    cells[env, object_row + pad, object_col + pad, COLOUR] = colour + 1
-    cells[env, object_row + pad, object_col + pad, SHAPE] = shape + 1
+    cells[env, COLOUR, object_row + pad, object_col + pad] = colour + 1
+    cells[env, SHAPE, object_row + pad, object_col + pad] = shape + 1
     row = np.full((count, config.num_agents), -1, dtype=np.int32)
     col = np.full((count, config.num_agents), -1, dtype=np.int32)
     row[:, world.info["listeners"]] = listener_row
@@ -161,7 +160,7 @@ def resolve(world: World, state, moved: np.ndarray) -> Outcome:
     batch = state.row.shape[0]
     env = np.arange(batch)[:, None]
     row, col = state.row[:, listeners], state.col[:, listeners]
-    under = state.cells[env, row + pad, col + pad]
+    under = state.cells[env, :, row + pad, col + pad]  # [B, groups, planes]
     on_object = under[..., COLOUR] > 0
     arriving = on_object & ~state.finished[:, listeners]
     listener_goal = state.goal[:, listeners]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gymnasium
 import numpy as np
-
 from socius.envs.config import NUM_MOVES
 from socius.envs.world import World
 
@@ -20,7 +19,7 @@ def observation_bounds(world: World) -> dict[str, tuple[np.ndarray, np.ndarray, 
     tiles = int(world.info.get("num_tiles", 0))
     view_high = np.broadcast_to(
         np.array([2, config.n_colours, config.n_shapes, tiles, len(world.role_names)],
-                 dtype=np.uint8), (side, side, 5))
+                 dtype=np.uint8)[:, None, None], (5, side, side))
     others_low = np.array([0, -radius, -radius, 0, 0, 0] + [0] * length, dtype=np.int32)
     others_high = np.array([1, radius, radius, world.num_agents - 1,
                             len(world.role_names) - 1, NUM_MOVES] + [config.vocab_size] * length,
@@ -28,7 +27,7 @@ def observation_bounds(world: World) -> dict[str, tuple[np.ndarray, np.ndarray, 
     others_shape = (config.max_others, 6 + length)
     goal_shape = (world.goal_size,)
     return {
-        "view": (np.zeros((side, side, 5), np.uint8), view_high.copy(), np.uint8),
+        "view": (np.zeros((5, side, side), np.uint8), view_high.copy(), np.uint8),
         "others": (np.broadcast_to(others_low, others_shape).copy(),
                    np.broadcast_to(others_high, others_shape).copy(), np.int32),
         "inbox": (np.zeros((world.inbox_size, length), np.int32),
@@ -86,20 +85,19 @@ def state_bounds(world: World) -> tuple[np.ndarray, np.ndarray]:
     """(low, high) of the flat global state used by centralised critics."""
     config = world.config
     cells = world.height * world.width
-    grid_high = np.tile([2, config.n_colours, config.n_shapes,
-                         int(world.info.get("num_tiles", 0))], cells)
-    role_high = np.full(cells, len(world.role_names))
+    grid_high = np.repeat([2, config.n_colours, config.n_shapes,
+                           int(world.info.get("num_tiles", 0)), len(world.role_names)], cells)
     agent_low = np.tile(np.concatenate([[-1, -1, 0], np.zeros(world.goal_size)]),
                         world.num_agents)
     agent_high = np.tile(np.concatenate([[world.height - 1, world.width - 1, 1],
                                          np.full(world.goal_size, world.goal_high)]),
                          world.num_agents)
     low = np.concatenate([np.zeros(cells * 5), agent_low, [0]])
-    high = np.concatenate([grid_high, role_high, agent_high, [config.max_cycles]])
+    high = np.concatenate([grid_high, agent_high, [config.max_cycles]])
     return low.astype(np.int32), high.astype(np.int32)
 
 
 def state_space(world: World) -> gymnasium.spaces.Box:
-    """Box of the global state: grid channels, agent roles, then (row, col, finished, goal) each."""
+    """Box of the global state: the grid's 5 planes, then (row, col, finished, goal) per agent."""
     low, high = state_bounds(world)
     return gymnasium.spaces.Box(low, high, dtype=np.int32)

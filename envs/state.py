@@ -8,9 +8,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-# Channels of `cells`, the padded grid; `view` adds the agent channel after them.
-TERRAIN, COLOUR, SHAPE, TILE = 0, 1, 2, 3
-AGENT = 4
+# Planes of `cells` (and channels of the `view` observation), in order.
+TERRAIN, COLOUR, SHAPE, TILE, AGENT = 0, 1, 2, 3, 4
 FREE, WALL, OUTSIDE = 0, 1, 2
 
 
@@ -25,9 +24,10 @@ class WorldState:
     """
 
     cells: np.ndarray
-    """uint8 ``[B, H+2r, W+2r, 4]``: terrain, object colour+1, object shape+1, goal tile+1."""
+    """uint8 ``[B, 5, H+2r, W+2r]`` planes: terrain, object colour+1, object shape+1,
+    goal tile+1, and 1 + the role of the agent standing there (0 for none)."""
     occupant: np.ndarray
-    """int32 ``[B, H+2r, W+2r]``: index of the agent standing in each cell, -1 if none."""
+    """int16 ``[B, H+2r, W+2r]``: index of the agent standing in each cell, -1 if none."""
     row: np.ndarray
     """int32 ``[B, N]``: each agent's row, -1 when disembodied."""
     col: np.ndarray
@@ -85,7 +85,8 @@ class StepResult:
 
 def replace(state: WorldState, **changes) -> WorldState:
     """A copy of ``state`` with some fields replaced."""
-    return dataclasses.replace(state, **changes)
+    # Direct construction: dataclasses.replace re-inspects the fields on every call.
+    return WorldState(**{**state.__dict__, **changes})
 
 
 def take(state: WorldState, index: np.ndarray) -> WorldState:
@@ -95,18 +96,26 @@ def take(state: WorldState, index: np.ndarray) -> WorldState:
     return WorldState(**{name: value[index] for name, value in fields.items()}, task=task)
 
 
-def put(state: WorldState, index: np.ndarray, rows: WorldState) -> WorldState:
-    """A copy of ``state`` whose environments ``index`` are replaced by ``rows``."""
+def put(state: WorldState, index: np.ndarray, rows: WorldState,
+        previous: WorldState | None = None) -> WorldState:
+    """``state`` with environments ``index`` replaced by ``rows``.
+
+    Arrays are copied before writing, except those not shared with ``previous``
+    (arrays a step has just created and nobody else holds), which are written in place.
+    """
+
+    def write(array, new_rows, old):
+        if old is None or array is old or np.shares_memory(array, old):
+            array = array.copy()
+        array[index] = new_rows
+        return array
+
     changed = {}
     for f in dataclasses.fields(state):
-        if f.name == "task":
-            continue
-        array = getattr(state, f.name).copy()
-        array[index] = getattr(rows, f.name)
-        changed[f.name] = array
-    task = {}
-    for name, value in state.task.items():
-        array = value.copy()
-        array[index] = rows.task[name]
-        task[name] = array
+        if f.name != "task":
+            old = None if previous is None else getattr(previous, f.name)
+            changed[f.name] = write(getattr(state, f.name), getattr(rows, f.name), old)
+    task = {name: write(value, rows.task[name],
+                        None if previous is None else previous.task.get(name))
+            for name, value in state.task.items()}
     return WorldState(**changed, task=task)

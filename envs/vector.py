@@ -6,7 +6,6 @@ from typing import Any
 
 import numpy as np
 import torch
-
 from socius.envs import core, spaces
 from socius.envs.config import make_config
 from socius.envs.facade import fresh_seed, global_state

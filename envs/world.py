@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import numpy as np
-
 from socius.envs.config import NUM_MOVES, WorldConfig
 
 
@@ -15,7 +14,7 @@ class EpisodeStart(NamedTuple):
     """Fresh episodes drawn by a task's ``reset``; arrays lead with ``[D]``."""
 
     cells: np.ndarray
-    """uint8 ``[D, H+2r, W+2r, 4]`` padded grid."""
+    """uint8 ``[D, 5, H+2r, W+2r]`` padded planes (the agent plane is filled by the core)."""
     row: np.ndarray
     """int32 ``[D, N]``."""
     col: np.ndarray
@@ -94,6 +93,11 @@ class World:
     info: dict[str, Any] = field(default_factory=dict)
     """Task extras (layouts, held-out pairs...) that ``reset`` and ``resolve`` read."""
 
+    def __post_init__(self):
+        # 1 + role of each agent, indexed by occupant + 1 so that -1 (nobody) maps to 0.
+        self.info["role_code"] = np.concatenate([[0], self.agent_role + 1]).astype(np.uint8)
+        self.info["embodied_index"] = np.flatnonzero(self.embodied)
+
     @property
     def num_agents(self) -> int:
         """Number of agents N."""
@@ -144,9 +148,9 @@ def group_inbox_sources(group: np.ndarray) -> np.ndarray:
 
 
 def pad_grid(walls: np.ndarray, pad: int) -> np.ndarray:
-    """Padded uint8 cells ``[..., H+2r, W+2r, 4]`` holding only terrain from ``walls[..., H, W]``."""
+    """Padded uint8 planes ``[..., 5, H+2r, W+2r]`` with the terrain of ``walls[..., H, W]``."""
     *lead, height, width = walls.shape
-    cells = np.zeros((*lead, height + 2 * pad, width + 2 * pad, 4), dtype=np.uint8)
-    cells[..., 0] = 2
-    cells[..., pad : pad + height, pad : pad + width, 0] = walls.astype(np.uint8)
+    cells = np.zeros((*lead, 5, height + 2 * pad, width + 2 * pad), dtype=np.uint8)
+    cells[..., 0, :, :] = 2
+    cells[..., 0, pad : pad + height, pad : pad + width] = walls.astype(np.uint8)
     return cells

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
-
 import socius.envs as envs
+import torch
 from socius.envs import referential_v0
 
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
-
 import socius.envs as envs
+import torch
 
 
 @pytest.mark.parametrize("name", envs.TASKS)

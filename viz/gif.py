@@ -1,0 +1,52 @@
+"""Write rendered frames to GIF and PNG files atomically (temp file, then ``os.replace``)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+
+def _atomic_write(path: str | os.PathLike, suffix: str, write: Callable[[str], None]) -> None:
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    descriptor, temporary = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=suffix)
+    os.close(descriptor)
+    try:
+        write(temporary)
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+        raise
+
+
+def _as_frame(frame: np.ndarray) -> np.ndarray:
+    array = np.asarray(frame)
+    if array.dtype != np.uint8 or array.ndim != 3 or array.shape[-1] != 3:
+        raise ValueError(f"frames must be uint8 [H, W, 3]; got {array.dtype} {array.shape}")
+    return array
+
+
+def save_gif(frames: Sequence[np.ndarray], path: str | os.PathLike, fps: float = 4) -> None:
+    """Write uint8 [H, W, 3] frames of one shape to an endlessly looping GIF at ``path``."""
+    import imageio.v3 as iio
+
+    if len(frames) == 0:
+        raise ValueError("save_gif needs at least one frame")
+    if fps <= 0:
+        raise ValueError(f"fps must be > 0; got {fps!r}")
+    stack = np.stack([_as_frame(f) for f in frames])
+    _atomic_write(path, ".gif", lambda temporary: iio.imwrite(
+        temporary, stack, extension=".gif", duration=1000.0 / fps, loop=0))
+
+
+def save_png(frame: np.ndarray, path: str | os.PathLike) -> None:
+    """Write one uint8 [H, W, 3] frame to a PNG at ``path``."""
+    import imageio.v3 as iio
+
+    image = _as_frame(frame)
+    _atomic_write(path, ".png", lambda temporary: iio.imwrite(temporary, image, extension=".png"))
