@@ -9,6 +9,7 @@ observation is returned in ``StepResult.final_observation``.
 from __future__ import annotations
 
 import numpy as np
+
 from socius.envs import random
 from socius.envs.observe import MOVE_COL, MOVE_ROW, PAIRWISE_LIMIT, observe
 from socius.envs.state import AGENT, FREE, TERRAIN, StepResult, WorldState, put, replace, take

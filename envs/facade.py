@@ -9,6 +9,7 @@ import numpy as np
 from pettingzoo import ParallelEnv
 from pettingzoo.utils import OrderEnforcingWrapper
 from pettingzoo.utils.conversions import parallel_to_aec
+
 from socius.envs import core, spaces
 from socius.envs.config import make_config
 from socius.envs.world import World

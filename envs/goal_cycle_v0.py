@@ -7,8 +7,9 @@ by exploring, or by watching an agent that knows it. Views are partial.
 
 Goal space: the cycle order, K tile indices. It is masked unless
 ``reveal_order`` (scripted experts read it from the state instead).
-``info['desired_goal']`` is the cell of the agent's next correct tile and
-``info['achieved_goal']`` its own cell.
+``info['desired_goal']`` is the cell of the tile the agent had to enter on this
+step (before the step advances its place in the cycle) and
+``info['achieved_goal']`` its own cell, so reward +1 iff the two are equal.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
 from socius.envs import random
 from socius.envs.config import WorldConfig, require
 from socius.envs.facade import make_factories

@@ -22,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
 from socius.envs import layouts, random
 from socius.envs.config import WorldConfig, require
 from socius.envs.facade import make_factories
@@ -94,13 +95,17 @@ def build_world(config: MazeConfig) -> World:
         require(all(0 <= v < s for v, s in zip(start_cell, bank.shape[1:]))
                 and not bank[:, start_cell[0], start_cell[1]].any(), "start",
                 "a free cell of the layout", config.start)
+    if config.noisy_tv:
+        info["tv_cell"] = np.array([_tv_cell(w, start_cell, info.get("t_maze_ends", ()))
+                                    for w in bank])
+    if start_cell is not None:
         distance = np.stack([layouts.distances_from(w, start_cell) for w in bank])
         distance = np.where(distance < 0, np.iinfo(np.int64).max, distance)
-        order = np.argsort(distance.reshape(len(bank), -1), axis=1, kind="stable")
+        distance = distance.reshape(len(bank), -1)
+        if config.noisy_tv:
+            distance[np.arange(len(bank)), info["tv_cell"]] = np.iinfo(np.int64).max
+        order = np.argsort(distance, axis=1, kind="stable")
         info["start_cells"] = order[:, : config.num_agents]
-    if config.noisy_tv:
-        # The TV sits on the free cell farthest (in raster order) from the top-left corner.
-        info["tv_cell"] = np.array([np.flatnonzero(~w.ravel())[-1] for w in bank])
     agents = config.num_agents
     group = np.zeros(agents, dtype=np.int32)
     goal_visible = np.full((agents, 2), 0 if config.layout == "t_maze" else 1, dtype=np.int8)
@@ -117,6 +122,14 @@ def build_world(config: MazeConfig) -> World:
     )
 
 
+def _tv_cell(walls: np.ndarray, start, ends) -> int:
+    """The last free cell in raster order that is neither the start nor a t-maze end."""
+    width = walls.shape[1]
+    reserved = {start[0] * width + start[1]} if start is not None else set()
+    reserved |= {int(r) * width + int(c) for r, c in ends}
+    return int([cell for cell in np.flatnonzero(~walls.ravel()) if cell not in reserved][-1])
+
+
 def reset_episodes(world: World, keys: np.ndarray) -> EpisodeStart:
     """Draw a layout, start cells and goal cells for ``len(keys)`` episodes."""
     config: MazeConfig = world.config
@@ -128,6 +141,8 @@ def reset_episodes(world: World, keys: np.ndarray) -> EpisodeStart:
     if "tv_cell" in world.info:
         free[np.arange(count), world.info["tv_cell"][layout]] = False
     cells = world.info["base_cells"][layout]
+    if config.noisy_tv:
+        _show_tv(world, cells, layout, random.uniform(keys, random.PURPOSE_NOISY_TV, (2,)))
     env = np.arange(count)[:, None]
     task = {"layout": layout}
     if config.layout == "t_maze":
@@ -152,6 +167,15 @@ def reset_episodes(world: World, keys: np.ndarray) -> EpisodeStart:
     return EpisodeStart(cells=cells, row=start_row, col=start_col, goal=goal, task=task)
 
 
+def _show_tv(world: World, cells: np.ndarray, layout: np.ndarray, draw: np.ndarray) -> None:
+    """Write a random object (from uniform ``draw[B, 2]``) on each TV cell, in place."""
+    config = world.config
+    tv_row, tv_col = np.divmod(world.info["tv_cell"][layout], world.width)
+    env = np.arange(len(layout))
+    cells[env, COLOUR, tv_row + world.pad, tv_col + world.pad] = draw[:, 0] * config.n_colours + 1
+    cells[env, SHAPE, tv_row + world.pad, tv_col + world.pad] = draw[:, 1] * config.n_shapes + 1
+
+
 def resolve(world: World, state, moved: np.ndarray) -> Outcome:
     """Finish agents on their goal (or on either t-maze end); redraw the noisy TV."""
     config: MazeConfig = world.config
@@ -171,13 +195,10 @@ def resolve(world: World, state, moved: np.ndarray) -> Outcome:
         cells[env, COLOUR, state.task["cue_row"] + pad, state.task["cue_col"] + pad] = 0
         cells[env, SHAPE, state.task["cue_row"] + pad, state.task["cue_col"] + pad] = 0
     if config.noisy_tv:
-        tv = world.info["tv_cell"][state.task["layout"]]
-        tv_row, tv_col = np.divmod(tv, world.width)
-        draw = random.uniform(random.step_keys(state.key, state.step_count),
-                              random.PURPOSE_NOISY_TV, (2,))
         cells = cells.copy() if cells is state.cells else cells
-        cells[env, COLOUR, tv_row + pad, tv_col + pad] = (draw[:, 0] * config.n_colours) + 1
-        cells[env, SHAPE, tv_row + pad, tv_col + pad] = (draw[:, 1] * config.n_shapes) + 1
+        _show_tv(world, cells, state.task["layout"],
+                 random.uniform(random.step_keys(state.key, state.step_count),
+                                random.PURPOSE_NOISY_TV, (2,)))
     finished = state.finished | finishing
     reward = arriving.astype(np.float32)
     return Outcome(

@@ -25,6 +25,7 @@ Keys (all arrays lead with ``[B, N]``):
 from __future__ import annotations
 
 import numpy as np
+
 from socius.envs.state import FREE, OUTSIDE, TERRAIN, WorldState
 from socius.envs.world import World
 

@@ -6,8 +6,9 @@ group's target as its goal: ``(colour, shape)``. The listener sees the room,
 which holds K objects of distinct (colour, shape), but not the target (its goal
 is masked). A group finishes when its listener steps on any object; both
 members are rewarded 1 if that object is the target. Finished groups wait, so
-every agent's episode ends together. Targets are uniform over the K objects, so
-chance is 1/K.
+every agent's episode ends together. Each group's target is uniform over the K
+objects, so chance is 1/K; while there are no more groups than objects, groups
+get distinct targets (a listener standing on its target would block a shared one).
 
 Goal space: ``(colour, shape)`` integers. ``info['achieved_goal']`` is the
 (colour, shape) of the object under the listener, or (-1, -1).
@@ -21,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
 from socius.envs import random
 from socius.envs.config import WorldConfig, require
 from socius.envs.facade import make_factories
@@ -59,6 +61,9 @@ class ReferentialConfig(WorldConfig):
         require(self.num_agents % GROUP_SIZE == 0, "num_agents",
                 f"a multiple of the group size {GROUP_SIZE} (speaker + listener)", self.num_agents)
         require(self.room_size >= 1, "room_size", "an integer >= 1", self.room_size)
+        require(self.hearing_radius == -1, "hearing_radius",
+                "-1: speakers stand outside the room, so only the group channel reaches them",
+                self.hearing_radius)
         require(self.num_objects >= 1, "num_objects", "an integer >= 1", self.num_objects)
         require(self.split in ("train", "test", "all"), "split", "'train', 'test' or 'all'",
                 self.split)
@@ -117,7 +122,11 @@ def reset_episodes(world: World, keys: np.ndarray) -> EpisodeStart:
     pairs = world.info["pairs"]
     choice = random.permutations(keys, random.PURPOSE_OBJECTS, len(pairs))[:, :objects]
     colour, shape = pairs[choice, 0], pairs[choice, 1]
-    target = random.integers(keys, random.PURPOSE_GOALS, (groups,), objects)
+    if groups <= objects:
+        # Distinct targets: a listener standing on its target would block a shared one.
+        target = random.permutations(keys, random.PURPOSE_GOALS, objects)[:, :groups]
+    else:
+        target = random.integers(keys, random.PURPOSE_GOALS, (groups,), objects)
     if config.split == "test":
         held = world.info["held_out"]
         pick = random.integers(keys, random.PURPOSE_GOALS + 100, (), len(held))

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 import torch
+
 from socius.envs import core, spaces
 from socius.envs.config import make_config
 from socius.envs.facade import fresh_seed, global_state
@@ -18,11 +19,13 @@ class VectorEnv:
 
     Environments that finish are reset inside ``step``; the observation they
     ended on is in ``info['final_observation']`` (rows ``[D, N, ...]`` for the
-    environments listed in ``info['final_index']``).
+    environments listed in ``info['final_index']``). With ``auto_reset=False``
+    the batch stops at the end of its episodes instead, and ``reset()`` starts
+    the next ones.
     """
 
     def __init__(self, world: World, num_envs: int, seed: int | None = None,
-                 device: str | torch.device = "cpu"):
+                 device: str | torch.device = "cpu", auto_reset: bool = True):
         if not isinstance(num_envs, int) or num_envs < 1:
             raise ValueError(f"num_envs must be an integer >= 1; got {num_envs!r}")
         self.world = world
@@ -33,14 +36,21 @@ class VectorEnv:
         self.single_observation_space = spaces.observation_space(world)
         self.single_action_space = spaces.action_space(world)
         self.state_space = spaces.state_space(world)
+        self.auto_reset = auto_reset
         self._seed = fresh_seed() if seed is None else int(seed)
+        self._episode = -1
+        self._ended = np.zeros(num_envs, dtype=bool)
         self.state: WorldState | None = None
 
     def reset(self, seed: int | None = None) -> dict[str, torch.Tensor] | torch.Tensor:
-        """Start episode 0 of every environment; returns the observation."""
+        """Start every environment's next episode (episode 0 after a new seed)."""
         if seed is not None:
             self._seed = int(seed)
-        self.state, observation = core.reset(self.world, self._seed, self.num_envs)
+            self._episode = -1
+        self._episode += 1
+        self.state, observation = core.reset(self.world, self._seed, self.num_envs,
+                                             episode=self._episode)
+        self._ended[:] = False
         return self._tensors(observation)
 
     def step(self, actions: torch.Tensor | np.ndarray):
@@ -48,9 +58,15 @@ class VectorEnv:
         truncated, info), with rewards ``[B, N]`` and episode flags ``[B]``."""
         if self.state is None:
             raise ValueError("call reset() before step()")
+        if self._ended.any():
+            raise ValueError(f"environments {np.flatnonzero(self._ended).tolist()} have ended "
+                             "their episode (auto_reset=False); call reset() first")
         if isinstance(actions, torch.Tensor):
             actions = actions.detach().cpu().numpy()
-        self.state, result = core.step(self.world, self.state, actions)
+        self.state, result = core.step(self.world, self.state, actions,
+                                       auto_reset=self.auto_reset)
+        if not self.auto_reset:
+            self._ended = result.terminated | result.truncated
         info: dict[str, Any] = {
             "goal_achieved": self._tensor(result.goal_achieved),
             "achieved_goal": self._tensor(result.achieved_goal),
@@ -85,7 +101,8 @@ class VectorEnv:
 
 
 def make_vector(name: str, num_envs: int, seed: int | None = None,
-                device: str | torch.device = "cpu", **task_kwargs: Any) -> VectorEnv:
+                device: str | torch.device = "cpu", auto_reset: bool = True,
+                **task_kwargs: Any) -> VectorEnv:
     """A batched vector env of ``name`` (an ``ENVIRONMENTS`` key) with ``num_envs`` copies."""
     from socius.envs import ENVIRONMENTS
 
@@ -93,4 +110,4 @@ def make_vector(name: str, num_envs: int, seed: int | None = None,
         raise ValueError(f"unknown environment {name!r}; expected one of {sorted(ENVIRONMENTS)}")
     module = ENVIRONMENTS[name]
     world = module.build_world(make_config(module.CONFIG, task_kwargs))
-    return VectorEnv(world, num_envs, seed=seed, device=device)
+    return VectorEnv(world, num_envs, seed=seed, device=device, auto_reset=auto_reset)

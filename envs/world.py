@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import numpy as np
+
 from socius.envs.config import NUM_MOVES, WorldConfig
 
 
@@ -53,7 +54,7 @@ class Task:
     reset: Callable[[World, np.ndarray], EpisodeStart]
     """``reset(world, keys[D]) -> EpisodeStart``: draw D fresh episodes."""
     resolve: Callable[..., Outcome]
-    """``resolve(world, state, row, col, moved) -> Outcome`` after the moves are applied."""
+    """``resolve(world, state, moved[B, N]) -> Outcome``, on the state after the moves."""
     achieved_size: int
     """Length Ga of ``achieved_goal`` and ``desired_goal``."""
 

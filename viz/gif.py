@@ -3,25 +3,11 @@
 from __future__ import annotations
 
 import os
-import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
-
-def _atomic_write(path: str | os.PathLike, suffix: str, write: Callable[[str], None]) -> None:
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=suffix)
-    os.close(descriptor)
-    try:
-        write(temporary)
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-        raise
+from socius.envs.files import atomic_write
 
 
 def _as_frame(frame: np.ndarray) -> np.ndarray:
@@ -40,7 +26,7 @@ def save_gif(frames: Sequence[np.ndarray], path: str | os.PathLike, fps: float =
     if fps <= 0:
         raise ValueError(f"fps must be > 0; got {fps!r}")
     stack = np.stack([_as_frame(f) for f in frames])
-    _atomic_write(path, ".gif", lambda temporary: iio.imwrite(
+    atomic_write(path, suffix=".gif", write=lambda temporary: iio.imwrite(
         temporary, stack, extension=".gif", duration=1000.0 / fps, loop=0))
 
 
@@ -49,4 +35,5 @@ def save_png(frame: np.ndarray, path: str | os.PathLike) -> None:
     import imageio.v3 as iio
 
     image = _as_frame(frame)
-    _atomic_write(path, ".png", lambda temporary: iio.imwrite(temporary, image, extension=".png"))
+    atomic_write(path, suffix=".png",
+                 write=lambda temporary: iio.imwrite(temporary, image, extension=".png"))

@@ -7,6 +7,7 @@ import math
 import os
 
 import numpy as np
+
 from socius.envs.state import COLOUR, OUTSIDE, SHAPE, TERRAIN, TILE, WALL
 
 BACKGROUND = (18, 18, 22)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import socius.envs as envs
 import torch
+
+import socius.envs as envs
 from socius.envs import referential_v0
 
 

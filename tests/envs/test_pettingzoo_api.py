@@ -8,9 +8,10 @@ import types
 
 import numpy as np
 import pytest
-import socius.envs as envs
 from configurations import CONFIGURATIONS, config_id
 from pettingzoo.test import api_test, max_cycles_test, parallel_api_test, seed_test
+
+import socius.envs as envs
 
 
 def factories(name, kwargs, seed=None):

@@ -12,6 +12,7 @@ import types  # noqa: E402
 import imageio.v3 as iio  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+
 from socius.envs import goal_cycle_v0, maze_v0, referential_v0  # noqa: E402
 from socius.envs.state import COLOUR, SHAPE  # noqa: E402
 from socius.viz.gif import save_gif, save_png  # noqa: E402

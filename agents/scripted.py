@@ -1,0 +1,223 @@
+"""Scripted policies: experts, data sources and test fixtures for every task.
+
+Every policy follows the socius interface::
+
+    state = policy.initial_state(batch)
+    action, state = policy.act(observation, state, done, generator, privileged=None)
+
+``observation`` is the batched dict ``[B, N, ...]`` of the vector facade (numpy
+arrays or CPU tensors), ``done`` is bool ``[B]`` (environments that have just
+been reset), and ``action`` is int64 ``[B, N, 1 + L]``. Policy state is explicit
+and immutable (a dict of arrays); nothing is hidden in the policy object.
+
+``privileged`` is a :class:`Privileged` pair ``(world, state)``: the hidden
+world state. Only scripted experts read it (the cycle order, a masked goal).
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from socius.envs.state import AGENT, COLOUR, FREE, SHAPE, TERRAIN, WALL, WorldState
+from socius.envs.world import World
+
+UNREACHABLE = np.iinfo(np.int32).max
+MOVE_ROW = np.array([-1, 1, 0, 0])
+MOVE_COL = np.array([0, 0, -1, 1])
+
+
+class Privileged(NamedTuple):
+    """Hidden information a scripted expert may read."""
+
+    world: World
+    """The static world."""
+    state: WorldState
+    """The batched world state the observation was made from."""
+
+
+def as_numpy(observation: dict[str, Any]) -> dict[str, np.ndarray]:
+    """The observation dict with every value as a numpy array (tensors are not copied)."""
+    return {k: v.numpy() if hasattr(v, "numpy") else np.asarray(v) for k, v in observation.items()}
+
+
+def distance_maps(walls: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Shortest-path steps to ``target[K, 2]`` on ``walls[K, H, W]``, by a batched BFS
+    (one frontier expansion per distance, for all K maps at once): int32 ``[K, H, W]``."""
+    count = walls.shape[0]
+    distance = np.full(walls.shape, UNREACHABLE, dtype=np.int32)
+    frontier = np.zeros(walls.shape, dtype=bool)
+    frontier[np.arange(count), target[:, 0], target[:, 1]] = True
+    frontier &= ~walls
+    distance[frontier] = 0
+    step = 0
+    while frontier.any():
+        step += 1
+        grown = np.zeros_like(frontier)
+        grown[:, 1:] |= frontier[:, :-1]
+        grown[:, :-1] |= frontier[:, 1:]
+        grown[:, :, 1:] |= frontier[:, :, :-1]
+        grown[:, :, :-1] |= frontier[:, :, 1:]
+        frontier = grown & ~walls & (distance == UNREACHABLE)
+        distance[frontier] = step
+    return distance
+
+
+def downhill_moves(distance: np.ndarray, position: np.ndarray) -> np.ndarray:
+    """The move (1-4) to the neighbour closest to the target, 0 at it or if unreachable.
+
+    ``distance`` is ``[K, H, W]`` and ``position`` ``[K, 2]``; returns int64 ``[K]``.
+    """
+    count, height, width = distance.shape
+    index = np.arange(count)
+    here = distance[index, position[:, 0], position[:, 1]]
+    rows = np.clip(position[:, :1] + MOVE_ROW, 0, height - 1)
+    cols = np.clip(position[:, 1:] + MOVE_COL, 0, width - 1)
+    around = distance[index[:, None], rows, cols]
+    best = around.argmin(axis=1)
+    better = around[index, best] < here
+    return np.where(better & (here != UNREACHABLE) & (here > 0), best + 1, 0).astype(np.int64)
+
+
+def grid_walls(world: World, state: WorldState) -> np.ndarray:
+    """Unpadded bool walls ``[B, H, W]`` from the world state."""
+    pad = world.pad
+    terrain = state.cells[:, TERRAIN, pad:pad + world.height, pad:pad + world.width]
+    return terrain == WALL
+
+
+class RandomPolicy:
+    """Uniformly random allowed moves and uniformly random tokens."""
+
+    def __init__(self, vocab_size: int, message_length: int):
+        self.vocab_size = vocab_size
+        self.message_length = message_length
+
+    def initial_state(self, batch: int) -> dict[str, np.ndarray]:
+        """No memory."""
+        return {}
+
+    def act(self, observation, state, done, generator: np.random.Generator, privileged=None):
+        """Sample moves among those ``action_mask`` allows, and tokens uniformly."""
+        mask = as_numpy(observation)["action_mask"].astype(bool)
+        scores = np.where(mask, generator.random(mask.shape), -1.0)
+        moves = scores.argmax(axis=-1)
+        tokens = (generator.random((*moves.shape, self.message_length))
+                  * max(self.vocab_size, 1)).astype(np.int64)
+        return np.concatenate([moves[..., None], tokens], axis=-1), state
+
+
+class _PathFollower:
+    """Walks the shortest path to a target cell; subclasses only choose the target."""
+
+    def __init__(self, message_length: int = 0):
+        self.message_length = message_length
+
+    def initial_state(self, batch: int) -> dict[str, np.ndarray]:
+        """Cached distance maps, keyed by the episode and target they were computed for."""
+        return {"distance": None, "key": None}
+
+    def target(self, privileged: Privileged) -> np.ndarray:
+        """Target cell ``[B, N, 2]`` of every agent."""
+        raise NotImplementedError
+
+    def act(self, observation, state, done, generator, privileged: Privileged | None = None):
+        """Step downhill on the distance map of each agent's target."""
+        if privileged is None:
+            raise ValueError(f"{type(self).__name__} needs the privileged world state")
+        world, world_state = privileged
+        target = self.target(privileged)
+        batch, agents = world_state.row.shape
+        key = np.concatenate([world_state.key.astype(np.int64)[:, None, None]
+                              .repeat(agents, axis=1), target], axis=-1)
+        distance = state["distance"]
+        stale = (np.ones((batch, agents), bool) if distance is None
+                 else (state["key"] != key).any(axis=-1))
+        if stale.any():
+            distance = (np.empty((batch, agents, world.height, world.width), np.int32)
+                        if distance is None else distance.copy())
+            env, agent = np.nonzero(stale)
+            walls = grid_walls(world, world_state)[env]
+            distance[env, agent] = distance_maps(walls, target[env, agent])
+        position = np.stack([world_state.row, world_state.col], axis=-1).reshape(-1, 2)
+        moves = downhill_moves(distance.reshape(-1, world.height, world.width),
+                               np.maximum(position, 0)).reshape(batch, agents)
+        moves = np.where(world.embodied[None, :], moves, 0)
+        tokens = np.zeros((batch, agents, self.message_length), dtype=np.int64)
+        action = np.concatenate([moves[..., None], tokens], axis=-1)
+        return action, {"distance": distance, "key": key}
+
+
+class GoalSeeker(_PathFollower):
+    """BFS oracle for ``maze_v0``: the shortest path to each agent's own goal cell."""
+
+    def target(self, privileged: Privileged) -> np.ndarray:
+        """The goal cell, read from the state (so masked goals such as the t-maze's work)."""
+        return privileged.state.goal[..., :2].astype(np.int64)
+
+
+class CycleExpert(_PathFollower):
+    """Expert for ``goal_cycle_v0``: knows the hidden order and walks to the next tile."""
+
+    def target(self, privileged: Privileged) -> np.ndarray:
+        """Cell of each agent's next tile in the cycle."""
+        task = privileged.state.task
+        next_tile = np.take_along_axis(task["order"], task["progress"], axis=1)
+        return np.stack([np.take_along_axis(task["tile_row"], next_tile, axis=1),
+                         np.take_along_axis(task["tile_col"], next_tile, axis=1)], axis=-1)
+
+
+class ReferentialExpert:
+    """A fixed compositional code for ``referential_v0`` (speakers and listeners).
+
+    Speakers say ``(colour, n_colours + shape)``; listeners decode their inbox,
+    find the matching object in their view and walk to it. Needs L >= 2 and
+    V >= n_colours + n_shapes. Uses observations only, no privileged state.
+    """
+
+    def __init__(self, world: World):
+        config = world.config
+        if config.message_length < 2 or config.vocab_size < config.n_colours + config.n_shapes:
+            raise ValueError("ReferentialExpert needs message_length >= 2 and vocab_size >= "
+                             f"n_colours + n_shapes = {config.n_colours + config.n_shapes}")
+        self.world = world
+
+    def initial_state(self, batch: int) -> dict[str, np.ndarray]:
+        """No memory."""
+        return {}
+
+    def act(self, observation, state, done, generator, privileged=None):
+        """Speakers name the target; listeners walk to the object they were told about."""
+        config = self.world.config
+        obs = as_numpy(observation)
+        speaker = self.world.agent_role == 0
+        batch, agents = obs["goal"].shape[:2]
+        action = np.zeros((batch, agents, 1 + config.message_length), dtype=np.int64)
+        action[:, speaker, 1] = obs["goal"][:, speaker, 0]
+        action[:, speaker, 2] = config.n_colours + obs["goal"][:, speaker, 1]
+        heard = obs["inbox"][:, ~speaker, 0, :2].astype(np.int64) - 1  # [B, G, 2]
+        colour, shape = heard[..., 0, None, None], heard[..., 1, None, None] - config.n_colours
+        view = obs["view"][:, ~speaker].astype(np.int64)  # [B, G, 5, S, S]
+        match = (view[:, :, COLOUR] - 1 == colour) & (view[:, :, SHAPE] - 1 == shape)
+        # Stepping on any object ends the episode, so other objects count as walls.
+        blocked = (view[:, :, TERRAIN] != FREE) | ((view[:, :, COLOUR] > 0) & ~match)
+        # Other listeners block the way too; route around them.
+        radius = config.view_radius
+        others = view[:, :, AGENT] > 0
+        others[..., radius, radius] = False
+        blocked |= others
+        action[:, ~speaker, 0] = _path_in_view(match, blocked, radius)
+        return action, state
+
+
+def _path_in_view(match: np.ndarray, blocked: np.ndarray, radius: int) -> np.ndarray:
+    """First move of a shortest path, inside egocentric windows ``[..., S, S]``, from the
+    centre to the first matching cell; 0 where nothing matches."""
+    lead, side = match.shape[:-2], match.shape[-1]
+    flat = match.reshape(-1, side * side)
+    target = np.stack(np.divmod(flat.argmax(axis=-1), side), axis=-1)
+    distance = distance_maps(blocked.reshape(-1, side, side), target)
+    centre = np.full((len(flat), 2), radius)
+    moves = downhill_moves(distance, centre)
+    return np.where(flat.any(axis=-1), moves, 0).reshape(lead)
