@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from socius.envs.state import AGENT, COLOUR, FREE, SHAPE, TERRAIN, WALL, WorldState
+from socius.envs.state import AGENT, COLOUR, FREE, SHAPE, TERRAIN, TILE, WALL, WorldState
 from socius.envs.world import World
 
 UNREACHABLE = np.iinfo(np.int32).max
@@ -122,6 +122,10 @@ class _PathFollower:
         """Target cell ``[B, N, 2]`` of every agent."""
         raise NotImplementedError
 
+    def avoid(self, privileged: Privileged) -> np.ndarray:
+        """Cells ``[B, H, W]`` to route around besides walls (none by default)."""
+        return grid_walls(*privileged)
+
     def act(self, observation, state, done, generator, privileged: Privileged | None = None):
         """Step downhill on the distance map of each agent's target."""
         if privileged is None:
@@ -138,8 +142,14 @@ class _PathFollower:
             distance = (np.empty((batch, agents, world.height, world.width), np.int32)
                         if distance is None else distance.copy())
             env, agent = np.nonzero(stale)
-            walls = grid_walls(world, world_state)[env]
-            distance[env, agent] = distance_maps(walls, target[env, agent])
+            blocked = self.avoid(privileged)[env]
+            rows = np.arange(len(env))
+            blocked[rows, target[env, agent, 0], target[env, agent, 1]] = False
+            # The agent may stand on an avoided cell (the tile it just entered).
+            on_grid = world_state.row[env, agent] >= 0
+            blocked[rows[on_grid], world_state.row[env, agent][on_grid],
+                    world_state.col[env, agent][on_grid]] = False
+            distance[env, agent] = distance_maps(blocked, target[env, agent])
         position = np.stack([world_state.row, world_state.col], axis=-1).reshape(-1, 2)
         moves = downhill_moves(distance.reshape(-1, world.height, world.width),
                                np.maximum(position, 0)).reshape(batch, agents)
@@ -158,7 +168,15 @@ class GoalSeeker(_PathFollower):
 
 
 class CycleExpert(_PathFollower):
-    """Expert for ``goal_cycle_v0``: knows the hidden order and walks to the next tile."""
+    """Expert for ``goal_cycle_v0``: knows the hidden order and walks to the next tile,
+    around the other tiles (entering one would cost the penalty)."""
+
+    def avoid(self, privileged: Privileged) -> np.ndarray:
+        """Walls and every goal tile."""
+        world, state = privileged
+        pad = world.pad
+        tiles = state.cells[:, TILE, pad:pad + world.height, pad:pad + world.width] > 0
+        return grid_walls(world, state) | tiles
 
     def target(self, privileged: Privileged) -> np.ndarray:
         """Cell of each agent's next tile in the cycle."""
