@@ -238,6 +238,7 @@ PEERS = [
 
 
 def main(argv=None) -> dict:
+    """Measure every peer a few times, alternating, and print the medians."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=5.0,
                         help="seconds of timed step calls per measurement")

@@ -105,14 +105,16 @@ def observe(world: World, state: WorldState) -> dict[str, np.ndarray]:
         neighbour = _neighbour_terrain(world, state)
     action_mask[:, :, 1:] = (neighbour == FREE) & active[:, :, None]
 
-    goal_visible = world.goal_visible[None]
+    position = np.empty((batch, agents, 2), dtype=np.int32)
+    position[..., 0] = state.row
+    position[..., 1] = state.col
     return {
         "view": view,
         "others": others,
         "inbox": inbox,
-        "goal": state.goal * goal_visible,
-        "goal_mask": np.broadcast_to(goal_visible, state.goal.shape).copy(),
-        "position": np.stack([state.row, state.col], axis=-1),
+        "goal": state.goal * world.goal_visible,
+        "goal_mask": np.repeat(world.goal_visible[None], batch, axis=0),
+        "position": position,
         "action_mask": action_mask,
     }
 

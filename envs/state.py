@@ -105,6 +105,7 @@ def put(state: WorldState, index: np.ndarray, rows: WorldState,
     """
 
     def write(array, new_rows, old):
+        """Write the new rows into ``array``, copying it first if it is shared."""
         if old is None or array is old or np.shares_memory(array, old):
             array = array.copy()
         array[index] = new_rows

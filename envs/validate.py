@@ -20,7 +20,8 @@ def check_actions(world: World, actions: np.ndarray, batch: int) -> None:
             f"actions must have shape [num_envs, num_agents, 1 + message_length] = {expected}; "
             f"got {tuple(actions.shape)}"
         )
-    if actions.size == 0:
+    high = world.info["action_high"]  # [1 + L]: 5, then V for every token
+    if not ((actions < 0) | (actions >= high)).any():
         return
     moves = actions[..., 0]
     if moves.min() < 0 or moves.max() >= NUM_MOVES:

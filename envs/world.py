@@ -98,6 +98,8 @@ class World:
         # 1 + role of each agent, indexed by occupant + 1 so that -1 (nobody) maps to 0.
         self.info["role_code"] = np.concatenate([[0], self.agent_role + 1]).astype(np.uint8)
         self.info["embodied_index"] = np.flatnonzero(self.embodied)
+        self.info["action_high"] = np.array(
+            [NUM_MOVES] + [self.config.vocab_size] * self.config.message_length, dtype=np.int64)
 
     @property
     def num_agents(self) -> int:
