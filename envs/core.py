@@ -12,7 +12,17 @@ import numpy as np
 
 from socius.envs import random
 from socius.envs.observe import MOVE_COL, MOVE_ROW, PAIRWISE_LIMIT, observe
-from socius.envs.state import AGENT, FREE, TERRAIN, StepResult, WorldState, put, replace, take
+from socius.envs.state import (
+    AGENT,
+    FREE,
+    TERRAIN,
+    StepResult,
+    WorldState,
+    arrays_of,
+    put,
+    replace,
+    take,
+)
 from socius.envs.validate import check_actions
 from socius.envs.world import EpisodeStart, World
 
@@ -47,12 +57,14 @@ def step(world: World, state: WorldState, actions: np.ndarray,
                         task=outcome.task, step_count=step_count)
     done = terminated | truncated
     final_index = np.flatnonzero(done) if auto_reset else np.zeros(0, dtype=np.int64)
-    final_observation = None
+    final_observation = ended = None
     if final_index.size:
         ended = take(new_state, final_index)
         final_observation = observe(world, ended)
         fresh = _start_episodes(world, ended.seed, ended.env_index, ended.episode + 1)
-        new_state = put(new_state, final_index, fresh, previous=state)
+        # The caller keeps the old state, and the result exposes message and finished.
+        protected = [*arrays_of(state), message, outcome.finished]
+        new_state = put(new_state, final_index, fresh, protected=protected)
     result = StepResult(
         observation=observe(world, new_state),
         reward=outcome.reward,
@@ -61,8 +73,11 @@ def step(world: World, state: WorldState, actions: np.ndarray,
         goal_achieved=outcome.goal_achieved,
         achieved_goal=outcome.achieved_goal,
         desired_goal=outcome.desired_goal,
+        message=message,
+        finished=outcome.finished,
         final_index=final_index,
         final_observation=final_observation,
+        final_state=ended,
     )
     return new_state, result
 

@@ -77,10 +77,16 @@ class StepResult:
     """int32 ``[B, N, Ga]``: what the agent achieved, comparable to ``desired_goal``."""
     desired_goal: np.ndarray
     """int32 ``[B, N, Ga]``: what the agent is asked to achieve."""
+    message: np.ndarray
+    """int32 ``[B, N, L]``: the tokens as delivered on this step (after noise), -1 for silence."""
+    finished: np.ndarray
+    """bool ``[B, N]``: agents done for the episode after this step (before any reset)."""
     final_index: np.ndarray
     """int64 ``[D]``: environments that finished on this step and were reset."""
     final_observation: dict[str, np.ndarray] | None
     """Observation ``[D, N, ...]`` of the finished environments before their reset."""
+    final_state: WorldState | None = None
+    """The finished environments' state ``[D]`` before their reset (for viewers)."""
 
 
 def replace(state: WorldState, **changes) -> WorldState:
@@ -96,27 +102,29 @@ def take(state: WorldState, index: np.ndarray) -> WorldState:
     return WorldState(**{name: value[index] for name, value in fields.items()}, task=task)
 
 
+def arrays_of(state: WorldState) -> list[np.ndarray]:
+    """Every array a state holds, task arrays included."""
+    fields = [getattr(state, f.name) for f in dataclasses.fields(state) if f.name != "task"]
+    return fields + list(state.task.values())
+
+
 def put(state: WorldState, index: np.ndarray, rows: WorldState,
-        previous: WorldState | None = None) -> WorldState:
+        protected: list[np.ndarray] | None = None) -> WorldState:
     """``state`` with environments ``index`` replaced by ``rows``.
 
-    Arrays are copied before writing, except those not shared with ``previous``
-    (arrays a step has just created and nobody else holds), which are written in place.
+    Without ``protected`` every array is copied before writing. With it, arrays
+    that may overlap none of ``protected`` (arrays a step has just created and
+    handed to nobody else) are written in place, saving a copy.
     """
 
-    def write(array, new_rows, old):
-        """Write the new rows into ``array``, copying it first if it is shared."""
-        if old is None or array is old or np.shares_memory(array, old):
+    def write(array, new_rows):
+        """Write the new rows into ``array``, copying it first unless it is private."""
+        if protected is None or any(np.may_share_memory(array, p) for p in protected):
             array = array.copy()
         array[index] = new_rows
         return array
 
-    changed = {}
-    for f in dataclasses.fields(state):
-        if f.name != "task":
-            old = None if previous is None else getattr(previous, f.name)
-            changed[f.name] = write(getattr(state, f.name), getattr(rows, f.name), old)
-    task = {name: write(value, rows.task[name],
-                        None if previous is None else previous.task.get(name))
-            for name, value in state.task.items()}
+    changed = {f.name: write(getattr(state, f.name), getattr(rows, f.name))
+               for f in dataclasses.fields(state) if f.name != "task"}
+    task = {name: write(value, rows.task[name]) for name, value in state.task.items()}
     return WorldState(**changed, task=task)

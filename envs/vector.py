@@ -41,6 +41,8 @@ class VectorEnv:
         self._episode = -1
         self._ended = np.zeros(num_envs, dtype=bool)
         self.state: WorldState | None = None
+        self.final_state: WorldState | None = None
+        """After ``step``: the state ``[D]`` the environments in ``final_index`` ended in."""
 
     def reset(self, seed: int | None = None) -> dict[str, torch.Tensor] | torch.Tensor:
         """Start every environment's next episode (episode 0 after a new seed)."""
@@ -65,12 +67,15 @@ class VectorEnv:
             actions = actions.detach().cpu().numpy()
         self.state, result = core.step(self.world, self.state, actions,
                                        auto_reset=self.auto_reset)
+        self.final_state = result.final_state
         if not self.auto_reset:
             self._ended = result.terminated | result.truncated
         info: dict[str, Any] = {
             "goal_achieved": self._tensor(result.goal_achieved),
             "achieved_goal": self._tensor(result.achieved_goal),
             "desired_goal": self._tensor(result.desired_goal),
+            "message": self._tensor(result.message),
+            "finished": self._tensor(result.finished),
             "final_index": self._tensor(result.final_index),
         }
         if result.final_observation is not None:

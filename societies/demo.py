@@ -7,12 +7,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from socius import configs
-from socius.agents.scripted import CycleExpert, GoalSeeker, Privileged, ReferentialExpert
+from socius.agents.scripted import CycleExpert, GoalSeeker, ReferentialExpert
 from socius.envs import make_vector
 from socius.envs.vector import VectorEnv
+from socius.societies.rollout import collect
 
 
 @dataclass(frozen=True)
@@ -45,30 +45,19 @@ def record_episodes(name: str, episodes: int, seed: int, out: Path,
     from socius.viz.render import Renderer
 
     settings = configs.load("demo").get(name, {})
-    venv = make_vector(name, 1, seed=seed, auto_reset=False, **settings)
-    policy = expert_for(venv)
+    venv = make_vector(name, 1, seed=seed, **settings)
+    trajectories = collect(venv, expert_for(venv), np.random.default_rng(seed),
+                           num_steps=episodes * venv.world.config.max_cycles,
+                           num_episodes=episodes, record_states=True)
     renderer = Renderer(venv.world, mode="rgb_array", cell_size=cell_size)
-    generator = np.random.default_rng(seed)
-    frames, returns = [], []
-    for _ in range(episodes):
-        observation = venv.reset()
-        policy_state = policy.initial_state(1)
-        done = np.ones(1, dtype=bool)
-        total, action = 0.0, None
-        frames.append(renderer.draw(venv.state, 0, None))
-        while True:
-            action, policy_state = policy.act(observation, policy_state, done, generator,
-                                              Privileged(venv.world, venv.state))
-            observation, reward, terminated, truncated, _ = venv.step(torch.as_tensor(action))
-            total += float(reward.sum())
-            frames.append(renderer.draw(venv.state, 0, action[0]))
-            done = (terminated | truncated).numpy()
-            if done.all():
-                break
+    frames = []
+    for trajectory in trajectories:
+        spoken = [None, *trajectory.actions]
+        frames.extend(renderer.draw(state, 0, said) for state, said in
+                      zip(trajectory.states, spoken))
         frames.extend([frames[-1]] * 3)  # linger on the ending
-        returns.append(total)
     renderer.close()
-    return frames, returns
+    return frames, [float(t.rewards.sum()) for t in trajectories]
 
 
 def measure_speed(name: str, num_envs: int = 1024, seconds: float = 2.0, seed: int = 0) -> float:
