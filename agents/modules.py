@@ -1,0 +1,361 @@
+"""Small torch modules for socius agents: encoders per observation key, memory, heads.
+
+Every module is sized from a task's gymnasium spaces (``ObservationSpec``), accepts any
+leading dims ``[...]`` (e.g. ``[B, N]`` or ``[T, B, N]``), and works for empty inputs
+(mute channel L = 0, no others M = 0, no inbox S = 0, no goal G = 0): an encoder whose
+input is empty has no parameters and returns zeros ``[..., hidden]``.
+
+Weights are drawn from an explicit CPU ``torch.Generator`` (never the global RNG), then
+moved to ``device``, so one seed gives the same weights on every device.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import gymnasium
+import torch
+from torch import Tensor, nn
+
+# Which observation keys each encoder of AgentNetwork reads, in argument order.
+ENCODER_INPUTS = {"view": ("view",), "goal": ("goal", "goal_mask"), "inbox": ("inbox",),
+                  "others": ("others",), "position": ("position",)}
+
+
+@dataclass(frozen=True)
+class ObservationSpec:
+    """Sizes of a task's observation and action spaces, read once from its gymnasium spaces."""
+
+    view_side: int  # S = 2r + 1
+    view_categories: tuple[int, ...]  # category count of each of the 5 view channels
+    max_others: int  # M
+    message_length: int  # L
+    vocab_size: int  # V (0 when the channel is mute)
+    inbox_size: int  # S_inbox, senders heard per step
+    goal_size: int  # G
+    goal_categories: int  # goal entries are integers in [0, goal_categories)
+    grid_shape: tuple[int, int]  # (height, width) of the grid
+    num_roles: int
+    num_moves: int
+
+    @property
+    def view_radius(self) -> int:
+        """r, the largest row or column offset an agent sees."""
+        return (self.view_side - 1) // 2
+
+    @classmethod
+    def from_spaces(cls, observation_space: gymnasium.spaces.Dict,
+                    action_space: gymnasium.spaces.MultiDiscrete) -> ObservationSpec:
+        """Read the sizes from ``venv.single_observation_space`` and ``single_action_space``."""
+        view_high = observation_space["view"].high[:, 0, 0].astype(int)
+        inbox_size, length = observation_space["inbox"].shape
+        goal_high = observation_space["goal"].high
+        position_high = observation_space["position"].high.astype(int)
+        nvec = action_space.nvec.astype(int)
+        return cls(
+            view_side=int(observation_space["view"].shape[-1]),
+            view_categories=tuple(int(h) + 1 for h in view_high),
+            max_others=int(observation_space["others"].shape[0]),
+            message_length=int(length),
+            vocab_size=int(nvec[1]) if len(nvec) > 1 else 0,
+            inbox_size=int(inbox_size),
+            goal_size=int(goal_high.shape[0]),
+            goal_categories=int(goal_high.max()) + 1 if goal_high.size else 1,
+            grid_shape=(int(position_high[0]) + 1, int(position_high[1]) + 1),
+            num_roles=int(view_high[4]),  # the agent channel holds role + 1
+            num_moves=int(nvec[0]),
+        )
+
+
+def initialise(module: nn.Module, generator: torch.Generator) -> None:
+    """Redraw every parameter of ``module`` from ``generator`` with torch's default scheme."""
+    for layer in module.modules():
+        if isinstance(layer, nn.Embedding):
+            nn.init.normal_(layer.weight, 0.0, 1.0, generator=generator)
+        elif isinstance(layer, (nn.Linear, nn.Conv2d)):
+            nn.init.kaiming_uniform_(layer.weight, a=math.sqrt(5), generator=generator)
+            bound = 1.0 / math.sqrt(max(1, layer.weight[0].numel()))
+            nn.init.uniform_(layer.bias, -bound, bound, generator=generator)
+        elif isinstance(layer, nn.GRUCell):
+            bound = 1.0 / math.sqrt(layer.hidden_size)
+            for parameter in layer.parameters():
+                nn.init.uniform_(parameter, -bound, bound, generator=generator)
+
+
+def _finish(module: nn.Module, device: str | torch.device,
+            generator: torch.Generator | None) -> None:
+    # Layers are built on the meta device, since torch's default init would draw from the
+    # global RNG; they are drawn here on CPU, then moved, so a seed fixes them on any device.
+    module.to_empty(device="cpu")
+    initialise(module, generator if generator is not None else torch.Generator().manual_seed(0))
+    module.to(device=device, dtype=torch.float32)
+
+
+def _flatten(x: Tensor, trailing: int) -> tuple[Tensor, torch.Size]:
+    # reshape(-1, ...) is ambiguous when a trailing dim is 0, so give the batch size.
+    lead = x.shape[:x.dim() - trailing]
+    return x.reshape(math.prod(lead), *x.shape[x.dim() - trailing:]), lead
+
+
+def pad_silence(probabilities: Tensor) -> Tensor:
+    """Token probabilities ``[..., L, V]`` -> relaxed inbox ``[..., L, V+1]`` (0 = silence)."""
+    return nn.functional.pad(probabilities, (1, 0))
+
+
+class ViewEncoder(nn.Module):
+    """Egocentric view uint8 ``[..., 5, S, S]`` -> features ``[..., hidden]``."""
+
+    def __init__(self, spec: ObservationSpec, hidden: int = 128, embed: int = 8,
+                 channels: int = 32, device: str | torch.device = "cpu",
+                 generator: torch.Generator | None = None):
+        super().__init__()
+        with torch.device("meta"):  # materialised by _finish
+            self.embeddings = nn.ModuleList(nn.Embedding(n, embed) for n in spec.view_categories)
+            self.conv = nn.Sequential(
+                nn.Conv2d(embed * len(spec.view_categories), channels, 3, padding=1), nn.ReLU(),
+                nn.Conv2d(channels, channels, 3, padding=1), nn.ReLU(), nn.Flatten())
+            self.out = nn.Sequential(nn.Linear(channels * spec.view_side ** 2, hidden), nn.ReLU())
+        _finish(self, device, generator)
+
+    def forward(self, view: Tensor) -> Tensor:
+        """``view`` ``[..., 5, S, S]`` -> ``[..., hidden]``."""
+        cells, lead = _flatten(view.long(), 3)
+        embedded = torch.cat([embedding(cells[:, c]) for c, embedding in
+                              enumerate(self.embeddings)], dim=-1)  # [B', S, S, 5E]
+        return self.out(self.conv(embedded.permute(0, 3, 1, 2))).reshape(*lead, -1)
+
+
+class GoalEncoder(nn.Module):
+    """Goal ``[..., G]`` in [0, goal_categories) with mask ``[..., G]`` -> ``[..., hidden]``."""
+
+    def __init__(self, spec: ObservationSpec, hidden: int = 128, embed: int = 16,
+                 device: str | torch.device = "cpu", generator: torch.Generator | None = None):
+        super().__init__()
+        with torch.device("meta"):  # materialised by _finish
+            self.hidden = hidden
+            if spec.goal_size:
+                self.values = nn.Embedding(spec.goal_categories, embed)
+                self.positions = nn.Embedding(spec.goal_size, embed)
+                self.out = nn.Sequential(nn.Linear(spec.goal_size * embed, hidden), nn.ReLU())
+        _finish(self, device, generator)
+
+    def forward(self, goal: Tensor, goal_mask: Tensor) -> Tensor:
+        """``goal``, ``goal_mask`` ``[..., G]`` -> ``[..., hidden]``; masked entries are ignored."""
+        values, lead = _flatten(goal.long(), 1)
+        if values.shape[-1] == 0:
+            return torch.zeros(*lead, self.hidden, device=goal.device)
+        mask = goal_mask.reshape(values.shape).unsqueeze(-1).float()
+        entries = (self.values(values) + self.positions.weight) * mask  # [B', G, E]
+        return self.out(entries.flatten(1)).reshape(*lead, -1)
+
+
+class InboxEncoder(nn.Module):
+    """Inbox tokens+1 ``[..., S, L]`` (or relaxed ``[..., S, L, V+1]``) -> ``[..., hidden]``."""
+
+    def __init__(self, spec: ObservationSpec, hidden: int = 128, embed: int = 16,
+                 device: str | torch.device = "cpu", generator: torch.Generator | None = None):
+        super().__init__()
+        with torch.device("meta"):  # materialised by _finish
+            self.hidden, self.shape = hidden, (spec.inbox_size, spec.message_length, embed)
+            if spec.inbox_size * spec.message_length:
+                self.tokens = nn.Embedding(spec.vocab_size + 1, embed)  # row 0 is silence
+                self.positions = nn.Embedding(spec.inbox_size * spec.message_length, embed)
+                self.message = nn.Sequential(nn.Linear(spec.message_length * embed, hidden),
+                                             nn.ReLU())
+                self.out = nn.Sequential(nn.Linear(hidden, hidden), nn.ReLU())
+        _finish(self, device, generator)
+
+    def forward(self, inbox: Tensor) -> Tensor:
+        """Integer ``[..., S, L]`` or float one-hot/probabilities ``[..., S, L, V+1]``."""
+        relaxed = inbox.is_floating_point()
+        flat, lead = _flatten(inbox, 3 if relaxed else 2)
+        if flat.shape[1] * flat.shape[2] == 0:
+            return torch.zeros(*lead, self.hidden, device=inbox.device)
+        # A relaxed message mixes embedding rows, so Gumbel-Softmax gradients reach the sender.
+        tokens = flat.float() @ self.tokens.weight if relaxed else self.tokens(flat.long())
+        tokens = tokens + self.positions.weight.reshape(self.shape)  # [B', S, L, E]
+        messages = self.message(tokens.flatten(2))  # [B', S, hidden]
+        return self.out(messages.mean(1)).reshape(*lead, -1)
+
+
+class OthersEncoder(nn.Module):
+    """Others ``[..., M, 6+L]`` -> permutation-invariant features ``[..., hidden]``."""
+
+    def __init__(self, spec: ObservationSpec, hidden: int = 128, embed: int = 16,
+                 device: str | torch.device = "cpu", generator: torch.Generator | None = None):
+        super().__init__()
+        with torch.device("meta"):  # materialised by _finish
+            self.hidden, self.radius = hidden, max(1, spec.view_radius)
+            self.length = spec.message_length
+            if spec.max_others:
+                self.roles = nn.Embedding(spec.num_roles, embed)
+                self.moves = nn.Embedding(spec.num_moves + 1, embed)
+                if self.length:
+                    self.tokens = nn.Embedding(spec.vocab_size + 1, embed)
+                    self.token_positions = nn.Embedding(self.length, embed)
+                width = 3 + 2 * embed + self.length * embed
+                self.slot = nn.Sequential(nn.Linear(width, hidden), nn.ReLU(),
+                                          nn.Linear(hidden, hidden), nn.ReLU())
+                self.out = nn.Sequential(nn.Linear(2 * hidden, hidden), nn.ReLU())
+        _finish(self, device, generator)
+
+    def forward(self, others: Tensor) -> Tensor:
+        """``others`` ``[..., M, 6+L]`` -> ``[..., hidden]``."""
+        slots, lead = _flatten(others.long(), 2)
+        if slots.shape[1] == 0:
+            return torch.zeros(*lead, self.hidden, device=others.device)
+        present = slots[..., :1].float()
+        # The agent index (column 3) is left out: identities are arbitrary labels that
+        # would not transfer between episodes or populations.
+        parts = [present, slots[..., 1:3].float() / self.radius,
+                 self.roles(slots[..., 4]), self.moves(slots[..., 5])]
+        if self.length:
+            said = self.tokens(slots[..., 6:]) + self.token_positions.weight  # [B', M, L, E]
+            parts.append(said.flatten(2))
+        # ReLU features are >= 0, so zeroed absent slots never win the max.
+        features = self.slot(torch.cat(parts, dim=-1)) * present  # [B', M, hidden]
+        pooled = torch.cat([features.sum(1), features.amax(1)], dim=-1)
+        return self.out(pooled).reshape(*lead, -1)
+
+
+class PositionEncoder(nn.Module):
+    """Absolute cell int ``[..., 2]`` (-1 off the grid) -> ``[..., hidden]``."""
+
+    def __init__(self, spec: ObservationSpec, hidden: int = 128, embed: int = 16,
+                 device: str | torch.device = "cpu", generator: torch.Generator | None = None):
+        super().__init__()
+        with torch.device("meta"):  # materialised by _finish
+            self.rows = nn.Embedding(spec.grid_shape[0] + 1, embed)  # row 0 is "off the grid"
+            self.cols = nn.Embedding(spec.grid_shape[1] + 1, embed)
+            self.out = nn.Sequential(nn.Linear(2 * embed, hidden), nn.ReLU())
+        _finish(self, device, generator)
+
+    def forward(self, position: Tensor) -> Tensor:
+        """``position`` ``[..., 2]`` -> ``[..., hidden]``."""
+        cell = position.long() + 1
+        return self.out(torch.cat([self.rows(cell[..., 0]), self.cols(cell[..., 1])], dim=-1))
+
+
+class Memory(nn.Module):
+    """GRU cell with explicit state ``[..., hidden]`` and per-environment resets."""
+
+    def __init__(self, input_size: int, hidden: int = 128, device: str | torch.device = "cpu",
+                 generator: torch.Generator | None = None):
+        super().__init__()
+        with torch.device("meta"):  # materialised by _finish
+            self.hidden = hidden
+            self.cell = nn.GRUCell(input_size, hidden)
+        _finish(self, device, generator)
+
+    def initial_state(self, batch_shape: tuple[int, ...]) -> Tensor:
+        """Zero state ``[*batch_shape, hidden]``."""
+        return torch.zeros(*batch_shape, self.hidden, device=self.cell.weight_hh.device)
+
+    def forward(self, x: Tensor, state: Tensor,
+                reset: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """``x`` ``[..., I]``, ``state`` ``[..., H]``, reset bool ``[...]`` -> (output, state)."""
+        if reset is not None:  # where, not multiply: a NaN in a stale state must not survive
+            state = torch.where(reset.bool().unsqueeze(-1), torch.zeros_like(state), state)
+        inputs, lead = _flatten(x, 1)
+        new_state = self.cell(inputs, state.reshape(inputs.shape[0], -1)).reshape(*lead, -1)
+        return new_state, new_state
+
+    def unroll(self, xs: Tensor, state: Tensor,
+               resets: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """``xs`` ``[T, ..., I]``, resets bool ``[T, ...]`` -> (outputs ``[T, ..., H]``, state)."""
+        outputs = []
+        for t in range(xs.shape[0]):
+            output, state = self(xs[t], state, None if resets is None else resets[t])
+            outputs.append(output)
+        return torch.stack(outputs), state
+
+
+class Heads(nn.Module):
+    """Features ``[..., hidden]`` -> move and token logits, value and reach probability."""
+
+    def __init__(self, spec: ObservationSpec, hidden: int = 128,
+                 device: str | torch.device = "cpu", generator: torch.Generator | None = None):
+        super().__init__()
+        with torch.device("meta"):  # materialised by _finish
+            self.token_shape = (spec.message_length, spec.vocab_size)
+            self.move = nn.Linear(hidden, spec.num_moves)
+            self.tokens = nn.Linear(hidden, math.prod(self.token_shape)) if all(
+                self.token_shape) else None
+            self.value = nn.Linear(hidden, 1)
+            self.reach = nn.Linear(hidden, 1)
+        _finish(self, device, generator)
+        with torch.no_grad():  # small policy outputs start the policy near uniform
+            self.move.weight.mul_(0.01)
+            if self.tokens is not None:
+                self.tokens.weight.mul_(0.01)
+
+    def forward(self, features: Tensor, action_mask: Tensor) -> dict[str, Tensor]:
+        """Keys: move_logits ``[..., 5]`` (-1e9 where masked), token_logits ``[..., L, V]``,
+        value, reach (sigmoid, in [0, 1]) and reach_logit ``[...]``."""
+        lead = features.shape[:-1]
+        move = self.move(features).masked_fill(action_mask == 0, -1e9)
+        tokens = (self.tokens(features).reshape(*lead, *self.token_shape)
+                  if self.tokens is not None else features.new_zeros(*lead, *self.token_shape))
+        reach_logit = self.reach(features).squeeze(-1)
+        return {"move_logits": move, "token_logits": tokens,
+                "value": self.value(features).squeeze(-1),
+                "reach": torch.sigmoid(reach_logit), "reach_logit": reach_logit}
+
+
+class AgentNetwork(nn.Module):
+    """Encoders (switchable per key) -> fusion -> optional GRU memory -> heads."""
+
+    def __init__(self, spec: ObservationSpec, hidden: int = 128, embed: int = 16,
+                 view: bool = True, goal: bool = True, inbox: bool = True, others: bool = True,
+                 position: bool = True, memory: bool = True,
+                 device: str | torch.device = "cpu", generator: torch.Generator | None = None):
+        super().__init__()
+        generator = generator if generator is not None else torch.Generator().manual_seed(0)
+        options = {"device": device, "generator": generator}
+        kinds = {"view": (view, ViewEncoder), "goal": (goal, GoalEncoder),
+                 "inbox": (inbox, InboxEncoder), "others": (others, OthersEncoder),
+                 "position": (position, PositionEncoder)}
+        self.encoders = nn.ModuleDict({name: kind(spec, hidden, embed, **options)
+                                       for name, (used, kind) in kinds.items() if used})
+        if not self.encoders:
+            raise ValueError("AgentNetwork needs at least one encoder")
+        with torch.device("meta"):
+            self.fusion = nn.Sequential(nn.Linear(len(self.encoders) * hidden, hidden), nn.ReLU())
+        _finish(self.fusion, device, generator)
+        self.hidden = hidden
+        self.memory = Memory(hidden, hidden, **options) if memory else None
+        self.heads = Heads(spec, hidden, **options)
+
+    def initial_state(self, batch_shape: tuple[int, ...]) -> Tensor:
+        """Zero memory ``[*batch_shape, hidden]`` (``[*batch_shape, 0]`` without memory)."""
+        width = self.hidden if self.memory is not None else 0
+        return torch.zeros(*batch_shape, width, device=self.heads.move.weight.device)
+
+    def encode(self, observation: dict[str, Tensor]) -> Tensor:
+        """Observation dict ``[..., ...]`` -> fused features ``[..., hidden]`` (no memory)."""
+        features = [encoder(*(observation[key] for key in ENCODER_INPUTS[name]))
+                    for name, encoder in self.encoders.items()]
+        return self.fusion(torch.cat(features, dim=-1))
+
+    def forward(self, observation: dict[str, Tensor], state: Tensor | None = None,
+                reset: Tensor | None = None) -> tuple[dict[str, Tensor], Tensor]:
+        """One step: observation ``[..., ...]``, state ``[..., H]``, reset bool ``[...]``."""
+        features = self.encode(observation)
+        if state is None:
+            state = self.initial_state(features.shape[:-1])
+        if self.memory is not None:
+            features, state = self.memory(features, state, reset)
+        outputs = self.heads(features, observation["action_mask"])
+        outputs["features"] = features
+        return outputs, state
+
+    def forward_sequence(self, observation: dict[str, Tensor], state: Tensor,
+                         reset: Tensor | None = None) -> tuple[dict[str, Tensor], Tensor]:
+        """A rollout: observation ``[T, ..., ...]``, reset bool ``[T, ...]``; encoders run once."""
+        features = self.encode(observation)  # [T, ..., hidden]
+        if self.memory is not None:
+            features, state = self.memory.unroll(features, state, reset)
+        outputs = self.heads(features, observation["action_mask"])
+        outputs["features"] = features
+        return outputs, state
