@@ -239,3 +239,28 @@ def _path_in_view(match: np.ndarray, blocked: np.ndarray, radius: int) -> np.nda
     centre = np.full((len(flat), 2), radius)
     moves = downhill_moves(distance, centre)
     return np.where(flat.any(axis=-1), moves, 0).reshape(lead)
+
+
+class NoisyPolicy:
+    """Acts like ``policy``, but each agent takes ``fallback``'s action with probability
+    ``noise`` (e.g. a BFS expert that sometimes walks at random, for offline datasets)."""
+
+    def __init__(self, policy, fallback, noise: float):
+        if not 0.0 <= noise <= 1.0:
+            raise ValueError(f"noise must be a probability in [0, 1]; got {noise!r}")
+        self.policy, self.fallback, self.noise = policy, fallback, noise
+
+    def initial_state(self, batch: int) -> dict:
+        """Both policies' states."""
+        return {"policy": self.policy.initial_state(batch),
+                "fallback": self.fallback.initial_state(batch)}
+
+    def act(self, observation, state, done, generator, privileged=None):
+        """Mix the two policies' actions per agent."""
+        chosen, policy_state = self.policy.act(observation, state["policy"], done, generator,
+                                               privileged)
+        other, fallback_state = self.fallback.act(observation, state["fallback"], done,
+                                                  generator, privileged)
+        swap = generator.random(chosen.shape[:2]) < self.noise
+        action = np.where(swap[..., None], other, chosen)
+        return action, {"policy": policy_state, "fallback": fallback_state}

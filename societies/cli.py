@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
 from socius.envs import ENVIRONMENTS
@@ -42,6 +43,17 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--out", default="socius_demo.gif", help="GIF path")
     demo.add_argument("--episodes", type=int, default=3)
     demo.add_argument("--seed", type=int, default=0)
+    run = commands.add_parser("run", help="run an experiment")
+    experiments = run.add_subparsers(dest="experiment", required=True)
+    gcrl = experiments.add_parser("gcrl", help="offline goal-conditioned RL in a maze")
+    gcrl.add_argument("--agent", default="hiql", choices=["hiql", "flat", "gcbc"])
+    gcrl.add_argument("--steps", type=int, default=50_000, help="gradient steps")
+    gcrl.add_argument("--seed", type=int, default=0)
+    gcrl.add_argument("--data", default="noisy", choices=["random", "noisy", "both"])
+    gcrl.add_argument("--out", default=None, help="run directory (metrics.jsonl, checkpoint)")
+    gcrl.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                      help="override a run field (size=15) or a learner field "
+                           "(learner.temperature=5)")
     args = parser.parse_args(argv)
 
     if args.command == "list":
@@ -57,6 +69,16 @@ def main(argv: list[str] | None = None) -> int:
               f"to {result.gif} (mean return {result.mean_return:.2f})")
         print(f"benchmark: {args.env} vector API, B=1024, random actions: "
               f"{result.agent_steps_per_second:,.0f} agent-steps/s")
+        return 0
+    if args.command == "run" and args.experiment == "gcrl":
+        from socius.societies.gcrl import config_from_overrides, train
+
+        overrides = [f"learner.agent={args.agent}", f"steps={args.steps}", f"seed={args.seed}",
+                     f"data={args.data}", *args.set]
+        config = config_from_overrides(overrides)
+        out = args.out or f"runs/gcrl-{args.agent}-seed{args.seed}"
+        report = train(config, out=out)
+        print(json.dumps(report))
         return 0
     return 2
 

@@ -1,0 +1,225 @@
+"""Offline goal-conditioned RL on grid cells: hindsight relabelling, an expectile
+reach-probability value, and three agents trained on the same value and data.
+
+- ``hiql``: HIQL (Park et al. 2023). A high-level policy picks a subgoal cell k
+  steps ahead, a low-level policy reaches it; both are advantage-weighted, with
+  advantages in steps of progress, ``log V / (-log gamma)``.
+- ``flat``: the same value, and one advantage-weighted policy towards the goal
+  (a flat goal-conditioned value agent, GCIVL-style).
+- ``gcbc``: goal-conditioned behaviour cloning on hindsight goals.
+
+Conservatism: the value is fitted by expectile regression on
+``u = target - prediction`` (IQL/HIQL) and never queried on actions outside the
+data, which is why no CQL penalty is needed. States, goals and subgoals are
+cells of one fixed layout, embedded by index.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from socius.agents.values import expectile_loss, flat_target, steps_of_progress
+
+AGENT_KINDS = ("hiql", "flat", "gcbc")
+
+
+@dataclass(frozen=True)
+class GCRLConfig:
+    """Hyper-parameters of the offline goal-conditioned learners."""
+
+    agent: str = "hiql"
+    """One of hiql, flat, gcbc."""
+    gamma: float = 0.99
+    """Discount of the reach probability (per step)."""
+    expectile: float = 0.7
+    """tau of the expectile value loss."""
+    subgoal_steps: int = 10
+    """k: how far ahead (in dataset steps) a subgoal lies."""
+    temperature: float = 3.0
+    """beta of the advantage weights exp(beta * A), A in steps of progress."""
+    max_weight: float = 100.0
+    """Clip of the advantage weights."""
+    future_share: float = 0.9
+    """Share of value goals drawn from the same trajectory's future (the rest: random states)."""
+    hidden: int = 128
+    """Width of every network."""
+    learning_rate: float = 1e-3
+    """Adam step size."""
+    batch_size: int = 256
+    """Transitions per gradient step."""
+    target_rate: float = 0.05
+    """Polyak rate of the target value network."""
+
+
+class GoalDataset:
+    """Transitions of every agent's trajectories, flattened for relabelling.
+
+    ``cells[M]`` is the cell index (row * width + col) of every observation, and
+    transition j goes from observation ``source[j]`` with move ``moves[j]`` to
+    ``source[j] + 1``; ``last[j]`` is the last observation of its trajectory.
+    """
+
+    def __init__(self, episodes, width: int):
+        cells, source, moves, last = [], [], [], []
+        offset = 0
+        for episode in episodes:
+            position = episode.observations["position"]  # [T + 1, N, 2]
+            for agent in range(position.shape[1]):
+                # An agent that has finished waits: keep its trajectory up to arrival.
+                steps = int(episode.alive[:-1, agent].sum())
+                cell = position[: steps + 1, agent, 0] * width + position[: steps + 1, agent, 1]
+                cells.append(cell)
+                source.append(offset + np.arange(steps))
+                moves.append(episode.actions[:steps, agent, 0])
+                last.append(np.full(steps, offset + steps))
+                offset += steps + 1
+        self.cells = np.concatenate(cells).astype(np.int64)
+        self.source = np.concatenate(source).astype(np.int64)
+        self.moves = np.concatenate(moves).astype(np.int64)
+        self.last = np.concatenate(last).astype(np.int64)
+        if len(self.source) == 0:
+            raise ValueError("the dataset holds no transitions")
+
+    def __len__(self) -> int:
+        """Number of transitions."""
+        return len(self.source)
+
+    def sample(self, generator: np.random.Generator, config: GCRLConfig) -> dict[str, np.ndarray]:
+        """A relabelled batch: cells of state, next state, value goal, policy goal, subgoal."""
+        size = config.batch_size
+        pick = generator.integers(0, len(self.source), size)
+        here, last = self.source[pick], self.last[pick]
+        # Future goals: t + Delta with Delta ~ Geometric(1 - gamma), within the trajectory.
+        future = np.minimum(here + generator.geometric(1 - config.gamma, size), last)
+        anywhere = generator.integers(0, len(self.cells), size)
+        value_goal = np.where(generator.random(size) < config.future_share, future, anywhere)
+        policy_goal = np.minimum(here + 1 + (generator.random(size) * (last - here))
+                                 .astype(np.int64), last)
+        subgoal = np.minimum(here + config.subgoal_steps, last)
+        subgoal = np.where(subgoal > policy_goal, policy_goal, subgoal)
+        return {
+            "state": self.cells[here], "next": self.cells[here + 1], "move": self.moves[pick],
+            "value_goal": self.cells[value_goal], "policy_goal": self.cells[policy_goal],
+            "subgoal": self.cells[subgoal],
+        }
+
+
+class PairNet(nn.Module):
+    """An MLP over two embedded cells: ``(cell_a[B], cell_b[B]) -> [B, outputs]``."""
+
+    def __init__(self, num_cells: int, outputs: int, hidden: int):
+        super().__init__()
+        self.embed = nn.Embedding(num_cells, hidden // 2)
+        self.body = nn.Sequential(nn.Linear(hidden, hidden), nn.GELU(),
+                                  nn.Linear(hidden, hidden), nn.GELU(),
+                                  nn.Linear(hidden, outputs))
+
+    def forward(self, cell_a: torch.Tensor, cell_b: torch.Tensor) -> torch.Tensor:
+        """Outputs for each pair of cells."""
+        return self.body(torch.cat([self.embed(cell_a), self.embed(cell_b)], dim=-1))
+
+
+class ReachValue(nn.Module):
+    """``V(s, g)`` in [0, 1]: the discounted probability of reaching cell g from cell s."""
+
+    def __init__(self, num_cells: int, hidden: int):
+        super().__init__()
+        self.net = PairNet(num_cells, 1, hidden)
+
+    def forward(self, state: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
+        """Reach probabilities ``[B]``; exactly 1 when the state is the goal."""
+        value = torch.sigmoid(self.net(state, goal)).squeeze(-1)
+        return torch.where(state == goal, torch.ones_like(value), value)
+
+
+class GCRLAgent(nn.Module):
+    """Value, policies and optimiser of one offline learner (see module doc)."""
+
+    def __init__(self, config: GCRLConfig, num_cells: int, generator: torch.Generator):
+        super().__init__()
+        if config.agent not in AGENT_KINDS:
+            raise ValueError(f"config field 'agent' must be one of {AGENT_KINDS}; "
+                             f"got {config.agent!r}")
+        self.config = config
+        self.num_cells = num_cells
+        self.value = ReachValue(num_cells, config.hidden)
+        self.target_value = ReachValue(num_cells, config.hidden)
+        self.low = PairNet(num_cells, 5, config.hidden)  # moves towards a (sub)goal
+        self.high = PairNet(num_cells, num_cells, config.hidden)  # subgoal cell
+        for parameter in self.parameters():
+            if parameter.dim() > 1:
+                nn.init.xavier_uniform_(parameter, generator=generator)
+            else:
+                nn.init.zeros_(parameter)
+        self.target_value.load_state_dict(self.value.state_dict())
+        self.target_value.requires_grad_(False)
+        trained = [*self.value.parameters(), *self.low.parameters(), *self.high.parameters()]
+        self.optimizer = torch.optim.Adam(trained, lr=config.learning_rate)
+
+    def update(self, batch: dict[str, np.ndarray]) -> dict[str, float]:
+        """One gradient step on a relabelled batch; returns the losses."""
+        config = self.config
+        t = {k: torch.as_tensor(v) for k, v in batch.items()}
+        losses = {}
+        total = torch.zeros(())
+        if config.agent != "gcbc":
+            reward = (t["next"] == t["value_goal"]).float()
+            with torch.no_grad():
+                target = flat_target(reward, self.target_value(t["next"], t["value_goal"]),
+                                     config.gamma)
+            value_loss = expectile_loss(self.value(t["state"], t["value_goal"]), target,
+                                        config.expectile).mean()
+            losses["value"] = float(value_loss.detach())
+            total = total + value_loss
+        if config.agent == "gcbc":
+            low_goal, weight = t["policy_goal"], torch.ones(len(t["move"]))
+        elif config.agent == "flat":
+            low_goal = t["policy_goal"]
+            weight = self._weights(t["state"], t["next"], low_goal)
+        else:
+            low_goal = t["subgoal"]
+            weight = self._weights(t["state"], t["next"], low_goal)
+            high_weight = self._weights(t["state"], t["subgoal"], t["policy_goal"])
+            logits = self.high(t["state"], t["policy_goal"])
+            high_loss = (high_weight * nn.functional.cross_entropy(
+                logits, t["subgoal"], reduction="none")).mean()
+            losses["high"] = float(high_loss.detach())
+            total = total + high_loss
+        low_loss = (weight * nn.functional.cross_entropy(
+            self.low(t["state"], low_goal), t["move"], reduction="none")).mean()
+        losses["low"] = float(low_loss.detach())
+        total = total + low_loss
+        self.optimizer.zero_grad()
+        total.backward()
+        self.optimizer.step()
+        with torch.no_grad():
+            for target, source in zip(self.target_value.parameters(), self.value.parameters()):
+                target.lerp_(source, config.target_rate)
+        return losses
+
+    def _weights(self, state, reached, goal) -> torch.Tensor:
+        """exp(beta * A), A = progress in steps from ``state`` to ``reached`` towards ``goal``."""
+        config = self.config
+        with torch.no_grad():
+            floor = torch.tensor(1e-6)
+            before = steps_of_progress(torch.maximum(self.value(state, goal), floor), config.gamma)
+            after = steps_of_progress(torch.maximum(self.value(reached, goal), floor),
+                                      config.gamma)
+            return torch.exp(config.temperature * (after - before)).clamp(max=config.max_weight)
+
+    @torch.no_grad()
+    def act(self, state: torch.Tensor, goal: torch.Tensor, subgoal: torch.Tensor) -> torch.Tensor:
+        """Greedy moves ``[B]`` towards ``subgoal`` (hiql) or ``goal`` (flat, gcbc)."""
+        target = subgoal if self.config.agent == "hiql" else goal
+        return self.low(state, target).argmax(dim=-1)
+
+    @torch.no_grad()
+    def choose_subgoal(self, state: torch.Tensor, goal: torch.Tensor,
+                       reachable: torch.Tensor) -> torch.Tensor:
+        """The high-level policy's most likely subgoal cell ``[B]`` among ``reachable[cells]``."""
+        logits = self.high(state, goal).masked_fill(~reachable, float("-inf"))
+        return logits.argmax(dim=-1)

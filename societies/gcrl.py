@@ -1,0 +1,215 @@
+"""Offline goal-conditioned RL in a maze, top to bottom: collect data, train, evaluate.
+
+    socius run gcrl --agent hiql --steps 50000 --seed 0 --out runs/gcrl-hiql-0
+
+1. Collect a dataset in ``maze_v0`` with the random walker and/or a noisy BFS expert.
+2. Train one learner (``hiql``, ``flat`` or ``gcbc``; see ``socius.agents.gcrl``).
+3. Evaluate on held-out start/goal pairs with a time limit of ``2d + 20`` steps and
+   report the success rate by shortest-path distance bucket.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from socius.agents.gcrl import GCRLAgent, GCRLConfig, GoalDataset
+from socius.agents.scripted import GoalSeeker, NoisyPolicy, RandomPolicy
+from socius.agents.tabular import free_cells, state_distances
+from socius.envs import core, make_vector
+from socius.envs.config import make_config
+from socius.envs.files import atomic_write
+from socius.envs.maze_v0 import CONFIG as MAZE_CONFIG
+from socius.envs.maze_v0 import build_world
+from socius.societies.rollout import collect
+
+DISTANCE_BUCKETS = ((1, 10), (10, 25), (25, 50), (50, 10_000))
+
+
+@dataclass(frozen=True)
+class GCRLRunConfig:
+    """One offline GCRL run: the maze, the data, the learner and the evaluation."""
+
+    layout: str = "maze"
+    """maze_v0 layout: maze or four_rooms."""
+    size: int = 21
+    """Side of the maze, walls included."""
+    layout_seed: int = 0
+    """Seed of the (fixed) layout."""
+    data: str = "noisy"
+    """Data source: random, noisy (a BFS expert taking random moves) or both."""
+    data_steps: int = 100_000
+    """Environment steps of data collected."""
+    data_envs: int = 64
+    """Environments collecting in parallel."""
+    data_max_cycles: int = 200
+    """Episode length while collecting."""
+    noise: float = 0.5
+    """Probability that the noisy expert takes a random move."""
+    steps: int = 50_000
+    """Gradient steps."""
+    eval_every: int = 10_000
+    """Gradient steps between evaluations."""
+    eval_pairs: int = 200
+    """Held-out start/goal pairs."""
+    seed: int = 0
+    """Seed of data, initialisation, batches and evaluation pairs."""
+    learner: GCRLConfig = field(default_factory=GCRLConfig)
+    """The learner's hyper-parameters."""
+
+
+def collect_dataset(config: GCRLRunConfig) -> tuple[list, object]:
+    """Episodes of the data policy in the run's maze, and the world they came from."""
+    venv = make_vector("maze_v0", config.data_envs, seed=config.seed, layout=config.layout,
+                       size=config.size, layout_seed=config.layout_seed,
+                       max_cycles=config.data_max_cycles)
+    walker = RandomPolicy(vocab_size=8, message_length=0)
+    sources = {"random": [walker], "noisy": [NoisyPolicy(GoalSeeker(), walker, config.noise)],
+               "both": [walker, NoisyPolicy(GoalSeeker(), walker, config.noise)]}
+    if config.data not in sources:
+        raise ValueError(f"config field 'data' must be one of {sorted(sources)}; "
+                         f"got {config.data!r}")
+    generator = np.random.default_rng(config.seed)
+    episodes = []
+    policies = sources[config.data]
+    for index, policy in enumerate(policies):
+        steps = config.data_steps // (len(policies) * config.data_envs)
+        episodes += collect(venv, policy, generator, steps, seed=config.seed + index)
+    return episodes, venv.world
+
+
+def evaluation_pairs(world, count: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Held-out (start, goal) cells ``[P, 2]`` each, and their distances ``[P]``."""
+    walls = world.info["walls"][0]
+    cells, _ = free_cells(walls)
+    distance = state_distances(walls)
+    generator = np.random.default_rng(10_000 + seed)
+    start = generator.integers(0, len(cells), count)
+    goal = generator.integers(0, len(cells), count)
+    same = start == goal
+    goal[same] = (goal[same] + 1) % len(cells)
+    return cells[start], cells[goal], distance[start, goal]
+
+
+def evaluate(agent: GCRLAgent, config: GCRLRunConfig, seed: int) -> dict[str, float]:
+    """Success on held-out pairs within ``2d + 20`` steps, overall and by distance bucket."""
+    probe = build_world(make_config(MAZE_CONFIG, _maze_settings(config, 1)))
+    start, goal, distance = evaluation_pairs(probe, config.eval_pairs, seed)
+    limit = 2 * distance + 20
+    world = build_world(make_config(MAZE_CONFIG, _maze_settings(config, int(limit.max()) + 1)))
+    state, _ = core.reset(world, seed, len(start))
+    state = core.relocate(world, state, start[:, :1], start[:, 1:], goal[:, None, :])
+    walls = world.info["walls"][0]
+    width = world.width
+    reachable = torch.as_tensor(~walls.ravel()).expand(len(start), -1)
+    goal_cell = torch.as_tensor(goal[:, 0] * width + goal[:, 1])
+    arrived = np.full(len(start), -1)
+    subgoal = goal_cell.clone()
+    k = agent.config.subgoal_steps
+    for t in range(int(limit.max())):
+        here = torch.as_tensor(state.row[:, 0] * width + state.col[:, 0]).long()
+        if agent.config.agent == "hiql":
+            due = (t % k == 0) | (here == subgoal).numpy()
+            chosen = agent.choose_subgoal(here, goal_cell, reachable)
+            subgoal = torch.where(torch.as_tensor(due), chosen, subgoal)
+        moves = agent.act(here, goal_cell, subgoal).numpy()
+        state, result = core.step(world, state, moves.reshape(-1, 1, 1), auto_reset=False)
+        arrived = np.where((arrived < 0) & (result.goal_achieved[:, 0] > 0), t + 1, arrived)
+    success = (arrived > 0) & (arrived <= limit)
+    report = {"success": float(success.mean())}
+    for low, high in DISTANCE_BUCKETS:
+        inside = (distance >= low) & (distance < high)
+        label = f"success_d{low}+" if high > 1000 else f"success_d{low}-{high - 1}"
+        report[label] = float(success[inside].mean()) if inside.any() else float("nan")
+        report[label.replace("success", "pairs")] = int(inside.sum())
+    return report
+
+
+def train(config: GCRLRunConfig, out: str | Path | None = None,
+          progress: bool = True) -> dict[str, float]:
+    """Collect, train and evaluate one learner; log to ``out/metrics.jsonl`` if given."""
+    started = time.perf_counter()
+    episodes, world = collect_dataset(config)
+    dataset = GoalDataset(episodes, world.width)
+    torch_generator = torch.Generator().manual_seed(config.seed)
+    agent = GCRLAgent(config.learner, world.height * world.width, torch_generator)
+    batches = np.random.default_rng(config.seed + 1)
+    log = _MetricsLog(out, config)
+    bar = tqdm(range(1, config.steps + 1), disable=not progress, desc=config.learner.agent)
+    report: dict[str, float] = {}
+    for step in bar:
+        losses = agent.update(dataset.sample(batches, config.learner))
+        if step % config.eval_every == 0 or step == config.steps:
+            report = {"step": step, **losses, **evaluate(agent, config, config.seed),
+                      "transitions": len(dataset),
+                      "seconds": round(time.perf_counter() - started, 1)}
+            log.write(report)
+            bar.set_postfix(success=f"{report['success']:.2f}",
+                            value=f"{losses.get('value', 0):.4f}")
+    log.save_checkpoint(agent)
+    return report
+
+
+def config_from_overrides(overrides: list[str]) -> GCRLRunConfig:
+    """A run config from ``key=value`` strings (``learner.<field>`` for the learner)."""
+    run: dict = {}
+    learner: dict = {}
+    for item in overrides:
+        if "=" not in item:
+            raise ValueError(f"override {item!r} must look like key=value")
+        key, text = item.split("=", 1)
+        is_learner = key.startswith("learner.")
+        target, name = (learner, key[len("learner."):]) if is_learner else (run, key)
+        owner = GCRLConfig if target is learner else GCRLRunConfig
+        fields = {f.name: f for f in dataclasses.fields(owner)}
+        if name not in fields or name == "learner":
+            raise ValueError(f"unknown config key {key!r}; expected one of "
+                             f"{sorted(set(fields) - {'learner'})} or learner.<field>")
+        target[name] = _parse(text, fields[name].type, key)
+    return GCRLRunConfig(**run, learner=GCRLConfig(**learner))
+
+
+def _parse(text: str, annotation: str, key: str):
+    kinds = {"int": int, "float": float, "str": str}
+    if annotation not in kinds:
+        raise ValueError(f"config key {key!r} cannot be set from the command line")
+    try:
+        return kinds[annotation](text)
+    except ValueError:
+        raise ValueError(f"config key {key!r} must be {annotation}; got {text!r}") from None
+
+
+def _maze_settings(config: GCRLRunConfig, max_cycles: int) -> dict:
+    return {"layout": config.layout, "size": config.size, "layout_seed": config.layout_seed,
+            "max_cycles": max_cycles}
+
+
+class _MetricsLog:
+    """metrics.jsonl, the resolved config and the final checkpoint of a run directory."""
+
+    def __init__(self, out, config: GCRLRunConfig):
+        self.out = None if out is None else Path(out)
+        if self.out is not None:
+            self.out.mkdir(parents=True, exist_ok=True)
+            text = json.dumps(dataclasses.asdict(config), indent=2)
+            atomic_write(self.out / "config.json", lambda p: Path(p).write_text(text))
+            (self.out / "metrics.jsonl").write_text("")
+
+    def write(self, row: dict) -> None:
+        """Append one row of metrics."""
+        if self.out is not None:
+            with open(self.out / "metrics.jsonl", "a") as handle:
+                handle.write(json.dumps(row) + "\n")
+
+    def save_checkpoint(self, agent: GCRLAgent) -> None:
+        """Save the learner's weights atomically."""
+        if self.out is not None:
+            atomic_write(self.out / "checkpoint.pt",
+                         lambda p: torch.save(agent.state_dict(), p), suffix=".pt")
