@@ -77,6 +77,9 @@ def initialise(module: nn.Module, generator: torch.Generator) -> None:
             nn.init.kaiming_uniform_(layer.weight, a=math.sqrt(5), generator=generator)
             bound = 1.0 / math.sqrt(max(1, layer.weight[0].numel()))
             nn.init.uniform_(layer.bias, -bound, bound, generator=generator)
+        elif isinstance(layer, nn.LayerNorm):
+            nn.init.ones_(layer.weight)
+            nn.init.zeros_(layer.bias)
         elif isinstance(layer, nn.GRUCell):
             bound = 1.0 / math.sqrt(layer.hidden_size)
             for parameter in layer.parameters():
@@ -245,6 +248,9 @@ class Memory(nn.Module):
         super().__init__()
         with torch.device("meta"):  # materialised by _finish
             self.hidden = hidden
+            # Normalised inputs: without this the small differences a cue makes in the
+            # features fade inside the GRU and the t-maze cue is never learned.
+            self.norm = nn.LayerNorm(input_size)
             self.cell = nn.GRUCell(input_size, hidden)
         _finish(self, device, generator)
 
@@ -257,7 +263,7 @@ class Memory(nn.Module):
         """``x`` ``[..., I]``, ``state`` ``[..., H]``, reset bool ``[...]`` -> (output, state)."""
         if reset is not None:  # where, not multiply: a NaN in a stale state must not survive
             state = torch.where(reset.bool().unsqueeze(-1), torch.zeros_like(state), state)
-        inputs, lead = _flatten(x, 1)
+        inputs, lead = _flatten(self.norm(x), 1)
         new_state = self.cell(inputs, state.reshape(inputs.shape[0], -1)).reshape(*lead, -1)
         return new_state, new_state
 

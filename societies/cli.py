@@ -54,6 +54,9 @@ def main(argv: list[str] | None = None) -> int:
     gcrl.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                       help="override a run field (size=15) or a learner field "
                            "(learner.temperature=5)")
+    memory = experiments.add_parser("memory", help="t-maze: recurrent cloning vs no memory")
+    memory.add_argument("--seed", type=int, default=0)
+    memory.add_argument("--steps", type=int, default=800, help="gradient steps")
     args = parser.parse_args(argv)
 
     if args.command == "list":
@@ -79,6 +82,11 @@ def main(argv: list[str] | None = None) -> int:
         out = args.out or f"runs/gcrl-{args.agent}-seed{args.seed}"
         report = train(config, out=out)
         print(json.dumps(report))
+        return 0
+    if args.command == "run" and args.experiment == "memory":
+        from socius.societies.memory import MemoryRunConfig, run
+
+        print(json.dumps(run(MemoryRunConfig(seed=args.seed, steps=args.steps))))
         return 0
     return 2
 
