@@ -57,6 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     memory = experiments.add_parser("memory", help="t-maze: recurrent cloning vs no memory")
     memory.add_argument("--seed", type=int, default=0)
     memory.add_argument("--steps", type=int, default=800, help="gradient steps")
+    report = commands.add_parser("report", help="summarise finished runs as a markdown table")
+    report.add_argument("experiment", choices=["gcrl"])
+    report.add_argument("run_dirs", nargs="+")
     args = parser.parse_args(argv)
 
     if args.command == "list":
@@ -87,6 +90,11 @@ def main(argv: list[str] | None = None) -> int:
         from socius.societies.memory import MemoryRunConfig, run
 
         print(json.dumps(run(MemoryRunConfig(seed=args.seed, steps=args.steps))))
+        return 0
+    if args.command == "report":
+        from socius.societies.gcrl import summarize_runs
+
+        print(summarize_runs(args.run_dirs))
         return 0
     return 2
 

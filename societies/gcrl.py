@@ -213,3 +213,29 @@ class _MetricsLog:
         if self.out is not None:
             atomic_write(self.out / "checkpoint.pt",
                          lambda p: torch.save(agent.state_dict(), p), suffix=".pt")
+
+
+def summarize_runs(run_dirs: list[str | Path]) -> str:
+    """A markdown table of final success by agent (mean [95% bootstrap interval] over seeds)."""
+    from socius.societies.statistics import format_interval
+
+    rows: dict[str, list[dict]] = {}
+    for directory in run_dirs:
+        directory = Path(directory)
+        config = json.loads((directory / "config.json").read_text())
+        lines = (directory / "metrics.jsonl").read_text().splitlines()
+        if not lines:
+            continue
+        final = json.loads(lines[-1])
+        rows.setdefault(f"{config['learner']['agent']} ({config['data']} data)", []).append(final)
+    columns = ["success"] + [
+        f"success_d{low}+" if high > 1000 else f"success_d{low}-{high - 1}"
+        for low, high in DISTANCE_BUCKETS]
+    generator = np.random.default_rng(0)
+    table = ["| agent | seeds | steps | " + " | ".join(columns) + " |",
+             "|---" * (len(columns) + 3) + "|"]
+    for name, finals in sorted(rows.items()):
+        cells = [format_interval([f[c] for f in finals], generator) for c in columns]
+        table.append(f"| {name} | {len(finals)} | {finals[0]['step']} | " + " | ".join(cells)
+                     + " |")
+    return "\n".join(table)
