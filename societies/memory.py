@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from socius.agents.modules import AgentNetwork, ObservationSpec
+from socius.agents.policy import NetworkPolicy
 from socius.agents.scripted import GoalSeeker
 from socius.envs import make_vector
 from socius.societies.rollout import collect
@@ -85,19 +86,21 @@ def clone(config: MemoryRunConfig, episodes, venv, memory: bool) -> AgentNetwork
     return network
 
 
-@torch.no_grad()
 def success_rate(network: AgentNetwork, config: MemoryRunConfig) -> float:
-    """Greedy success on fresh t-maze episodes (one episode per environment)."""
+    """Greedy success on fresh t-maze episodes (the first episode of each environment)."""
     venv = make_vector("maze_v0", config.eval_episodes, seed=10_000 + config.seed,
                        layout="t_maze", size=config.length, auto_reset=False)
+    policy = NetworkPolicy(network, venv.num_agents, greedy=True)
+    generator = np.random.default_rng(config.seed)
     observation = venv.reset()
-    state = network.initial_state((config.eval_episodes, 1))
+    state = policy.initial_state(config.eval_episodes)
+    done = np.ones(config.eval_episodes, dtype=bool)
     success = torch.zeros(config.eval_episodes, dtype=torch.bool)
     for _ in range(venv.world.config.max_cycles):
-        outputs, state = network(observation, state)
-        moves = outputs["move_logits"].argmax(dim=-1)
-        observation, reward, terminated, truncated, _ = venv.step(moves[..., None])
+        action, state = policy.act(observation, state, done, generator)
+        observation, reward, terminated, truncated, _ = venv.step(torch.as_tensor(action))
         success |= reward[:, 0] > 0
+        done = np.zeros(config.eval_episodes, dtype=bool)
         if (terminated | truncated).all():
             break
     return float(success.float().mean())
