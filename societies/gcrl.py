@@ -28,6 +28,7 @@ from socius.envs.config import make_config
 from socius.envs.files import atomic_write
 from socius.envs.maze_v0 import CONFIG as MAZE_CONFIG
 from socius.envs.maze_v0 import build_world
+from socius.societies.datasets import save_dataset
 from socius.societies.rollout import collect
 
 DISTANCE_BUCKETS = ((1, 10), (10, 25), (25, 50), (50, 10_000))
@@ -137,6 +138,9 @@ def train(config: GCRLRunConfig, out: str | Path | None = None,
     """Collect, train and evaluate one learner; log to ``out/metrics.jsonl`` if given."""
     started = time.perf_counter()
     episodes, world = collect_dataset(config)
+    if out is not None:
+        save_dataset(Path(out) / "dataset.npz", episodes, world=world,
+                     metadata={"source": config.data, "noise": config.noise})
     dataset = GoalDataset(episodes, world.width)
     torch_generator = torch.Generator().manual_seed(config.seed)
     agent = GCRLAgent(config.learner, world.height * world.width, torch_generator)

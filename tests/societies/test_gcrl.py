@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from socius.agents.gcrl import GCRLAgent, GCRLConfig, GoalDataset
+from socius.societies.datasets import load_dataset
 from socius.societies.gcrl import (
     GCRLRunConfig,
     collect_dataset,
@@ -71,3 +72,5 @@ def test_small_run_learns_far_beyond_the_untrained_control(kind, small_data, tmp
     assert untrained["success"] <= 0.35, untrained
     rows = (tmp_path / "metrics.jsonl").read_text().splitlines()
     assert len(rows) == 1 and (tmp_path / "checkpoint.pt").exists()
+    saved = load_dataset(tmp_path / "dataset.npz", expect_env="maze_v0")
+    assert saved.metadata["user"]["source"] == "noisy" and saved.num_transitions > 10_000
