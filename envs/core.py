@@ -182,3 +182,32 @@ def _contested_targets(world: World, padded_row, padded_col, wants):
     if repeated.size:
         contested[wants] = np.isin(wanted, repeated)
     return contested
+
+
+def relocate(world: World, state: WorldState, row: np.ndarray, col: np.ndarray,
+             goal: np.ndarray | None = None) -> WorldState:
+    """The state with agents placed at ``row, col [B, N]`` (and given ``goal [B, N, G]``),
+    as evaluation harnesses need for chosen start/goal pairs."""
+    row, col = np.asarray(row, dtype=np.int32), np.asarray(col, dtype=np.int32)
+    if row.shape != state.row.shape or col.shape != state.col.shape:
+        raise ValueError(f"row and col must have shape {state.row.shape}; "
+                         f"got {row.shape} and {col.shape}")
+    on_grid = world.embodied[None, :]
+    env = np.arange(state.batch_size)[:, None]
+    terrain = state.cells[env, TERRAIN, np.clip(row, 0, None) + world.pad,
+                          np.clip(col, 0, None) + world.pad]
+    if ((terrain != FREE) & on_grid).any() or ((row < 0) & on_grid).any():
+        raise ValueError("row, col must put every embodied agent on a free cell")
+    flat = np.where(on_grid, row * world.width + col, -1 - np.arange(world.num_agents))
+    if (np.sort(flat, axis=1)[:, 1:] == np.sort(flat, axis=1)[:, :-1]).any():
+        raise ValueError("row, col must put the agents of an environment on distinct cells")
+    row, col = np.where(on_grid, row, -1), np.where(on_grid, col, -1)
+    occupant = _occupancy(world, row, col)
+    cells = state.cells.copy()
+    cells[:, AGENT] = world.info["role_code"][occupant + 1]
+    goal = state.goal if goal is None else np.asarray(goal, dtype=np.int32)
+    if goal.shape != state.goal.shape:
+        raise ValueError(f"goal must have shape {state.goal.shape}; got {goal.shape}")
+    return replace(state, row=row, col=col, occupant=occupant, cells=cells, goal=goal,
+                   finished=np.zeros_like(state.finished),
+                   step_count=np.zeros_like(state.step_count))
