@@ -60,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     report = commands.add_parser("report", help="summarise finished runs as a markdown table")
     report.add_argument("experiment", choices=["gcrl"])
     report.add_argument("run_dirs", nargs="+")
+    report.add_argument("--plot", default=None, help="also save a PNG bar plot here")
     args = parser.parse_args(argv)
 
     if args.command == "list":
@@ -94,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "report":
         from socius.societies.gcrl import summarize_runs
 
-        print(summarize_runs(args.run_dirs))
+        print(summarize_runs(args.run_dirs, plot=args.plot))
         return 0
     return 2
 

@@ -219,27 +219,37 @@ class _MetricsLog:
                          lambda p: torch.save(agent.state_dict(), p), suffix=".pt")
 
 
-def summarize_runs(run_dirs: list[str | Path]) -> str:
-    """A markdown table of final success by agent (mean [95% bootstrap interval] over seeds)."""
-    from socius.societies.statistics import format_interval
+def summarize_runs(run_dirs: list[str | Path], plot: str | Path | None = None) -> str:
+    """A markdown table of final success by agent (mean [95% bootstrap interval] over
+    seeds), and optionally a bar plot of success by distance bucket."""
+    from socius.societies.statistics import bootstrap_interval
 
     rows: dict[str, list[dict]] = {}
     for directory in run_dirs:
         directory = Path(directory)
         config = json.loads((directory / "config.json").read_text())
         lines = (directory / "metrics.jsonl").read_text().splitlines()
-        if not lines:
-            continue
-        final = json.loads(lines[-1])
-        rows.setdefault(f"{config['learner']['agent']} ({config['data']} data)", []).append(final)
+        if lines:
+            name = f"{config['learner']['agent']} ({config['data']} data)"
+            rows.setdefault(name, []).append(json.loads(lines[-1]))
     columns = ["success"] + [
         f"success_d{low}+" if high > 1000 else f"success_d{low}-{high - 1}"
         for low, high in DISTANCE_BUCKETS]
     generator = np.random.default_rng(0)
+    stats = {name: {c: tuple(100 * v for v in bootstrap_interval([f[c] for f in finals],
+                                                                  generator))
+                    for c in columns} for name, finals in sorted(rows.items())}
     table = ["| agent | seeds | steps | " + " | ".join(columns) + " |",
              "|---" * (len(columns) + 3) + "|"]
     for name, finals in sorted(rows.items()):
-        cells = [format_interval([f[c] for f in finals], generator) for c in columns]
+        cells = [f"{m:.1f} [{lo:.1f}, {hi:.1f}]" for m, lo, hi in stats[name].values()]
         table.append(f"| {name} | {len(finals)} | {finals[0]['step']} | " + " | ".join(cells)
                      + " |")
+    if plot is not None:
+        from socius.viz.plots import grouped_bars
+
+        renamed = {name: {c.replace("success_", "").replace("success", "all"): v
+                          for c, v in by_column.items()} for name, by_column in stats.items()}
+        grouped_bars(renamed, plot, "Held-out start/goal pairs, by distance d",
+                     "success % (95% CI over seeds)")
     return "\n".join(table)

@@ -1,0 +1,36 @@
+"""Matplotlib figures of experiment results (drawing only; the numbers come from runs)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from socius.envs.files import atomic_write
+
+
+def grouped_bars(groups: dict[str, dict[str, tuple[float, float, float]]], path: str | Path,
+                 title: str, ylabel: str) -> None:
+    """Bars of ``mean`` with ``[low, high]`` error bars: one bar group per column, one colour
+    per name (``groups[name][column] = (mean, low, high)``), saved atomically as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(groups)
+    columns = list(next(iter(groups.values())))
+    width = 0.8 / len(names)
+    figure, axes = plt.subplots(figsize=(1.6 * len(columns) + 2, 3.6))
+    for i, name in enumerate(names):
+        stats = np.array([groups[name][c] for c in columns])
+        positions = np.arange(len(columns)) + (i - (len(names) - 1) / 2) * width
+        axes.bar(positions, stats[:, 0], width, label=name,
+                 yerr=[stats[:, 0] - stats[:, 1], stats[:, 2] - stats[:, 0]], capsize=3)
+    axes.set_xticks(np.arange(len(columns)), columns)
+    axes.set_ylabel(ylabel)
+    axes.set_title(title)
+    axes.legend(fontsize=8, loc="lower left")
+    figure.tight_layout()
+    atomic_write(path, lambda p: figure.savefig(p, format="png", dpi=110), suffix=".png")
+    plt.close(figure)
