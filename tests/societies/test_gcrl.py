@@ -60,7 +60,8 @@ def test_overrides_name_bad_keys():
 
 
 @pytest.mark.parametrize("kind", ["flat", "hiql"])
-def test_small_run_learns_far_beyond_the_untrained_control(kind, small_data, tmp_path):
+def test_small_run_learns_far_beyond_the_untrained_control(kind, small_data, tmp_path,
+                                                          one_torch_thread):
     config, _, world = small_data
     config = GCRLRunConfig(**SMALL, steps=4000, eval_every=4000,
                            learner=GCRLConfig(agent=kind, subgoal_steps=5))
