@@ -37,7 +37,7 @@ class MemoryRunConfig:
     """Gradient steps of behaviour cloning."""
     eval_episodes: int = 200
     """Fresh episodes per evaluation."""
-    hidden: int = 64
+    hidden: int = 128
     """Network width."""
     learning_rate: float = 1e-2
     """Adam step size of the cloning."""
