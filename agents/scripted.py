@@ -20,12 +20,11 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from socius.envs.observe import MOVE_COL, MOVE_ROW
 from socius.envs.state import AGENT, COLOUR, FREE, SHAPE, TERRAIN, TILE, WALL, WorldState
 from socius.envs.world import World
 
 UNREACHABLE = np.iinfo(np.int32).max
-MOVE_ROW = np.array([-1, 1, 0, 0])
-MOVE_COL = np.array([0, 0, -1, 1])
 
 
 class Privileged(NamedTuple):
@@ -72,8 +71,8 @@ def downhill_moves(distance: np.ndarray, position: np.ndarray) -> np.ndarray:
     count, height, width = distance.shape
     index = np.arange(count)
     here = distance[index, position[:, 0], position[:, 1]]
-    rows = np.clip(position[:, :1] + MOVE_ROW, 0, height - 1)
-    cols = np.clip(position[:, 1:] + MOVE_COL, 0, width - 1)
+    rows = np.clip(position[:, :1] + MOVE_ROW[1:], 0, height - 1)
+    cols = np.clip(position[:, 1:] + MOVE_COL[1:], 0, width - 1)
     around = distance[index[:, None], rows, cols]
     best = around.argmin(axis=1)
     better = around[index, best] < here

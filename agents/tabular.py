@@ -11,9 +11,7 @@ import numpy as np
 
 from socius.agents.values import flat_target, hierarchical_target
 from socius.envs.layouts import distances_from
-
-MOVE_ROW = np.array([0, -1, 1, 0, 0])
-MOVE_COL = np.array([0, 0, 0, -1, 1])
+from socius.envs.observe import MOVE_COL, MOVE_ROW
 
 
 def free_cells(walls: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -44,39 +44,35 @@ class WorldConfig:
 
     def check(self) -> None:
         """Raise ValueError naming the first impossible field."""
-        _require(1 <= self.num_agents <= 32767, "num_agents",
+        require(1 <= self.num_agents <= 32767, "num_agents",
                  "an integer in [1, 32767] (agent indices are stored as int16)", self.num_agents)
-        _require(self.max_cycles >= 1, "max_cycles", "an integer >= 1", self.max_cycles)
-        _require(self.view_radius >= 0, "view_radius", "an integer >= 0", self.view_radius)
-        _require(self.message_length >= 0, "message_length", "an integer >= 0",
+        require(self.max_cycles >= 1, "max_cycles", "an integer >= 1", self.max_cycles)
+        require(self.view_radius >= 0, "view_radius", "an integer >= 0", self.view_radius)
+        require(self.message_length >= 0, "message_length", "an integer >= 0",
                  self.message_length)
-        _require(self.vocab_size >= 1 or self.message_length == 0, "vocab_size",
+        require(self.vocab_size >= 1 or self.message_length == 0, "vocab_size",
                  ">= 1 when message_length > 0 (use message_length=0 for a mute channel)",
                  self.vocab_size)
-        _require(self.vocab_size >= 0, "vocab_size", "an integer >= 0", self.vocab_size)
-        _require(self.hearing_radius >= -1, "hearing_radius",
+        require(self.vocab_size >= 0, "vocab_size", "an integer >= 0", self.vocab_size)
+        require(self.hearing_radius >= -1, "hearing_radius",
                  "-1 (own group) or a radius >= 0", self.hearing_radius)
-        _require(self.hearing_radius <= self.view_radius, "hearing_radius",
+        require(self.hearing_radius <= self.view_radius, "hearing_radius",
                  f"at most view_radius={self.view_radius} (agents are heard through the view)",
                  self.hearing_radius)
-        _require(self.max_others >= 0, "max_others", "an integer >= 0", self.max_others)
+        require(self.max_others >= 0, "max_others", "an integer >= 0", self.max_others)
         for name in ("token_drop_prob", "token_replace_prob"):
             value = getattr(self, name)
-            _require(0.0 <= value <= 1.0, name, "a probability in [0, 1]", value)
-        _require(self.token_drop_prob + self.token_replace_prob <= 1.0, "token_replace_prob",
+            require(0.0 <= value <= 1.0, name, "a probability in [0, 1]", value)
+        require(self.token_drop_prob + self.token_replace_prob <= 1.0, "token_replace_prob",
                  "token_drop_prob + token_replace_prob <= 1", self.token_replace_prob)
-        _require(self.n_colours >= 1, "n_colours", "an integer >= 1", self.n_colours)
-        _require(self.n_shapes >= 1, "n_shapes", "an integer >= 1", self.n_shapes)
-
-
-def _require(ok: bool, name: str, expected: str, value: Any) -> None:
-    if not ok:
-        raise ValueError(f"config field '{name}' must be {expected}; got {value!r}")
+        require(self.n_colours >= 1, "n_colours", "an integer >= 1", self.n_colours)
+        require(self.n_shapes >= 1, "n_shapes", "an integer >= 1", self.n_shapes)
 
 
 def require(ok: bool, name: str, expected: str, value: Any) -> None:
     """Raise ValueError('config field NAME must be EXPECTED; got VALUE') unless ok."""
-    _require(ok, name, expected, value)
+    if not ok:
+        raise ValueError(f"config field '{name}' must be {expected}; got {value!r}")
 
 
 def make_config(config_class: type, overrides: dict[str, Any]) -> Any:
