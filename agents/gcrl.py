@@ -4,6 +4,12 @@ reach-probability value, and three agents trained on the same value and data.
 - ``hiql``: HIQL (Park et al. 2023). A high-level policy picks a subgoal cell k
   steps ahead, a low-level policy reaches it; both are advantage-weighted, with
   advantages in steps of progress, ``log V / (-log gamma)``.
+- ``hier``: socius's hierarchical reach-probability agent. Besides the flat value
+  it fits ``V_H(s, goal)`` with ``hierarchical_target``: one discount per subgoal,
+  subgoals being the cells 1..k steps ahead on the same trajectory. It picks
+  subgoals by the rule itself, ``max_g1 P_k(s -> g1) * [R + gamma (1 - R) V_H]``
+  over known cells, with P_k read from the flat value (1 when it puts g1 within
+  k steps, 0 otherwise), and reaches them with HIQL's low-level policy.
 - ``flat``: the same value, and one advantage-weighted policy towards the goal
   (a flat goal-conditioned value agent, GCIVL-style).
 - ``gcbc``: goal-conditioned behaviour cloning on hindsight goals.
@@ -22,23 +28,30 @@ import numpy as np
 import torch
 from torch import nn
 
-from socius.agents.values import expectile_loss, flat_target, steps_of_progress
+from socius.agents.values import (
+    expectile_loss,
+    flat_target,
+    hierarchical_target,
+    steps_of_progress,
+)
 
-AGENT_KINDS = ("hiql", "flat", "gcbc")
+AGENT_KINDS = ("hier", "hiql", "flat", "gcbc")
 
 
 @dataclass(frozen=True)
 class GCRLConfig:
     """Hyper-parameters of the offline goal-conditioned learners."""
 
-    agent: str = "hiql"
-    """One of hiql, flat, gcbc."""
+    agent: str = "hier"
+    """One of hier, hiql, flat, gcbc."""
     gamma: float = 0.99
     """Discount of the reach probability (per step)."""
     expectile: float = 0.7
     """tau of the expectile value loss."""
     subgoal_steps: int = 10
     """k: how far ahead (in dataset steps) a subgoal lies."""
+    alpha: float = 0.99
+    """Charge per subgoal query of the hierarchical value (hier only)."""
     temperature: float = 3.0
     """beta of the advantage weights exp(beta * A), A in steps of progress."""
     max_weight: float = 100.0
@@ -101,10 +114,12 @@ class GoalDataset:
                                  .astype(np.int64), last)
         subgoal = np.minimum(here + config.subgoal_steps, last)
         subgoal = np.where(subgoal > policy_goal, policy_goal, subgoal)
+        # The cells 1..k steps ahead (repeating the last one past the trajectory's end).
+        ahead = np.minimum(here[:, None] + np.arange(1, config.subgoal_steps + 1), last[:, None])
         return {
             "state": self.cells[here], "next": self.cells[here + 1], "move": self.moves[pick],
             "value_goal": self.cells[value_goal], "policy_goal": self.cells[policy_goal],
-            "subgoal": self.cells[subgoal],
+            "subgoal": self.cells[subgoal], "ahead": self.cells[ahead],
         }
 
 
@@ -149,7 +164,9 @@ class GCRLAgent(nn.Module):
         self.value = ReachValue(num_cells, config.hidden)
         self.target_value = ReachValue(num_cells, config.hidden)
         self.low = PairNet(num_cells, 5, config.hidden)  # moves towards a (sub)goal
-        self.high = PairNet(num_cells, num_cells, config.hidden)  # subgoal cell
+        self.high = PairNet(num_cells, num_cells, config.hidden)  # subgoal cell (hiql)
+        self.high_value = ReachValue(num_cells, config.hidden)  # V_H (hier)
+        self.target_high_value = ReachValue(num_cells, config.hidden)
         for parameter in self.parameters():
             if parameter.dim() > 1:
                 nn.init.xavier_uniform_(parameter, generator=generator)
@@ -157,7 +174,10 @@ class GCRLAgent(nn.Module):
                 nn.init.zeros_(parameter)
         self.target_value.load_state_dict(self.value.state_dict())
         self.target_value.requires_grad_(False)
-        trained = [*self.value.parameters(), *self.low.parameters(), *self.high.parameters()]
+        self.target_high_value.load_state_dict(self.high_value.state_dict())
+        self.target_high_value.requires_grad_(False)
+        trained = [*self.value.parameters(), *self.low.parameters(), *self.high.parameters(),
+                   *self.high_value.parameters()]
         self.optimizer = torch.optim.Adam(trained, lr=config.learning_rate)
 
     def update(self, batch: dict[str, np.ndarray]) -> dict[str, float]:
@@ -175,10 +195,17 @@ class GCRLAgent(nn.Module):
                                         config.expectile).mean()
             losses["value"] = float(value_loss.detach())
             total = total + value_loss
+        if config.agent == "hier":
+            high_value_loss = self._hierarchical_value_loss(t)
+            losses["high_value"] = float(high_value_loss.detach())
+            total = total + high_value_loss
         if config.agent == "gcbc":
             low_goal, weight = t["policy_goal"], torch.ones(len(t["move"]))
         elif config.agent == "flat":
             low_goal = t["policy_goal"]
+            weight = self._weights(t["state"], t["next"], low_goal)
+        elif config.agent == "hier":
+            low_goal = t["subgoal"]
             weight = self._weights(t["state"], t["next"], low_goal)
         else:
             low_goal = t["subgoal"]
@@ -197,9 +224,27 @@ class GCRLAgent(nn.Module):
         total.backward()
         self.optimizer.step()
         with torch.no_grad():
-            for target, source in zip(self.target_value.parameters(), self.value.parameters()):
+            for target, source in zip([*self.target_value.parameters(),
+                                       *self.target_high_value.parameters()],
+                                      [*self.value.parameters(), *self.high_value.parameters()]):
                 target.lerp_(source, config.target_rate)
         return losses
+
+    def _hierarchical_value_loss(self, t: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Expectile loss of V_H towards the best in-data subgoal 1..k steps ahead."""
+        config = self.config
+        ahead, goal = t["ahead"], t["value_goal"]
+        size, k = ahead.shape
+        # R(g1, goal): the goal lies on the way to g1 (so it is reached within this subgoal).
+        achieves = ((ahead == goal[:, None]).cumsum(dim=1) > 0).float()
+        with torch.no_grad():
+            subgoal_value = self.target_high_value(ahead.reshape(-1),
+                                                   goal.repeat_interleave(k)).view(size, k)
+            # P_k = 1: the trajectory itself reached every g1 within k steps.
+            target = hierarchical_target(1.0, achieves, subgoal_value, config.alpha,
+                                         config.gamma).max(dim=1).values
+        return expectile_loss(self.high_value(t["state"], goal), target,
+                              config.expectile).mean()
 
     def _weights(self, state, reached, goal) -> torch.Tensor:
         """exp(beta * A), A = progress in steps from ``state`` to ``reached`` towards ``goal``."""
@@ -214,12 +259,36 @@ class GCRLAgent(nn.Module):
     @torch.no_grad()
     def act(self, state: torch.Tensor, goal: torch.Tensor, subgoal: torch.Tensor) -> torch.Tensor:
         """Greedy moves ``[B]`` towards ``subgoal`` (hiql) or ``goal`` (flat, gcbc)."""
-        target = subgoal if self.config.agent == "hiql" else goal
+        target = subgoal if self.config.agent in ("hiql", "hier") else goal
         return self.low(state, target).argmax(dim=-1)
 
     @torch.no_grad()
     def choose_subgoal(self, state: torch.Tensor, goal: torch.Tensor,
-                       reachable: torch.Tensor) -> torch.Tensor:
-        """The high-level policy's most likely subgoal cell ``[B]`` among ``reachable[cells]``."""
-        logits = self.high(state, goal).masked_fill(~reachable, float("-inf"))
-        return logits.argmax(dim=-1)
+                       known: torch.Tensor) -> torch.Tensor:
+        """The next subgoal cell ``[B]`` among the cells where ``known[cells]`` is true.
+
+        hiql: the high-level policy's most likely cell. hier: the hierarchical rule's
+        argmax over known cells the flat value puts within k steps (the goal, if it is
+        one of them).
+        """
+        if self.config.agent != "hier":
+            logits = self.high(state, goal).masked_fill(~known, float("-inf"))
+            return logits.argmax(dim=-1)
+        config = self.config
+        cells = known.nonzero().squeeze(-1)
+        size, count = len(state), len(cells)
+        candidate = cells.repeat(size)
+        near = self.value(state.repeat_interleave(count), candidate).view(size, count)
+        # V = gamma ** (d - 1), so d <= k where the progress (-(d - 1) steps) is >= 1 - k.
+        within_k = steps_of_progress(near.clamp(min=1e-6), config.gamma) >= 1 - config.subgoal_steps
+        achieves = (cells[None, :] == goal[:, None]).float()
+        onward = self.high_value(candidate, goal.repeat_interleave(count)).view(size, count)
+        score = hierarchical_target(within_k.float(), achieves, onward, config.alpha,
+                                    config.gamma)
+        # Ties (cells in the same k-block of distance) go to the flat value's favourite.
+        flat = self.value(candidate, goal.repeat_interleave(count)).view(size, count)
+        score = score + 1e-3 * flat
+        stay = cells[None, :] == state[:, None]
+        usable = within_k & (~stay | (achieves > 0))
+        best = cells[score.masked_fill(~usable, float("-inf")).argmax(dim=-1)]
+        return torch.where(usable.any(dim=-1), best, goal)

@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     run = commands.add_parser("run", help="run an experiment")
     experiments = run.add_subparsers(dest="experiment", required=True)
     gcrl = experiments.add_parser("gcrl", help="offline goal-conditioned RL in a maze")
-    gcrl.add_argument("--agent", default="hiql", choices=["hiql", "flat", "gcbc"])
+    gcrl.add_argument("--agent", default="hier", choices=["hier", "hiql", "flat", "gcbc"])
     gcrl.add_argument("--steps", type=int, default=50_000, help="gradient steps")
     gcrl.add_argument("--seed", type=int, default=0)
     gcrl.add_argument("--data", default="noisy", choices=["random", "noisy", "both"])

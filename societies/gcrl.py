@@ -1,9 +1,9 @@
 """Offline goal-conditioned RL in a maze, top to bottom: collect data, train, evaluate.
 
-    socius run gcrl --agent hiql --steps 50000 --seed 0 --out runs/gcrl-hiql-0
+    socius run gcrl --agent hier --steps 50000 --seed 0 --out runs/gcrl-hier-0
 
 1. Collect a dataset in ``maze_v0`` with the random walker and/or a noisy BFS expert.
-2. Train one learner (``hiql``, ``flat`` or ``gcbc``; see ``socius.agents.gcrl``).
+2. Train one learner (``hier``, ``hiql``, ``flat`` or ``gcbc``; see ``socius.agents.gcrl``).
 3. Evaluate on held-out start/goal pairs with a time limit of ``2d + 20`` steps and
    report the success rate by shortest-path distance bucket.
 """
@@ -109,17 +109,18 @@ def evaluate(agent: GCRLAgent, config: GCRLRunConfig, seed: int) -> dict[str, fl
     state = core.relocate(world, state, start[:, :1], start[:, 1:], goal[:, None, :])
     walls = world.info["walls"][0]
     width = world.width
-    reachable = torch.as_tensor(~walls.ravel()).expand(len(start), -1)
+    known = torch.as_tensor(~walls.ravel())
     goal_cell = torch.as_tensor(goal[:, 0] * width + goal[:, 1])
     arrived = np.full(len(start), -1)
     subgoal = goal_cell.clone()
     k = agent.config.subgoal_steps
     for t in range(int(limit.max())):
         here = torch.as_tensor(state.row[:, 0] * width + state.col[:, 0]).long()
-        if agent.config.agent == "hiql":
-            due = (t % k == 0) | (here == subgoal).numpy()
-            chosen = agent.choose_subgoal(here, goal_cell, reachable)
-            subgoal = torch.where(torch.as_tensor(due), chosen, subgoal)
+        if agent.config.agent in ("hiql", "hier"):
+            due = torch.as_tensor((t % k == 0) | (here == subgoal).numpy())
+            due &= torch.as_tensor(arrived < 0)
+            if due.any():
+                subgoal[due] = agent.choose_subgoal(here[due], goal_cell[due], known)
         moves = agent.act(here, goal_cell, subgoal).numpy()
         state, result = core.step(world, state, moves.reshape(-1, 1, 1), auto_reset=False)
         arrived = np.where((arrived < 0) & (result.goal_achieved[:, 0] > 0), t + 1, arrived)

@@ -75,3 +75,22 @@ def test_small_run_learns_far_beyond_the_untrained_control(kind, small_data, tmp
     assert len(rows) == 1 and (tmp_path / "checkpoint.pt").exists()
     saved = load_dataset(tmp_path / "dataset.npz", expect_env="maze_v0")
     assert saved.metadata["user"]["source"] == "noisy" and saved.num_transitions > 10_000
+
+
+def test_hierarchical_value_stitches_random_walks_past_the_flat_agent(one_torch_thread):
+    # Random-walk data hold few long paths: far goals need values stitched across
+    # trajectories. V_H backs up k steps at a time; the flat value one step at a time.
+    runs = {}
+    for kind in ("hier", "flat"):
+        config = GCRLRunConfig(layout="maze", size=11, data="random", data_steps=20_000,
+                               data_envs=32, eval_pairs=100, steps=10_000, eval_every=10_000,
+                               learner=GCRLConfig(agent=kind, subgoal_steps=5))
+        runs[kind] = train(config, progress=False)
+
+    def far_success(report):
+        far = report["pairs_d10-24"] + report["pairs_d25-49"]
+        return (report["success_d10-24"] * report["pairs_d10-24"]
+                + report["success_d25-49"] * report["pairs_d25-49"]) / far
+
+    assert runs["hier"]["success"] >= 0.75, runs["hier"]
+    assert far_success(runs["hier"]) >= far_success(runs["flat"]) + 0.15, runs
