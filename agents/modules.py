@@ -11,6 +11,7 @@ moved to ``device``, so one seed gives the same weights on every device.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -107,25 +108,37 @@ def pad_silence(probabilities: Tensor) -> Tensor:
 
 
 class ViewEncoder(nn.Module):
-    """Egocentric view uint8 ``[..., 5, S, S]`` -> features ``[..., hidden]``."""
+    """Egocentric view uint8 ``[..., 5, S, S]`` -> features ``[..., hidden]``.
+
+    Two convolutions of ``channels`` with ``kernel`` x ``kernel`` filters (``kernel=1``: a
+    small MLP on every cell, cheap on a CPU), then a linear layer. With ``condition`` > 0
+    a feature vector ``[..., condition]`` (e.g. the heard message) joins every cell
+    before the first layer, so cells can be matched against it (early fusion).
+    """
 
     def __init__(self, spec: ObservationSpec, hidden: int = 128, embed: int = 8,
-                 channels: int = 32, device: str | torch.device = "cpu",
-                 generator: torch.Generator | None = None):
+                 channels: int = 32, kernel: int = 3, condition: int = 0,
+                 device: str | torch.device = "cpu", generator: torch.Generator | None = None):
         super().__init__()
         with torch.device("meta"):  # materialised by _finish
             self.embeddings = nn.ModuleList(nn.Embedding(n, embed) for n in spec.view_categories)
+            width = embed * len(spec.view_categories) + condition
             self.conv = nn.Sequential(
-                nn.Conv2d(embed * len(spec.view_categories), channels, 3, padding=1), nn.ReLU(),
-                nn.Conv2d(channels, channels, 3, padding=1), nn.ReLU(), nn.Flatten())
+                nn.Conv2d(width, channels, kernel, padding=kernel // 2), nn.ReLU(),
+                nn.Conv2d(channels, channels, kernel, padding=kernel // 2), nn.ReLU(),
+                nn.Flatten())
             self.out = nn.Sequential(nn.Linear(channels * spec.view_side ** 2, hidden), nn.ReLU())
         _finish(self, device, generator)
 
-    def forward(self, view: Tensor) -> Tensor:
-        """``view`` ``[..., 5, S, S]`` -> ``[..., hidden]``."""
+    def forward(self, view: Tensor, condition: Tensor | None = None) -> Tensor:
+        """``view`` ``[..., 5, S, S]`` (and ``condition`` ``[..., C]``) -> ``[..., hidden]``."""
         cells, lead = _flatten(view.long(), 3)
-        embedded = torch.cat([embedding(cells[:, c]) for c, embedding in
-                              enumerate(self.embeddings)], dim=-1)  # [B', S, S, 5E]
+        parts = [embedding(cells[:, c]) for c, embedding in enumerate(self.embeddings)]
+        if condition is not None:
+            side = cells.shape[-1]
+            flat_condition = condition.reshape(cells.shape[0], 1, 1, -1)
+            parts.append(flat_condition.expand(-1, side, side, -1))
+        embedded = torch.cat(parts, dim=-1)  # [B', S, S, 5E (+ C)]
         return self.out(self.conv(embedded.permute(0, 3, 1, 2))).reshape(*lead, -1)
 
 
@@ -314,12 +327,18 @@ class AgentNetwork(nn.Module):
 
     def __init__(self, spec: ObservationSpec, hidden: int = 128, embed: int = 16,
                  view: bool = True, goal: bool = True, inbox: bool = True, others: bool = True,
-                 position: bool = True, memory: bool = True,
+                 position: bool = True, memory: bool = True, view_channels: int = 32,
+                 view_kernel: int = 3, inbox_into_view: bool = False,
                  device: str | torch.device = "cpu", generator: torch.Generator | None = None):
         super().__init__()
         generator = generator if generator is not None else torch.Generator().manual_seed(0)
         options = {"device": device, "generator": generator}
-        kinds = {"view": (view, ViewEncoder), "goal": (goal, GoalEncoder),
+        # inbox_into_view: the heard message also joins every view cell (early fusion), so a
+        # listener can find the object a message names.
+        self.inbox_into_view = inbox_into_view and inbox and view
+        view_kind = functools.partial(ViewEncoder, channels=view_channels, kernel=view_kernel,
+                                      condition=hidden if self.inbox_into_view else 0)
+        kinds = {"view": (view, view_kind), "goal": (goal, GoalEncoder),
                  "inbox": (inbox, InboxEncoder), "others": (others, OthersEncoder),
                  "position": (position, PositionEncoder)}
         self.encoders = nn.ModuleDict({name: kind(spec, hidden, embed, **options)
@@ -340,9 +359,12 @@ class AgentNetwork(nn.Module):
 
     def encode(self, observation: dict[str, Tensor]) -> Tensor:
         """Observation dict ``[..., ...]`` -> fused features ``[..., hidden]`` (no memory)."""
-        features = [encoder(*(observation[key] for key in ENCODER_INPUTS[name]))
-                    for name, encoder in self.encoders.items()]
-        return self.fusion(torch.cat(features, dim=-1))
+        features = {name: encoder(*(observation[key] for key in ENCODER_INPUTS[name]))
+                    for name, encoder in self.encoders.items() if name != "view"}
+        if "view" in self.encoders:
+            condition = features["inbox"] if self.inbox_into_view else None
+            features["view"] = self.encoders["view"](observation["view"], condition)
+        return self.fusion(torch.cat([features[name] for name in self.encoders], dim=-1))
 
     def forward(self, observation: dict[str, Tensor], state: Tensor | None = None,
                 reset: Tensor | None = None) -> tuple[dict[str, Tensor], Tensor]:

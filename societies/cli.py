@@ -54,6 +54,22 @@ def main(argv: list[str] | None = None) -> int:
     gcrl.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                       help="override a run field (size=15) or a learner field "
                            "(learner.temperature=5)")
+    language = experiments.add_parser("language", help="a population learns to talk "
+                                                       "(referential_v0, multi-agent PPO)")
+    language.add_argument("--config", default="language",
+                          help="a shipped config name or a YAML file (default: language)")
+    language.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                          help="override a config field, e.g. channel=rl rounds=100")
+    language.add_argument("--seeds", type=int, default=1, help="seeds 0..N-1, one run each")
+    language.add_argument("--out", default="runs/language",
+                          help="run directory (with several seeds: <out>-seed<S>)")
+    resume = commands.add_parser("resume", help="continue a killed run from its checkpoint")
+    resume.add_argument("run_dir")
+    plot = commands.add_parser("plot", help="plot a run's metrics (PNG in the run directory)")
+    plot.add_argument("run_dir")
+    evaluate = commands.add_parser("evaluate", help="evaluate a run's last checkpoint "
+                                                    "(interventions, CIC, cross-play)")
+    evaluate.add_argument("run_dir")
     memory = experiments.add_parser("memory", help="t-maze: recurrent cloning vs no memory")
     memory.add_argument("--seed", type=int, default=0)
     memory.add_argument("--steps", type=int, default=800, help="gradient steps")
@@ -86,6 +102,26 @@ def main(argv: list[str] | None = None) -> int:
         out = args.out or f"runs/gcrl-{args.agent}-seed{args.seed}"
         report = train(config, out=out)
         print(json.dumps(report))
+        return 0
+    if args.command == "run" and args.experiment == "language":
+        from socius.configs import load
+        from socius.societies import language_runs
+
+        if args.seeds < 1:
+            parser.error("--seeds must be >= 1")
+        base = load(args.config)
+        for seed in range(args.seeds):
+            out = args.out if args.seeds == 1 else f"{args.out}-seed{seed}"
+            config = language_runs.config_from(base, [f"seed={seed}", *args.set]
+                                               if args.seeds > 1 else args.set)
+            print(json.dumps(language_runs.run(config, out)))
+        return 0
+    if args.command in ("resume", "plot", "evaluate"):
+        from socius.societies import language_runs
+
+        action = {"resume": language_runs.resume, "plot": language_runs.plot,
+                  "evaluate": language_runs.evaluate_run}[args.command]
+        print(json.dumps(action(args.run_dir)))
         return 0
     if args.command == "run" and args.experiment == "memory":
         from socius.societies.memory import MemoryRunConfig, run

@@ -30,6 +30,7 @@ from socius.envs.maze_v0 import CONFIG as MAZE_CONFIG
 from socius.envs.maze_v0 import build_world
 from socius.societies.datasets import save_dataset
 from socius.societies.rollout import collect
+from socius.societies.runs import parse_value
 
 DISTANCE_BUCKETS = ((1, 10), (10, 25), (25, 50), (50, 10_000))
 
@@ -177,18 +178,8 @@ def config_from_overrides(overrides: list[str]) -> GCRLRunConfig:
         if name not in fields or name == "learner":
             raise ValueError(f"unknown config key {key!r}; expected one of "
                              f"{sorted(set(fields) - {'learner'})} or learner.<field>")
-        target[name] = _parse(text, fields[name].type, key)
+        target[name] = parse_value(text, fields[name].type, key)
     return GCRLRunConfig(**run, learner=GCRLConfig(**learner))
-
-
-def _parse(text: str, annotation: str, key: str):
-    kinds = {"int": int, "float": float, "str": str}
-    if annotation not in kinds:
-        raise ValueError(f"config key {key!r} cannot be set from the command line")
-    try:
-        return kinds[annotation](text)
-    except ValueError:
-        raise ValueError(f"config key {key!r} must be {annotation}; got {text!r}") from None
 
 
 def _maze_settings(config: GCRLRunConfig, max_cycles: int) -> dict:

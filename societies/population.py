@@ -63,14 +63,18 @@ class Population(nn.Module):
         return self.members[role][index]
 
     def replace(self, role: str, index: int, generator: torch.Generator) -> nn.Module:
-        """Put a freshly initialised member in seat ``index`` of ``role``; returns it."""
+        """Give seat ``index`` of ``role`` a freshly initialised member; returns it.
+
+        The fresh weights are copied into the seat's module, so an optimizer keeps
+        holding the same parameter objects (reset their optimizer state yourself).
+        """
         self._check(role, index)
         if self.config.shared:
             raise ValueError("members of a shared population cannot be replaced one by one")
-        fresh = self.make_member(role, generator)
-        self.members[role][index] = fresh
+        seat = self.members[role][index]
+        seat.load_state_dict(self.make_member(role, generator).state_dict())
         self.generation[self.config.roles.index(role), index] += 1
-        return fresh
+        return seat
 
     def _check(self, role: str, index: int) -> None:
         if role not in self.members:

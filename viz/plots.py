@@ -34,3 +34,30 @@ def grouped_bars(groups: dict[str, dict[str, tuple[float, float, float]]], path:
     figure.tight_layout()
     atomic_write(path, lambda p: figure.savefig(p, format="png", dpi=110), suffix=".png")
     plt.close(figure)
+
+
+def training_curves(rows: list[dict], x: str, panels: dict[str, list[str]], path: str | Path,
+                    title: str, reference: dict[str, float] | None = None) -> None:
+    """One panel per entry of ``panels`` (panel title -> row keys), each key drawn against
+    ``x`` over the rows; ``reference`` adds dashed horizontal lines (e.g. chance)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4), squeeze=False)
+    steps = [row[x] for row in rows]
+    for axis, (panel, keys) in zip(axes[0], panels.items()):
+        for key in keys:
+            axis.plot(steps, [row.get(key, float("nan")) for row in rows], marker="o",
+                      markersize=3, label=key)
+        for name, level in (reference or {}).items():
+            if name in keys:
+                axis.axhline(level, linestyle="--", color="grey", linewidth=1)
+        axis.set_title(panel)
+        axis.set_xlabel(x)
+        axis.legend(fontsize=7)
+    figure.suptitle(title)
+    figure.tight_layout()
+    atomic_write(path, lambda p: figure.savefig(p, format="png", dpi=110), suffix=".png")
+    plt.close(figure)

@@ -1,0 +1,153 @@
+"""Evaluation of a language population: success, interventions, CIC, structure, cross-play.
+
+Every evaluation plays greedy episodes in fresh environments (seeds apart from training)
+and hands the records to the pure functions of ``socius.societies.metrics``.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import torch
+
+from socius.societies import metrics
+from socius.societies.language import (
+    LISTENER,
+    LanguageConfig,
+    Round,
+    make_world,
+    play_round,
+    run_members,
+)
+from socius.societies.population import Population, pairing_schedule
+
+# Evaluation episodes use episode numbers far from any training round.
+EVALUATION_EPISODE = 1_000_000
+
+
+def play_evaluation(config: LanguageConfig, population: Population, split: str,
+                    members: np.ndarray, seed: int, intervention: str = "true") -> Round:
+    """Greedy episodes on ``split`` with the messages left ``true``, ``shuffled`` across
+    episodes, or ``random``; ``members [B, 2]`` says who plays where."""
+    world = make_world(config, split)
+    generator = np.random.default_rng(seed)
+    batch, length = len(members), config.message_length
+    fixed = {"shuffled": generator.permutation(batch),
+             "random": generator.integers(0, config.vocab_size, (batch, length))}
+
+    def intervene(tokens):
+        if intervention == "shuffled":
+            return tokens[fixed["shuffled"]]
+        if intervention == "random":
+            return fixed["random"]
+        return tokens
+
+    if intervention not in ("true", "shuffled", "random"):
+        raise ValueError(f"intervention must be true, shuffled or random; got {intervention!r}")
+    return play_round(config, world, population, EVALUATION_EPISODE + seed, members,
+                      torch.Generator().manual_seed(seed), intervene=intervene, greedy=True)
+
+
+def random_pairs(config: LanguageConfig, seed: int) -> np.ndarray:
+    """Evaluation pairs ``[eval_envs, 2]``, every speaker meeting every listener."""
+    return pairing_schedule(np.random.default_rng(seed), config.population, 2, config.eval_envs)
+
+
+def listener_probabilities(config: LanguageConfig, population: Population,
+                           episode: Round) -> np.ndarray:
+    """``p(a | do(m))`` ``[S, M, A]``: each listener's move distribution at step 1 (the first
+    step that hears the speaker) with every possible message ``m`` put in its inbox."""
+    messages = np.array(list(itertools.product(range(config.vocab_size),
+                                               repeat=config.message_length)))
+    inputs = {k: v[1] for k, v in episode.listener.items()}  # [S, ...] at step 1
+    states = inputs["view"].shape[0]
+    probabilities = []
+    with torch.no_grad():
+        for message in messages:
+            inbox = torch.as_tensor(message + 1, dtype=inputs["inbox"].dtype)
+            trial = dict(inputs, inbox=inbox.expand(states, 1, len(message)).contiguous())
+            out = run_members(population, LISTENER, trial, episode.members[:, LISTENER], 0)
+            probabilities.append(out["move_logits"].softmax(-1))
+    return torch.stack(probabilities, 1).numpy()
+
+
+def message_index(config: LanguageConfig, tokens: np.ndarray) -> np.ndarray:
+    """Messages ``[n, L]`` as integers in ``[0, V ** L)`` (the order of listener_probabilities)."""
+    weights = config.vocab_size ** np.arange(config.message_length - 1, -1, -1)
+    return (tokens * weights).sum(-1)
+
+
+def evaluate(config: LanguageConfig, population: Population, seed: int = 0,
+             permutations: int = 1000, cross_play: bool = True) -> dict:
+    """Every language figure of a population (see module doc); plain floats and lists."""
+    pairs = random_pairs(config, seed)
+    report: dict = {}
+    train = play_evaluation(config, population, "train", pairs, seed)
+    report["success"] = train.success
+    report["success_heldout"] = play_evaluation(config, population, "test", pairs,
+                                                seed).success
+    report["chance"] = 1 / config.num_objects
+    if not config.message_length:
+        return report
+    for mode in ("shuffled", "random"):
+        report[f"success_{mode}"] = play_evaluation(config, population, "train", pairs, seed,
+                                                    mode).success
+    meanings = train.speaker["goal"][0].numpy()  # [B, 2] the target each speaker saw
+    messages = train.tokens[0].numpy()  # [B, L] the first utterance
+    generator = np.random.default_rng(seed)
+    report["topsim"] = metrics.topographic_similarity(meanings, messages)
+    unique, frequent = metrics.most_frequent_messages(meanings, messages)
+    structure = metrics.permutation_baseline(metrics.topographic_similarity, unique, frequent,
+                                             generator, permutations)
+    report.update({"topsim_unique": structure["value"], "topsim_null_p99": structure["null_p99"],
+                   "topsim_percentile": structure["percentile"]})
+    report["posdis"] = metrics.positional_disentanglement(meanings, messages)
+    report["bosdis"] = metrics.bag_of_symbols_disentanglement(meanings, messages,
+                                                              config.vocab_size)
+    report["message_entropy"] = metrics.message_entropy(messages)["whole"]
+    report["vocabulary"] = metrics.vocabulary_use(messages, config.vocab_size)
+    goal_code = meanings[:, 0] * 100 + meanings[:, 1]
+    report["signalling"] = metrics.positive_signalling(messages, goal_code)
+    report["signalling_permuted"] = metrics.positive_signalling(
+        messages[generator.permutation(len(messages))], goal_code)
+    probabilities = listener_probabilities(config, population, train)
+    count = config.vocab_size ** config.message_length
+    marginal = np.bincount(message_index(config, messages), minlength=count) / len(messages)
+    report["cic"] = metrics.causal_influence(probabilities, marginal)
+    report["cic_uniform"] = metrics.causal_influence(probabilities, np.full(count, 1 / count))
+    if cross_play:
+        report["cross_play"] = cross_play_matrix(config, population, population, seed).tolist()
+    return report
+
+
+def cross_play_matrix(config: LanguageConfig, speakers: Population, listeners: Population,
+                      seed: int) -> np.ndarray:
+    """``S[i, j]``: success of speaker i (of ``speakers``) with listener j (of ``listeners``)."""
+    size = config.population
+    joined = _Joined(speakers, listeners)
+
+    def success(i: int, j: int) -> float:
+        members = np.tile([[i, j]], (config.eval_envs // (size * size) or 1, 1))
+        return play_evaluation(config, joined, "train", members, seed).success
+
+    return metrics.cross_play(success, size, size)
+
+
+class _Joined:
+    """Speakers of one population with listeners of another, for cross-play."""
+
+    def __init__(self, speakers: Population, listeners: Population):
+        self.parts = {"speaker": speakers, "listener": listeners}
+
+    def member(self, role: str, index: int):
+        """The member ``index`` of ``role``, from the population that supplies that role."""
+        return self.parts[role].member(role, index)
+
+
+def off_diagonal(matrix) -> float:
+    """Mean of the off-diagonal entries of a square matrix (pairs that never trained alone)."""
+    matrix = np.asarray(matrix, dtype=np.float64)
+    mask = ~np.eye(len(matrix), dtype=bool)
+    return float(matrix[mask].mean()) if mask.any() else float("nan")
+

@@ -1,0 +1,91 @@
+"""The language experiment's commands: run, resume, plot and evaluate a run directory.
+
+A run directory holds ``config.json``, ``metrics.jsonl`` (one row per evaluation),
+``timing.jsonl``, ``checkpoint.pt`` (atomic), ``evaluation.json`` (the final, full
+evaluation with cross-play), ``episodes.json`` (sampled episode records) and
+``curves.png``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from socius.envs.files import atomic_write
+from socius.societies.language import (
+    LanguageConfig,
+    config_from_run,
+    make_population,
+    make_world,
+    train,
+)
+from socius.societies.language_eval import evaluate, play_evaluation, random_pairs
+from socius.societies.runs import RunDirectory, apply_overrides
+
+
+def config_from(base: dict, overrides: list[str]) -> LanguageConfig:
+    """A config from a YAML mapping and ``key=value`` overrides."""
+    return apply_overrides(LanguageConfig, base, overrides)
+
+
+def run(config: LanguageConfig, out: str | Path, progress: bool = True) -> dict:
+    """Train (or continue) the run in ``out``, then evaluate it fully and plot it."""
+    rows = train(config, out, progress=progress)
+    summary = evaluate_run(out)
+    plot(out)
+    return {"run": str(out), "rounds": rows[-1]["round"] if rows else 0, **{
+        k: summary[k] for k in ("success", "success_heldout", "chance") if k in summary}}
+
+
+def resume(run_dir: str | Path) -> dict:
+    """Continue a killed run from its last checkpoint (the same metrics, row for row)."""
+    return run(config_from_run(run_dir), run_dir)
+
+
+def load_population(run_dir: str | Path):
+    """The config and the population of a run's last checkpoint."""
+    config = config_from_run(run_dir)
+    checkpoint = RunDirectory(run_dir).load_checkpoint()
+    if checkpoint is None:
+        raise ValueError(f"{run_dir} has no checkpoint yet")
+    population = make_population(config, make_world(config, "train"),
+                                 torch.Generator().manual_seed(config.seed))
+    population.load_state_dict(checkpoint["population"])
+    return config, population
+
+
+def evaluate_run(run_dir: str | Path) -> dict:
+    """Every figure of a run's last checkpoint, saved to ``evaluation.json``."""
+    config, population = load_population(run_dir)
+    report = evaluate(config, population, seed=config.seed)
+    path = Path(run_dir)
+    text = json.dumps(report, indent=2)
+    atomic_write(path / "evaluation.json", lambda p: Path(p).write_text(text))
+    episodes = play_evaluation(config, population, "train",
+                               random_pairs(config, config.seed)[:16], config.seed)
+    sample = {"target": episodes.speaker["goal"][0].tolist(),
+              "message": episodes.tokens[0].tolist(),
+              "moves": episodes.moves.T.tolist(), "reward": episodes.rewards.T.tolist(),
+              "members": episodes.members.tolist()}
+    atomic_write(path / "episodes.json", lambda p: Path(p).write_text(json.dumps(sample)))
+    return report
+
+
+def plot(run_dir: str | Path) -> dict:
+    """Success and topographic similarity over training, saved as ``curves.png``."""
+    from socius.viz.plots import training_curves
+
+    rows = RunDirectory(run_dir).rows()
+    if not rows:
+        raise ValueError(f"{run_dir} has no metrics rows yet")
+    target = Path(run_dir) / "curves.png"
+    chance = rows[-1].get("chance", float("nan"))
+    training_curves(rows, "episodes", {
+        "success": ["success", "success_heldout", "success_shuffled"],
+        "structure": ["topsim", "topsim_unique", "topsim_null_p99"],
+        "influence (nats)": ["cic", "signalling", "signalling_permuted"]},
+        target, f"language, channel={config_from_run(run_dir).channel}",
+        reference={"success": chance})
+    return {"plot": str(target)}

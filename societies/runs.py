@@ -1,0 +1,128 @@
+"""Run directories: the resolved config, ``metrics.jsonl`` and an atomic checkpoint.
+
+A run that is killed resumes from its last checkpoint. Rows logged after that
+checkpoint are dropped on resume and written again, so a resumed run's
+``metrics.jsonl`` equals an uninterrupted run's row for row (rows hold no clock times;
+those go to ``timing.jsonl``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from socius.envs.files import atomic_write
+
+CHECKPOINT = "checkpoint.pt"
+
+
+class RunDirectory:
+    """One run's files under ``path``."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    @classmethod
+    def create(cls, path: str | Path, config: Any) -> RunDirectory:
+        """A fresh run directory holding ``config`` (a dataclass); refuses to overwrite a run."""
+        run = cls(path)
+        if (run.path / "config.json").exists():
+            raise ValueError(f"run directory {run.path} already holds a run; resume it with "
+                             f"'socius resume {run.path}' or choose another --out")
+        run.path.mkdir(parents=True, exist_ok=True)
+        text = json.dumps(dataclasses.asdict(config), indent=2)
+        atomic_write(run.path / "config.json", lambda p: Path(p).write_text(text))
+        (run.path / "metrics.jsonl").write_text("")
+        return run
+
+    def config(self) -> dict:
+        """The saved config as a dict."""
+        target = self.path / "config.json"
+        if not target.exists():
+            raise ValueError(f"{self.path} is not a run directory: config.json is missing")
+        return json.loads(target.read_text())
+
+    def append(self, row: dict, name: str = "metrics.jsonl") -> None:
+        """Append one JSON row to ``name``."""
+        with open(self.path / name, "a") as handle:
+            handle.write(json.dumps(row) + "\n")
+
+    def rows(self, name: str = "metrics.jsonl") -> list[dict]:
+        """Every row of ``name`` (a last line cut short by a kill is left out)."""
+        target = self.path / name
+        if not target.exists():
+            return []
+        lines = [line for line in target.read_text().splitlines() if line.strip()]
+        rows = []
+        for number, line in enumerate(lines):
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                if number != len(lines) - 1:
+                    raise ValueError(f"{target} line {number + 1} is not valid JSON") from None
+        return rows
+
+    def save_checkpoint(self, payload: dict) -> None:
+        """Write the checkpoint atomically (a temporary file, then a rename)."""
+        atomic_write(self.path / CHECKPOINT, lambda p: torch.save(payload, p), suffix=".pt")
+
+    def load_checkpoint(self) -> dict | None:
+        """The last checkpoint, or None if the run has none yet; a corrupt file is an error."""
+        target = self.path / CHECKPOINT
+        if not target.exists():
+            return None
+        try:
+            payload = torch.load(target, weights_only=False)
+        except Exception as error:  # torch raises several kinds for a damaged file
+            raise ValueError(f"checkpoint {target} is corrupt or unreadable: {error}") from None
+        if not isinstance(payload, dict) or "progress" not in payload:
+            raise ValueError(f"checkpoint {target} is not a socius checkpoint "
+                             "(no 'progress' entry)")
+        return payload
+
+    def truncate(self, progress: int, key: str, name: str = "metrics.jsonl") -> None:
+        """Keep only rows whose ``key`` is at most ``progress`` (rows after a checkpoint)."""
+        kept = [row for row in self.rows(name) if row.get(key, 0) <= progress]
+        text = "".join(json.dumps(row) + "\n" for row in kept)
+        atomic_write(self.path / name, lambda p: Path(p).write_text(text))
+
+
+def apply_overrides(config_class: type, base: dict, overrides: list[str]):
+    """``config_class(**base)`` with ``key=value`` strings applied; unknown keys and values
+    of the wrong type raise errors that name the key."""
+    fields = {f.name: f for f in dataclasses.fields(config_class)}
+    values = dict(base)
+    for key in values:
+        if key not in fields:
+            raise ValueError(f"unknown config key {key!r}; expected one of {sorted(fields)}")
+    for item in overrides:
+        if "=" not in item:
+            raise ValueError(f"override {item!r} must look like key=value")
+        key, text = item.split("=", 1)
+        if key not in fields:
+            raise ValueError(f"unknown config key {key!r}; expected one of {sorted(fields)}")
+        values[key] = parse_value(text, fields[key].type, key)
+    return config_class(**values)
+
+
+def parse_value(text: str, annotation: str, key: str):
+    """``text`` as the type a config field is annotated with (int, float, str or tuple)."""
+    if annotation == "tuple":
+        import yaml
+
+        value = yaml.safe_load(text)
+        if not isinstance(value, list):
+            raise ValueError(f"config key {key!r} must be a list such as [[0, 1], [2, 3]]; "
+                             f"got {text!r}")
+        return tuple(tuple(v) if isinstance(v, list) else v for v in value)
+    kinds = {"int": int, "float": float, "str": str}
+    if annotation not in kinds:
+        raise ValueError(f"config key {key!r} cannot be set from the command line")
+    try:
+        return kinds[annotation](text)
+    except ValueError:
+        raise ValueError(f"config key {key!r} must be {annotation}; got {text!r}") from None
