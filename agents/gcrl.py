@@ -1,5 +1,5 @@
 """Offline goal-conditioned RL on grid cells: hindsight relabelling, an expectile
-reach-probability value, and three agents trained on the same value and data.
+reach-probability value, and four agents trained on the same data and budget.
 
 - ``hiql``: HIQL (Park et al. 2023). A high-level policy picks a subgoal cell k
   steps ahead, a low-level policy reaches it; both are advantage-weighted, with

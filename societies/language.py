@@ -75,11 +75,11 @@ class LanguageConfig:
     """Width of every network."""
     view_channels: int = 16
     """Channels of the listener's per-cell view layers (which also see the message)."""
-    learning_rate: float = 3e-3
+    learning_rate: float = 1e-3
     """Adam step size."""
     epochs: int = 2
     """PPO passes over a round."""
-    minibatches: int = 2
+    minibatches: int = 8
     """Minibatches per pass (split over environments, whole episodes each)."""
     clip: float = 0.2
     """PPO ratio clip."""

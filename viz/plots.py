@@ -21,7 +21,7 @@ def grouped_bars(groups: dict[str, dict[str, tuple[float, float, float]]], path:
     names = list(groups)
     columns = list(next(iter(groups.values())))
     width = 0.8 / len(names)
-    figure, axes = plt.subplots(figsize=(1.6 * len(columns) + 2, 3.6))
+    figure, axes = plt.subplots(figsize=(1.6 * len(columns) + 3.5, 3.6))
     for i, name in enumerate(names):
         stats = np.array([groups[name][c] for c in columns])
         positions = np.arange(len(columns)) + (i - (len(names) - 1) / 2) * width
@@ -30,7 +30,7 @@ def grouped_bars(groups: dict[str, dict[str, tuple[float, float, float]]], path:
     axes.set_xticks(np.arange(len(columns)), columns)
     axes.set_ylabel(ylabel)
     axes.set_title(title)
-    axes.legend(fontsize=8, loc="lower left")
+    axes.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
     figure.tight_layout()
     atomic_write(path, lambda p: figure.savefig(p, format="png", dpi=110), suffix=".png")
     plt.close(figure)
