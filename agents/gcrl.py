@@ -204,12 +204,10 @@ class GCRLAgent(nn.Module):
         elif config.agent == "flat":
             low_goal = t["policy_goal"]
             weight = self._weights(t["state"], t["next"], low_goal)
-        elif config.agent == "hier":
+        else:  # hier and hiql: the low level reaches the subgoal k steps ahead
             low_goal = t["subgoal"]
             weight = self._weights(t["state"], t["next"], low_goal)
-        else:
-            low_goal = t["subgoal"]
-            weight = self._weights(t["state"], t["next"], low_goal)
+        if config.agent == "hiql":
             high_weight = self._weights(t["state"], t["subgoal"], t["policy_goal"])
             logits = self.high(t["state"], t["policy_goal"])
             high_loss = (high_weight * nn.functional.cross_entropy(
