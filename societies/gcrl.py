@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import time
 from dataclasses import dataclass, field
@@ -25,12 +24,11 @@ from socius.agents.scripted import GoalSeeker, NoisyPolicy, RandomPolicy
 from socius.agents.tabular import free_cells, state_distances
 from socius.envs import core, make_vector
 from socius.envs.config import make_config
-from socius.envs.files import atomic_write
 from socius.envs.maze_v0 import CONFIG as MAZE_CONFIG
 from socius.envs.maze_v0 import build_world
 from socius.societies.datasets import save_dataset
 from socius.societies.rollout import collect
-from socius.societies.runs import parse_value
+from socius.societies.runs import RunDirectory, apply_overrides
 
 DISTANCE_BUCKETS = ((1, 10), (10, 25), (25, 50), (50, 10_000))
 
@@ -147,7 +145,7 @@ def train(config: GCRLRunConfig, out: str | Path | None = None,
     torch_generator = torch.Generator().manual_seed(config.seed)
     agent = GCRLAgent(config.learner, world.height * world.width, torch_generator)
     batches = np.random.default_rng(config.seed + 1)
-    log = _MetricsLog(out, config)
+    run = None if out is None else RunDirectory.create(out, config, overwrite=True)
     bar = tqdm(range(1, config.steps + 1), disable=not progress, desc=config.learner.agent)
     report: dict[str, float] = {}
     for step in bar:
@@ -156,59 +154,27 @@ def train(config: GCRLRunConfig, out: str | Path | None = None,
             report = {"step": step, **losses, **evaluate(agent, config, config.seed),
                       "transitions": len(dataset),
                       "seconds": round(time.perf_counter() - started, 1)}
-            log.write(report)
+            if run is not None:
+                run.append(report)
             bar.set_postfix(success=f"{report['success']:.2f}",
                             value=f"{losses.get('value', 0):.4f}")
-    log.save_checkpoint(agent)
+    if run is not None:
+        run.save_checkpoint(agent.state_dict())
     return report
 
 
 def config_from_overrides(overrides: list[str]) -> GCRLRunConfig:
     """A run config from ``key=value`` strings (``learner.<field>`` for the learner)."""
-    run: dict = {}
-    learner: dict = {}
-    for item in overrides:
-        if "=" not in item:
-            raise ValueError(f"override {item!r} must look like key=value")
-        key, text = item.split("=", 1)
-        is_learner = key.startswith("learner.")
-        target, name = (learner, key[len("learner."):]) if is_learner else (run, key)
-        owner = GCRLConfig if target is learner else GCRLRunConfig
-        fields = {f.name: f for f in dataclasses.fields(owner)}
-        if name not in fields or name == "learner":
-            raise ValueError(f"unknown config key {key!r}; expected one of "
-                             f"{sorted(set(fields) - {'learner'})} or learner.<field>")
-        target[name] = parse_value(text, fields[name].type, key)
-    return GCRLRunConfig(**run, learner=GCRLConfig(**learner))
+    prefix = "learner."
+    learner = apply_overrides(GCRLConfig, {}, [item[len(prefix):] for item in overrides
+                                               if item.startswith(prefix)])
+    return apply_overrides(GCRLRunConfig, {"learner": learner},
+                           [item for item in overrides if not item.startswith(prefix)])
 
 
 def _maze_settings(config: GCRLRunConfig, max_cycles: int) -> dict:
     return {"layout": config.layout, "size": config.size, "layout_seed": config.layout_seed,
             "max_cycles": max_cycles}
-
-
-class _MetricsLog:
-    """metrics.jsonl, the resolved config and the final checkpoint of a run directory."""
-
-    def __init__(self, out, config: GCRLRunConfig):
-        self.out = None if out is None else Path(out)
-        if self.out is not None:
-            self.out.mkdir(parents=True, exist_ok=True)
-            text = json.dumps(dataclasses.asdict(config), indent=2)
-            atomic_write(self.out / "config.json", lambda p: Path(p).write_text(text))
-            (self.out / "metrics.jsonl").write_text("")
-
-    def write(self, row: dict) -> None:
-        """Append one row of metrics."""
-        if self.out is not None:
-            with open(self.out / "metrics.jsonl", "a") as handle:
-                handle.write(json.dumps(row) + "\n")
-
-    def save_checkpoint(self, agent: GCRLAgent) -> None:
-        """Save the learner's weights atomically."""
-        if self.out is not None:
-            atomic_write(self.out / "checkpoint.pt",
-                         lambda p: torch.save(agent.state_dict(), p), suffix=".pt")
 
 
 def summarize_runs(run_dirs: list[str | Path], plot: str | Path | None = None) -> str:

@@ -144,10 +144,3 @@ class _Joined:
         """The member ``index`` of ``role``, from the population that supplies that role."""
         return self.parts[role].member(role, index)
 
-
-def off_diagonal(matrix) -> float:
-    """Mean of the off-diagonal entries of a square matrix (pairs that never trained alone)."""
-    matrix = np.asarray(matrix, dtype=np.float64)
-    mask = ~np.eye(len(matrix), dtype=bool)
-    return float(matrix[mask].mean()) if mask.any() else float("nan")
-

@@ -27,10 +27,11 @@ class RunDirectory:
         self.path = Path(path)
 
     @classmethod
-    def create(cls, path: str | Path, config: Any) -> RunDirectory:
-        """A fresh run directory holding ``config`` (a dataclass); refuses to overwrite a run."""
+    def create(cls, path: str | Path, config: Any, overwrite: bool = False) -> RunDirectory:
+        """A fresh run directory holding ``config`` (a dataclass). It refuses to start over
+        a run already there unless ``overwrite`` (then its metrics start afresh)."""
         run = cls(path)
-        if (run.path / "config.json").exists():
+        if (run.path / "config.json").exists() and not overwrite:
             raise ValueError(f"run directory {run.path} already holds a run; resume it with "
                              f"'socius resume {run.path}' or choose another --out")
         run.path.mkdir(parents=True, exist_ok=True)
@@ -67,7 +68,8 @@ class RunDirectory:
         return rows
 
     def save_checkpoint(self, payload: dict) -> None:
-        """Write the checkpoint atomically (a temporary file, then a rename)."""
+        """Write the checkpoint atomically (a temporary file, then a rename). Only payloads
+        with a ``progress`` entry can be resumed by ``load_checkpoint``."""
         atomic_write(self.path / CHECKPOINT, lambda p: torch.save(payload, p), suffix=".pt")
 
     def load_checkpoint(self) -> dict | None:
