@@ -328,16 +328,21 @@ class AgentNetwork(nn.Module):
     def __init__(self, spec: ObservationSpec, hidden: int = 128, embed: int = 16,
                  view: bool = True, goal: bool = True, inbox: bool = True, others: bool = True,
                  position: bool = True, memory: bool = True, view_channels: int = 32,
-                 view_kernel: int = 3, inbox_into_view: bool = False,
+                 view_kernel: int = 3, view_condition: str | None = None,
                  device: str | torch.device = "cpu", generator: torch.Generator | None = None):
         super().__init__()
         generator = generator if generator is not None else torch.Generator().manual_seed(0)
         options = {"device": device, "generator": generator}
-        # inbox_into_view: the heard message also joins every view cell (early fusion), so a
-        # listener can find the object a message names.
-        self.inbox_into_view = inbox_into_view and inbox and view
+        # view_condition ("inbox" or "goal"): that encoder's features also join every view
+        # cell (early fusion), so a listener can find the object a message names, or a
+        # critic the object its goal names.
+        if view_condition is not None and not (view and {"inbox": inbox, "goal": goal}.get(
+                view_condition, False)):
+            raise ValueError(f"view_condition must name an encoder in use ('inbox' or 'goal') "
+                             f"together with view; got {view_condition!r}")
+        self.view_condition = view_condition
         view_kind = functools.partial(ViewEncoder, channels=view_channels, kernel=view_kernel,
-                                      condition=hidden if self.inbox_into_view else 0)
+                                      condition=hidden if view_condition else 0)
         kinds = {"view": (view, view_kind), "goal": (goal, GoalEncoder),
                  "inbox": (inbox, InboxEncoder), "others": (others, OthersEncoder),
                  "position": (position, PositionEncoder)}
@@ -362,7 +367,7 @@ class AgentNetwork(nn.Module):
         features = {name: encoder(*(observation[key] for key in ENCODER_INPUTS[name]))
                     for name, encoder in self.encoders.items() if name != "view"}
         if "view" in self.encoders:
-            condition = features["inbox"] if self.inbox_into_view else None
+            condition = features[self.view_condition] if self.view_condition else None
             features["view"] = self.encoders["view"](observation["view"], condition)
         return self.fusion(torch.cat([features[name] for name in self.encoders], dim=-1))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from socius.envs import ENVIRONMENTS
 from socius.envs.config import describe
@@ -70,6 +71,9 @@ def main(argv: list[str] | None = None) -> int:
     evaluate = commands.add_parser("evaluate", help="evaluate a run's last checkpoint "
                                                     "(interventions, CIC, cross-play)")
     evaluate.add_argument("run_dir")
+    board = commands.add_parser("tensorboard", help="write a run's metrics as TensorBoard "
+                                                    "events (RUN_DIR/tensorboard)")
+    board.add_argument("run_dir")
     memory = experiments.add_parser("memory", help="t-maze: recurrent cloning vs no memory")
     memory.add_argument("--seed", type=int, default=0)
     memory.add_argument("--steps", type=int, default=800, help="gradient steps")
@@ -115,6 +119,12 @@ def main(argv: list[str] | None = None) -> int:
             config = language_runs.config_from(base, [f"seed={seed}", *args.set]
                                                if args.seeds > 1 else args.set)
             print(json.dumps(language_runs.run(config, out)))
+        return 0
+    if args.command == "tensorboard":
+        from socius.societies.tensorboard import export
+
+        print(json.dumps({"events": str(export(args.run_dir)),
+                          "view": f"tensorboard --logdir {Path(args.run_dir) / 'tensorboard'}"}))
         return 0
     if args.command in ("resume", "plot", "evaluate"):
         from socius.societies import language_runs

@@ -6,14 +6,20 @@ listeners trained by multi-agent PPO, with the message channel learned one of tw
 1. **Population.** ``population`` speakers and as many listeners, each with its own
    network. Every round a seeded schedule pairs them at random, one pair per environment.
 2. **Round.** Every environment plays one whole episode (``max_cycles`` steps) through the
-   pure core. The speaker sees the target ``(colour, shape)``; the listener sees the room
-   and, from step 1 on, the speaker's previous tokens.
+   pure core. The speaker sees the target ``(colour, shape)`` and decides once per episode:
+   one message, repeated every step. The listener sees the room and, from step 1 on, that
+   message.
 3. **Update.** PPO on the round's episodes (independent learners, shared reward, GAE).
-   - ``channel=rl``: tokens are actions, trained by the policy gradient.
-   - ``channel=gumbel`` (DIAL-style): during the update the speaker's tokens are rebuilt
-     as straight-through Gumbel-Softmax samples with the noise that drew them, so their
-     value is exactly what the listener heard, and the listener's loss backpropagates
-     into the speaker. The speaker gets no policy-gradient term.
+   - ``channel=rl``: the message is an action, trained by the policy gradient.
+   - ``channel=gumbel`` (DIAL-style): during the update the message is rebuilt as a
+     straight-through Gumbel-Softmax sample with the noise that drew it, so its value is
+     exactly what the listener heard, and the listener's loss backpropagates into the
+     speaker. The speaker gets no policy-gradient term.
+   - ``signalling_weight``: a positive-signalling bias (after Eccles et al. 2019) makes each
+     speaker's messages tell its goals apart; it says nothing about which message means
+     what, which the pair must still settle through play.
+   - ``critic=central``: centralised training with one critic per listener seat that reads
+     the room and the target (what ``state()`` holds); decentralised acting is unchanged.
 4. **Evaluation** (``socius.societies.language_eval``): success on training and held-out
    targets, interventions, CIC, topographic similarity, cross-play.
 """
@@ -39,8 +45,9 @@ from socius.envs.referential_v0 import build_world
 from socius.societies.population import Population, PopulationConfig, pairing_schedule
 from socius.societies.runs import RunDirectory
 
-SPEAKER, LISTENER = 0, 1
-ROLES = ("speaker", "listener")
+SPEAKER, LISTENER, CRITIC = 0, 1, 2
+ROLES = ("speaker", "listener")  # the roles that play; a central critic rides with a listener
+MEMBER_ROLES = ROLES + ("critic",)
 
 
 @dataclass(frozen=True)
@@ -93,6 +100,13 @@ class LanguageConfig:
     """Entropy bonus of the speaker's tokens (rl channel only)."""
     value_weight: float = 0.5
     """Weight of the value loss."""
+    critic: str = "independent"
+    """Value baseline: central (one critic per listener seat reading what ``state()`` holds:
+    the room and the target) or independent (each agent's own value head)."""
+    signalling_weight: float = 0.1
+    """Weight of the positive-signalling bias (after Eccles et al. 2019): each speaker
+    maximises I(message; goal) = H(mean message distribution) - mean H(message | goal) over
+    the training goals (whole messages: tokens are drawn independently given the goal)."""
     temperature: float = 1.0
     """Gumbel-Softmax temperature (gumbel channel)."""
     token_scale: float = 3.0
@@ -104,6 +118,8 @@ class LanguageConfig:
 
     def __post_init__(self):
         require(self.channel in ("gumbel", "rl"), "channel", "'gumbel' or 'rl'", self.channel)
+        require(self.critic in ("central", "independent"), "critic",
+                "'central' or 'independent'", self.critic)
         for name in ("rounds", "num_envs", "population", "epochs", "minibatches",
                      "eval_every", "eval_envs", "hidden", "vocab_size", "max_cycles"):
             value = getattr(self, name)
@@ -114,6 +130,9 @@ class LanguageConfig:
         require(0 < self.learning_rate < 1, "learning_rate", "a number in (0, 1)",
                 self.learning_rate)
         require(self.temperature > 0, "temperature", "a number > 0", self.temperature)
+        require(self.signalling_weight == 0 or self.vocab_size ** self.message_length <= 65536,
+                "signalling_weight", "0 when there are over 65,536 possible messages "
+                "(the bias sums over every message)", self.signalling_weight)
 
     def world_settings(self, split: str) -> dict:
         """Settings of ``referential_v0`` for one split (train, test or all)."""
@@ -134,11 +153,19 @@ def make_population(config: LanguageConfig, world, generator: torch.Generator) -
                                        spaces.action_space(world))
 
     def member(role: str, member_generator: torch.Generator) -> nn.Module:
+        if role == "critic":
+            # Centralised training: the critic knows the target, so it can value a step
+            # towards the right object before the listener has learned the code.
+            return AgentNetwork(spec, config.hidden, view=True, goal=True, inbox=False,
+                                others=False, position=False, memory=False,
+                                view_channels=config.view_channels, view_kernel=1,
+                                view_condition="goal", generator=member_generator)
         listener = role == "listener"
         network = AgentNetwork(spec, config.hidden, view=listener, goal=not listener,
                                inbox=listener, others=False, position=False, memory=False,
                                view_channels=config.view_channels, view_kernel=1,
-                               inbox_into_view=True, generator=member_generator)
+                               view_condition="inbox" if listener else None,
+                               generator=member_generator)
         if not listener and network.heads.tokens is not None:
             # A speaker whose first messages already differ by target gives the listener
             # something to latch on to; near-uniform tokens would be pure noise.
@@ -147,7 +174,15 @@ def make_population(config: LanguageConfig, world, generator: torch.Generator) -
                     0, config.token_scale / config.hidden ** 0.5, generator=member_generator)
         return network
 
-    return Population(PopulationConfig(size=config.population, roles=ROLES), member, generator)
+    roles = MEMBER_ROLES if config.critic == "central" else ROLES
+    return Population(PopulationConfig(size=config.population, roles=roles), member, generator)
+
+
+def critic_inputs(listener: dict[str, torch.Tensor],
+                  speaker: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The central critic's input: the listener's view of the room and the group's target."""
+    return {"view": listener["view"], "goal": speaker["goal"], "goal_mask": speaker["goal_mask"],
+            "action_mask": listener["action_mask"]}
 
 
 def role_inputs(observation: dict, role: int) -> dict[str, torch.Tensor]:
@@ -169,7 +204,7 @@ def run_members(population: Population, role: int, inputs: dict[str, torch.Tenso
     for index in np.unique(members):
         chosen = torch.as_tensor(np.flatnonzero(members == index))
         part = {key: value.index_select(axis, chosen) for key, value in inputs.items()}
-        result, _ = population.member(ROLES[role], int(index))(part)
+        result, _ = population.member(MEMBER_ROLES[role], int(index))(part)
         for key in ("move_logits", "token_logits", "value"):
             value = result[key]
             if key not in outputs:
@@ -216,18 +251,24 @@ def play_round(config: LanguageConfig, world, population: Population, round_inde
     alive = torch.ones(batch, dtype=torch.bool)
     success = torch.zeros(batch)
     with torch.no_grad():
+        # The speaker's goal never changes within an episode, so it decides once: one
+        # message, drawn by Gumbel-max with noise the update can reuse, repeated every step.
+        speaker_in = role_inputs(observation, SPEAKER)
+        said = run_members(population, SPEAKER, speaker_in, members[:, SPEAKER], 0)
+        uniform = torch.rand(said["token_logits"].shape, generator=generator)
+        noise = -torch.log(-torch.log(uniform.clamp(1e-10, 1 - 1e-7)))
+        token_logits = said["token_logits"].log_softmax(-1)
+        tokens = ((token_logits + (0 if greedy else noise)).argmax(-1) if length else
+                  torch.zeros(batch, 0, dtype=torch.long))
+        token_logp = token_logits.gather(-1, tokens[..., None]).squeeze(-1).sum(-1)
         for _ in range(config.max_cycles):
-            speaker_in, listener_in = role_inputs(observation, SPEAKER), role_inputs(
-                observation, LISTENER)
-            said = run_members(population, SPEAKER, speaker_in, members[:, SPEAKER], 0)
+            listener_in = role_inputs(observation, LISTENER)
             heard = run_members(population, LISTENER, listener_in, members[:, LISTENER], 0)
-            uniform = torch.rand(said["token_logits"].shape, generator=generator)
-            noise = -torch.log(-torch.log(uniform.clamp(1e-10, 1 - 1e-7)))
-            token_logits = said["token_logits"].log_softmax(-1)
-            # Gumbel-max: a categorical sample, drawn with noise the update can reuse.
-            tokens = ((token_logits + (0 if greedy else noise)).argmax(-1) if length else
-                      torch.zeros(batch, 0, dtype=torch.long))
-            token_logp = token_logits.gather(-1, tokens[..., None]).squeeze(-1).sum(-1)
+            values = torch.stack([said["value"], heard["value"]], -1)
+            if config.critic == "central":
+                central = run_members(population, CRITIC, critic_inputs(listener_in, speaker_in),
+                                      members[:, LISTENER], 0)["value"]
+                values = torch.stack([central, central], -1)
             move_dist = torch.distributions.Categorical(logits=heard["move_logits"])
             moves = (heard["move_logits"].argmax(-1) if greedy else
                      torch.multinomial(move_dist.probs, 1, generator=generator).squeeze(-1))
@@ -240,7 +281,7 @@ def play_round(config: LanguageConfig, world, population: Population, round_inde
             for key, value in (("speaker", speaker_in), ("listener", listener_in),
                                ("tokens", tokens), ("noise", noise), ("token_logp", token_logp),
                                ("moves", moves), ("move_logp", move_dist.log_prob(moves)),
-                               ("values", torch.stack([said["value"], heard["value"]], -1)),
+                               ("values", values),
                                ("rewards", reward), ("alive", alive)):
                 record[key].append(value)
             success = torch.maximum(success, reward)
@@ -283,43 +324,82 @@ def relaxed_inbox(config: LanguageConfig, token_logits: torch.Tensor, tokens: to
 def ppo_losses(config: LanguageConfig, population: Population, episode: Round,
                advantage: torch.Tensor, returns: torch.Tensor,
                envs: torch.Tensor) -> dict[str, torch.Tensor]:
-    """PPO losses of both roles on the environments ``envs`` (whole episodes)."""
+    """PPO losses of both roles on the environments ``envs`` (whole episodes).
+
+    The speaker's input is its goal, the same at every step, so it runs once per episode;
+    the listener runs only on the steps before its episode ended (the rest are masked).
+    """
     pick = {k: v.index_select(1, envs) for k, v in (
         ("tokens", episode.tokens), ("noise", episode.noise), ("token_logp", episode.token_logp),
         ("moves", episode.moves), ("move_logp", episode.move_logp), ("alive", episode.alive))}
     members = episode.members[envs.numpy()]
-    speaker_in = {k: v.index_select(1, envs) for k, v in episode.speaker.items()}
+    step, env = pick["alive"].nonzero(as_tuple=True)  # live steps, step-major
+    speaker_in = {k: v[0].index_select(0, envs) for k, v in episode.speaker.items()}
     listener_in = {k: v.index_select(1, envs) for k, v in episode.listener.items()}
-    said = run_members(population, SPEAKER, speaker_in, members[:, SPEAKER], 1)
-    token_logits = said["token_logits"].log_softmax(-1)
+    said = run_members(population, SPEAKER, speaker_in, members[:, SPEAKER], 0)
+    token_logits = said["token_logits"].log_softmax(-1)  # [b, L, V]
+    steps = pick["alive"].shape[0]
     if config.channel == "gumbel" and config.message_length:
-        listener_in["inbox"] = relaxed_inbox(config, token_logits, pick["tokens"],
-                                             pick["noise"], listener_in["inbox"])
-    heard = run_members(population, LISTENER, listener_in, members[:, LISTENER], 1)
-    alive = pick["alive"].float()
-    count = alive.sum().clamp(min=1)
-    advantage, returns = advantage.index_select(1, envs), returns.index_select(1, envs)
-    normalised = (advantage - (advantage * alive[..., None]).sum((0, 1)) / count) / (
-        advantage[alive.bool()].std(0) + 1e-8)
+        listener_in["inbox"] = relaxed_inbox(
+            config, token_logits.expand(steps, *token_logits.shape), pick["tokens"],
+            pick["noise"], listener_in["inbox"])
+    live = {k: v[step, env] for k, v in listener_in.items()}
+    heard = run_members(population, LISTENER, live, members[env.numpy(), LISTENER], 0)
+    advantage, returns = advantage.index_select(1, envs)[step, env], returns.index_select(
+        1, envs)[step, env]  # [N, 2]
+    normalised = (advantage - advantage.mean(0)) / (advantage.std(0) + 1e-8)
 
     def clipped(new_logp, old_logp, adv):
         ratio = (new_logp - old_logp).exp()
         surrogate = torch.minimum(ratio * adv, ratio.clamp(1 - config.clip, 1 + config.clip) * adv)
-        return -(surrogate * alive).sum() / count
+        return -surrogate.mean()
 
     move_dist = torch.distributions.Categorical(logits=heard["move_logits"])
-    losses = {"listener": clipped(move_dist.log_prob(pick["moves"]), pick["move_logp"],
-                                  normalised[..., LISTENER]),
-              "move_entropy": -(move_dist.entropy() * alive).sum() / count}
+    losses = {"listener": clipped(move_dist.log_prob(pick["moves"][step, env]),
+                                  pick["move_logp"][step, env], normalised[:, LISTENER]),
+              "move_entropy": -move_dist.entropy().mean()}
     if config.message_length:
         token_entropy = -(token_logits.exp() * token_logits).sum(-1).sum(-1)
-        losses["token_entropy"] = -(token_entropy * alive).sum() / count
+        losses["token_entropy"] = -token_entropy[env].mean()
         if config.channel == "rl":
-            new_logp = token_logits.gather(-1, pick["tokens"][..., None]).squeeze(-1).sum(-1)
-            losses["speaker"] = clipped(new_logp, pick["token_logp"], normalised[..., SPEAKER])
-    values = torch.stack([said["value"], heard["value"]], -1)
-    losses["value"] = (((values - returns) ** 2) * alive[..., None]).sum() / count
+            # The message is one decision per episode, taken at step 0 and repeated.
+            first = step == 0  # every episode is alive at step 0, in env order
+            new_logp = token_logits.gather(-1, pick["tokens"][0, ..., None]).squeeze(-1).sum(-1)
+            losses["speaker"] = clipped(new_logp, pick["token_logp"][0],
+                                        normalised[first, SPEAKER])
+    if config.signalling_weight and config.message_length:
+        losses["signalling"] = -signalling(config, population, episode.speaker,
+                                           np.unique(members[:, SPEAKER]))
+    if config.critic == "central":
+        critic_in = critic_inputs(live, {k: v[env] for k, v in speaker_in.items()})
+        central = run_members(population, CRITIC, critic_in, members[env.numpy(), LISTENER], 0)
+        losses["value"] = ((central["value"] - returns[:, LISTENER]) ** 2).mean()
+    else:
+        values = torch.stack([said["value"][env], heard["value"]], -1)
+        losses["value"] = ((values - returns) ** 2).sum(-1).mean()
     return losses
+
+
+def signalling(config: LanguageConfig, population: Population,
+               speaker: dict[str, torch.Tensor], members: np.ndarray) -> torch.Tensor:
+    """Mean over ``members`` of each speaker's ``I(message; goal)`` in nats, goals uniform
+    over the distinct goals in the speaker inputs ``[T, B, ...]``."""
+    goals, rows = np.unique(speaker["goal"][0].numpy(), axis=0, return_index=True)
+    inputs = {key: value[0, torch.as_tensor(rows)] for key, value in speaker.items()}
+    total = torch.zeros(())
+    for index in members:
+        probabilities = population.member(ROLES[SPEAKER], int(index))(inputs)[0][
+            "token_logits"].softmax(-1)  # [goals, L, V]
+        message = probabilities[:, 0]
+        for position in range(1, probabilities.shape[1]):
+            message = (message[:, :, None] * probabilities[:, position, None, :]).flatten(1)
+        total = total + entropy(message.mean(0)) - entropy(message).mean(0)
+    return total / len(members)
+
+
+def entropy(probabilities: torch.Tensor) -> torch.Tensor:
+    """Entropy (nats) of distributions over the last axis."""
+    return -(probabilities * probabilities.clamp_min(1e-12).log()).sum(-1)
 
 
 def total_loss(config: LanguageConfig, losses: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -332,6 +412,8 @@ def total_loss(config: LanguageConfig, losses: dict[str, torch.Tensor]) -> torch
         total = total + config.token_entropy * losses["token_entropy"]
     if "speaker" in losses:
         total = total + losses["speaker"]
+    if "signalling" in losses:
+        total = total + config.signalling_weight * losses["signalling"]
     return total
 
 
@@ -360,6 +442,11 @@ def schedule(config: LanguageConfig, generator: np.random.Generator) -> np.ndarr
     return pairing_schedule(generator, config.population, len(ROLES), config.num_envs)
 
 
+def make_optimizer(config: LanguageConfig, population: Population) -> torch.optim.Optimizer:
+    """Adam over every member (foreach: one batched step over all of them, also on a CPU)."""
+    return torch.optim.Adam(population.parameters(), lr=config.learning_rate, foreach=True)
+
+
 def reset_optimizer_state(optimizer: torch.optim.Optimizer, module: nn.Module) -> None:
     """Forget the optimizer's moments for ``module``'s parameters (after a replacement)."""
     for parameter in module.parameters():
@@ -380,7 +467,7 @@ def train(config: LanguageConfig, out: str | Path | None = None, progress: bool 
     world = make_world(config, "train")
     generator = torch.Generator().manual_seed(config.seed)
     population = make_population(config, world, generator)
-    optimizer = torch.optim.Adam(population.parameters(), lr=config.learning_rate)
+    optimizer = make_optimizer(config, population)
     pairing = np.random.default_rng(config.seed)
     start = 0
     checkpoint = run.load_checkpoint() if run is not None else None
@@ -400,7 +487,7 @@ def train(config: LanguageConfig, out: str | Path | None = None, progress: bool 
             break
         if config.replace_every and round_index and round_index % config.replace_every == 0:
             seat = (round_index // config.replace_every - 1) % config.population
-            for role in ROLES:
+            for role in population.config.roles:
                 reset_optimizer_state(optimizer, population.replace(role, seat, generator))
         episode = play_round(config, world, population, round_index, schedule(config, pairing),
                              generator)

@@ -2,8 +2,8 @@
 
 A run directory holds ``config.json``, ``metrics.jsonl`` (one row per evaluation),
 ``timing.jsonl``, ``checkpoint.pt`` (atomic), ``evaluation.json`` (the final, full
-evaluation with cross-play), ``episodes.json`` (sampled episode records) and
-``curves.png``.
+evaluation with cross-play), ``episodes.json`` (sampled episode records),
+``curves.png`` and ``tensorboard/`` (the metrics as TensorBoard events).
 """
 
 from __future__ import annotations
@@ -21,8 +21,14 @@ from socius.societies.language import (
     make_world,
     train,
 )
-from socius.societies.language_eval import evaluate, play_evaluation, random_pairs
+from socius.societies.language_eval import (
+    cross_play_matrix,
+    evaluate,
+    play_evaluation,
+    random_pairs,
+)
 from socius.societies.runs import RunDirectory, apply_overrides
+from socius.societies.tensorboard import export as export_tensorboard
 
 
 def config_from(base: dict, overrides: list[str]) -> LanguageConfig:
@@ -35,6 +41,7 @@ def run(config: LanguageConfig, out: str | Path, progress: bool = True) -> dict:
     rows = train(config, out, progress=progress)
     summary = evaluate_run(out)
     plot(out)
+    export_tensorboard(out)
     return {"run": str(out), "rounds": rows[-1]["round"] if rows else 0, **{
         k: summary[k] for k in ("success", "success_heldout", "chance") if k in summary}}
 
@@ -71,6 +78,17 @@ def evaluate_run(run_dir: str | Path) -> dict:
               "members": episodes.members.tolist()}
     atomic_write(path / "episodes.json", lambda p: Path(p).write_text(json.dumps(sample)))
     return report
+
+
+def cross_play_between(speakers_run: str | Path, listeners_run: str | Path) -> list[list[float]]:
+    """Success of each speaker of one run with each listener of another (same world)."""
+    config, speakers = load_population(speakers_run)
+    other, listeners = load_population(listeners_run)
+    if config.world_settings("train") != other.world_settings("train") or (
+            config.population != other.population):
+        raise ValueError(f"{speakers_run} and {listeners_run} differ in world or population "
+                         "size; cross-play needs the same ones")
+    return cross_play_matrix(config, speakers, listeners, config.seed).tolist()
 
 
 def plot(run_dir: str | Path) -> dict:

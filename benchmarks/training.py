@@ -1,0 +1,294 @@
+"""Training throughput on ``referential_v0``: socius's population trainer beside
+Stable-Baselines3 PPO through SuperSuit, in environment steps per wall-clock second.
+
+    OMP_NUM_THREADS=1 python benchmarks/training.py [--duration 20] [--repetitions 3]
+
+What is counted. An *environment step* is one step of one ``referential_v0`` world
+(a speaker and a listener, so 2 agent-steps); the clock runs over whole training
+iterations, i.e. acting, stepping the worlds AND the PPO updates.
+
+* socius (``socius.societies.language``): one round = ``schedule`` + ``play_round`` +
+  ``update`` = ``num_envs x max_cycles`` environment steps (256 x 10 by default), then
+  2 PPO epochs of 8 minibatches over 4 speakers + 4 listeners (hidden 64). Every world
+  is stepped all ``max_cycles`` times, also after its episode has ended (it stays frozen,
+  masked out of the losses); the "live steps only" row counts only the steps taken
+  before each episode ended, which is what SB3's auto-resetting worlds count.
+* SB3: ``PPO("MlpPolicy")`` with ``net_arch=[64, 64]`` on
+  ``concat_vec_envs_v1(pettingzoo_env_to_vec_env_v1(world), num_vec_envs=256)``.
+  SuperSuit turns each agent into one vec-env slot, so SB3 sees 512 slots; its
+  ``num_timesteps`` counts slot-steps and the environment steps reported here are
+  ``num_timesteps / 2``. Ended worlds reset at once, so every step is live. One
+  iteration = ``n_steps=10`` steps of the 256 worlds (the same 2,560 environment steps
+  as a socius round), then 2 epochs of 8 minibatches (``batch_size=640`` slot-steps).
+
+Both sides use the world socius trains on (``LanguageConfig().world_settings("train")``:
+room 5, 3 objects, V=8, L=2, 10 cycles, view radius 4, held-out pairs removed). SB3's
+MlpPolicy needs a Box: the world's own ``flatten=True`` option gives each agent its
+Dict observation as one int32 vector (450 values, 405 of them the 5x9x9 view), and
+``FloatBoxEnv`` below casts it to float32. (SuperSuit's ``flatten_v0`` only flattens a
+Box, and its observation wrappers turn a ParallelEnv into an AEC env and back.)
+
+Method: each side is warmed up, its iteration rate measured, and each repetition
+then times a whole number of iterations lasting about ``--duration`` seconds, socius
+first, then SB3. Reported: the median steps/s of each side and the median of the
+per-repetition ratios socius / SB3. One torch thread throughout. socius draws from
+seeded generators only; SB3 seeds (and samples from) torch's and numpy's global RNGs
+itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import math
+import platform
+import statistics
+import time
+from collections.abc import Callable
+
+import gymnasium
+import numpy as np
+import torch
+from pettingzoo import ParallelEnv
+
+from socius.envs import referential_v0
+from socius.societies.language import (
+    LanguageConfig,
+    make_optimizer,
+    make_population,
+    make_world,
+    play_round,
+    schedule,
+    update,
+)
+
+SEED = 0
+AGENTS_PER_WORLD = 2  # one speaker, one listener
+
+
+# ------------------------------------------------------------------ socius
+
+
+class SociusTrainer:
+    """socius's language trainer, one round per ``iterate`` call."""
+
+    def __init__(self, config: LanguageConfig, seed: int = SEED):
+        self.config = config
+        self.world = make_world(config, "train")
+        self.generator = torch.Generator().manual_seed(seed)
+        self.population = make_population(config, self.world, self.generator)
+        self.optimizer = make_optimizer(config, self.population)
+        self.pairing = np.random.default_rng(seed)
+        self.round_index = 0
+        self.live_steps = 0
+
+    def iterate(self) -> int:
+        """Play and learn from one round; returns the environment steps taken."""
+        config = self.config
+        episode = play_round(config, self.world, self.population, self.round_index,
+                             schedule(config, self.pairing), self.generator)
+        update(config, self.population, self.optimizer, episode, self.generator)
+        self.round_index += 1
+        self.live_steps += int(episode.alive.sum())
+        return config.num_envs * config.max_cycles
+
+    def parameters(self) -> int:
+        """Weights of the whole population."""
+        return sum(p.numel() for p in self.population.parameters())
+
+
+# --------------------------------------------------------------------- SB3
+
+
+class FloatBoxEnv(ParallelEnv):
+    """A ParallelEnv whose flat integer Box observations are handed on as float32."""
+
+    def __init__(self, env: ParallelEnv):
+        self.env = env
+        self.metadata = env.metadata
+        self.render_mode = env.render_mode
+        self.possible_agents = list(env.possible_agents)
+        space = env.observation_space(self.possible_agents[0])
+        self._space = gymnasium.spaces.Box(space.low.astype(np.float32),
+                                           space.high.astype(np.float32), dtype=np.float32)
+
+    @property
+    def agents(self) -> list[str]:
+        """The live agents of the wrapped env."""
+        return self.env.agents
+
+    def observation_space(self, agent: str) -> gymnasium.spaces.Box:
+        """The float32 Box shared by every agent."""
+        return self._space
+
+    def action_space(self, agent: str) -> gymnasium.Space:
+        """The wrapped env's action space."""
+        return self.env.action_space(agent)
+
+    def reset(self, seed: int | None = None, options: dict | None = None):
+        """Reset the wrapped env."""
+        observations, infos = self.env.reset(seed=seed, options=options)
+        return self._cast(observations), infos
+
+    def step(self, actions: dict):
+        """Step the wrapped env."""
+        observations, rewards, terminations, truncations, infos = self.env.step(actions)
+        return self._cast(observations), rewards, terminations, truncations, infos
+
+    def close(self):
+        """Close the wrapped env."""
+        self.env.close()
+
+    @staticmethod
+    def _cast(observations: dict) -> dict:
+        return {agent: value.astype(np.float32) for agent, value in observations.items()}
+
+
+def sb3_vec_env(config: LanguageConfig, num_worlds: int, seed: int = SEED):
+    """``num_worlds`` copies of the world as one SB3 VecEnv of ``2 x num_worlds`` slots."""
+    import supersuit
+    from supersuit.vector.sb3_vector_wrapper import SB3VecEnvWrapper
+
+    class SeedableSB3VecEnv(SB3VecEnvWrapper):
+        """SuperSuit's SB3 wrapper plus the ``seed`` that ``PPO(seed=...)`` calls."""
+
+        def seed(self, seed: int | None = None):
+            """Reset every world, world i with ``seed + i``."""
+            # SuperSuit's ConcatVecEnv has no seed(); its reset(seed) gives copy i seed + i,
+            # without which the copies (pickled from one env) would all share one seed.
+            self.venv.reset(seed=seed)
+            return [None] * self.num_envs
+
+    env = FloatBoxEnv(referential_v0.parallel_env(**config.world_settings("train"),
+                                                  flatten=True))
+    vec = supersuit.pettingzoo_env_to_vec_env_v1(env)
+    # base_class="gymnasium" and the wrapper above stand in for base_class="stable_baselines3".
+    vec = supersuit.concat_vec_envs_v1(vec, num_vec_envs=num_worlds, num_cpus=0,
+                                       base_class="gymnasium")
+    vec = SeedableSB3VecEnv(vec)
+    vec.seed(seed)
+    return vec
+
+
+class SB3Trainer:
+    """Stable-Baselines3 PPO, one rollout + update per ``iterate`` call."""
+
+    def __init__(self, config: LanguageConfig, num_worlds: int, n_steps: int,
+                 seed: int = SEED):
+        from stable_baselines3 import PPO
+
+        self.env = sb3_vec_env(config, num_worlds, seed)
+        slots = self.env.num_envs
+        self.model = PPO("MlpPolicy", self.env, learning_rate=config.learning_rate,
+                         n_steps=n_steps, batch_size=slots * n_steps // config.minibatches,
+                         n_epochs=config.epochs, gamma=config.gamma,
+                         gae_lambda=config.gae_lambda, clip_range=config.clip,
+                         ent_coef=config.move_entropy, vf_coef=config.value_weight,
+                         max_grad_norm=1.0,
+                         policy_kwargs=dict(net_arch=[config.hidden, config.hidden]),
+                         device="cpu", seed=seed, verbose=0)
+        self.slot_steps = slots * n_steps
+        self.started = False
+
+    def iterate(self, iterations: int = 1) -> int:
+        """Collect and learn from ``iterations`` rollouts; returns the environment steps."""
+        before = self.model.num_timesteps
+        self.model.learn(iterations * self.slot_steps, reset_num_timesteps=not self.started)
+        self.started = True
+        return (self.model.num_timesteps - before) // AGENTS_PER_WORLD
+
+    def parameters(self) -> int:
+        """Weights of the shared policy (actor and critic)."""
+        return sum(p.numel() for p in self.model.policy.parameters())
+
+
+# ------------------------------------------------------------------ timing
+
+
+def timed(run: Callable[[], int]) -> tuple[int, float]:
+    """(environment steps, seconds) of one call of ``run``."""
+    start = time.perf_counter()
+    steps = run()
+    return steps, time.perf_counter() - start
+
+
+def versions() -> str:
+    """One line of the versions that matter."""
+    names = ("numpy", "torch", "stable-baselines3", "supersuit", "pettingzoo", "gymnasium")
+    found = [f"python {platform.python_version()}"]
+    found += [f"{name} {importlib.metadata.version(name)}" for name in names]
+    return ", ".join(found)
+
+
+def main(argv: list[str] | None = None) -> dict[str, float]:
+    """Time both trainers and print the table."""
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--duration", type=float, default=20.0,
+                        help="seconds per side per repetition")
+    parser.add_argument("--repetitions", type=int, default=3)
+    parser.add_argument("--warmup", type=int, default=2, help="iterations per side")
+    parser.add_argument("--sb3-worlds", type=int, default=None,
+                        help="worlds in SB3's vec env (default: socius's num_envs)")
+    parser.add_argument("--sb3-steps", type=int, default=None,
+                        help="SB3 n_steps (default: socius's max_cycles)")
+    parser.add_argument("--seed", type=int, default=SEED)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    config = LanguageConfig(seed=args.seed)
+    worlds = args.sb3_worlds or config.num_envs
+    n_steps = args.sb3_steps or config.max_cycles
+
+    socius = SociusTrainer(config, args.seed)
+    sb3 = SB3Trainer(config, worlds, n_steps, args.seed)
+    # The last warm-up iteration sets how many iterations fill --duration.
+    sizes = {}
+    for name, trainer in (("socius", socius), ("sb3", sb3)):
+        for _ in range(args.warmup):
+            steps, seconds = timed(trainer.iterate)
+        sizes[name] = max(1, math.ceil(args.duration / seconds))
+
+    rates: dict[str, list[float]] = {"socius": [], "socius_live": [], "sb3": []}
+    socius_steps = live_steps = 0
+    for _ in range(args.repetitions):
+        live_before = socius.live_steps
+        steps, seconds = timed(lambda: sum(socius.iterate() for _ in range(sizes["socius"])))
+        rates["socius"].append(steps / seconds)
+        rates["socius_live"].append((socius.live_steps - live_before) / seconds)
+        socius_steps += steps
+        live_steps += socius.live_steps - live_before
+        steps, seconds = timed(lambda: sb3.iterate(sizes["sb3"]))
+        rates["sb3"].append(steps / seconds)
+    ratios = [a / b for a, b in zip(rates["socius"], rates["sb3"])]
+    live_ratios = [a / b for a, b in zip(rates["socius_live"], rates["sb3"])]
+    live_fraction = live_steps / socius_steps
+    median = {name: statistics.median(values) for name, values in rates.items()}
+
+    print(f"referential_v0 training, {args.repetitions} x ~{args.duration:g} s per side, "
+          f"torch threads {torch.get_num_threads()}, seed {args.seed}")
+    print(f"socius: {config.population}+{config.population} members, {config.num_envs} envs x "
+          f"{config.max_cycles} steps/round, {config.epochs} epochs x {config.minibatches} "
+          f"minibatches, {socius.parameters():,} weights; {sizes['socius']} rounds/repetition")
+    print(f"SB3 PPO: {worlds} worlds ({2 * worlds} slots) x {n_steps} steps/iteration, "
+          f"{config.epochs} epochs x batch {sb3.model.batch_size}, {sb3.parameters():,} "
+          f"weights (shared by both agents); {sizes['sb3']} iterations/repetition")
+    print()
+    print("| trainer | env steps/s | agent-steps/s | per repetition |")
+    print("|---|---:|---:|---|")
+    for name, label in (("socius", "socius population PPO"),
+                        ("socius_live", f"socius, live steps only ({live_fraction:.0%})"),
+                        ("sb3", "SB3 PPO + SuperSuit")):
+        runs = ", ".join(f"{rate:,.0f}" for rate in rates[name])
+        print(f"| {label} | {median[name]:,.0f} | {AGENTS_PER_WORLD * median[name]:,.0f} "
+              f"| {runs} |")
+    print()
+    for label, values in (("socius / SB3", ratios), ("socius live / SB3", live_ratios)):
+        print(f"{label}: {statistics.median(values):.2f}x (median of "
+              f"{', '.join(f'{r:.2f}' for r in values)})")
+    print(versions())
+    return {**median, "ratio": statistics.median(ratios),
+            "live_ratio": statistics.median(live_ratios), "live_fraction": live_fraction}
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,113 @@
+"""The language table of EXPERIMENTS.md, from finished run directories.
+
+    socius run language --config language_pair --seeds 3 --set channel=gumbel --out runs/gumbel
+    socius run language --config language_pair --seeds 3 --set channel=rl --out runs/rl
+    socius run language --config language_pair --set seed=0 message_length=0 --out runs/mute-seed0
+    ...   (mute seeds 1 and 2 likewise)
+    python examples/language_table.py runs --figure docs/language_curves.png
+
+For each condition (the run directories ``<root>/<condition>-seed<k>``) it prints the mean
+over seeds with a 95% bootstrap interval of every evaluation figure, the time each run
+took to first reach 90% greedy success, and cross-play between independently trained
+runs (speakers of seed i with listeners of seed j != i). The figure shows greedy success
+over training, mean and range over seeds, per condition.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from socius.societies.language_runs import cross_play_between
+from socius.societies.runs import RunDirectory
+from socius.societies.statistics import format_interval
+
+FIGURES = ("success", "success_heldout", "success_shuffled", "success_random", "cic",
+           "cic_uniform", "signalling", "signalling_permuted", "topsim", "topsim_unique",
+           "topsim_null_p99", "posdis", "bosdis")
+PERCENT = {"success", "success_heldout", "success_shuffled", "success_random"}
+
+
+def seconds_to(run: Path, threshold: float) -> float | None:
+    """Wall-clock seconds of training until the first evaluation at ``threshold`` success."""
+    timing = {row["round"]: row["seconds"] for row in RunDirectory(run).rows("timing.jsonl")}
+    for row in RunDirectory(run).rows():
+        if row["success"] >= threshold:
+            return timing.get(row["round"])
+    return None
+
+
+def summarise(root: Path, condition: str, generator: np.random.Generator) -> dict:
+    """Every figure of one condition over its seeds."""
+    runs = sorted(root.glob(f"{condition}-seed*"))
+    reports = [json.loads((run / "evaluation.json").read_text()) for run in runs]
+    summary = {"runs": [run.name for run in runs]}
+    for key in FIGURES:
+        values = [report[key] for report in reports if key in report]
+        if values:
+            scale = 100.0 if key in PERCENT else 1.0
+            summary[key] = format_interval(values, generator, scale)
+            summary[key + "_seeds"] = [round(v * scale, 3) for v in values]
+    if all("topsim_unique" in report for report in reports):
+        summary["topsim_above_p99"] = [report["topsim_unique"] > report["topsim_null_p99"]
+                                       for report in reports]
+    summary["seconds_to_90"] = [seconds_to(run, 0.9) for run in runs]
+    summary["seconds_total"] = [RunDirectory(run).rows("timing.jsonl")[-1]["seconds"]
+                                for run in runs]
+    if len(runs) > 1 and all("cross_play" in report for report in reports):
+        within = [float(np.mean(report["cross_play"])) for report in reports]
+        between = [float(np.mean(cross_play_between(a, b)))
+                   for a in runs for b in runs if a != b]
+        summary["cross_play_within"] = format_interval(within, generator)
+        summary["cross_play_between"] = format_interval(between, generator)
+        summary["cross_play_between_pairs"] = [round(v * 100, 1) for v in between]
+    return summary
+
+
+def figure(root: Path, conditions: list[str], target: Path) -> None:
+    """Greedy success over training per condition: mean over seeds, shaded min-max."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    for condition in conditions:
+        runs = sorted(root.glob(f"{condition}-seed*"))
+        tables = [RunDirectory(run).rows() for run in runs]
+        length = min(len(rows) for rows in tables)
+        x = np.array([row["episodes"] for row in tables[0][:length]])
+        for axis, key in zip(axes, ("success", "topsim")):
+            if not all(key in rows[0] for rows in tables):
+                continue
+            values = np.array([[row[key] for row in rows[:length]] for rows in tables])
+            line, = axis.plot(x, values.mean(0), label=condition)
+            axis.fill_between(x, values.min(0), values.max(0), alpha=0.2, color=line.get_color())
+    axes[0].axhline(1 / 3, color="grey", linestyle=":", label="chance")
+    axes[0].set(xlabel="episodes", ylabel="greedy success", ylim=(0, 1))
+    axes[1].set(xlabel="episodes", ylabel="topographic similarity")
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(target, dpi=110)
+
+
+def main() -> None:
+    """Print the table as JSON and draw the figure."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("root", type=Path)
+    parser.add_argument("--conditions", nargs="*", default=["gumbel", "rl", "mute"])
+    parser.add_argument("--figure", type=Path, default=None)
+    args = parser.parse_args()
+    generator = np.random.default_rng(0)
+    print(json.dumps({c: summarise(args.root, c, generator) for c in args.conditions},
+                     indent=1))
+    if args.figure is not None:
+        figure(args.root, args.conditions, args.figure)
+
+
+if __name__ == "__main__":
+    main()
