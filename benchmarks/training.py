@@ -2,6 +2,7 @@
 Stable-Baselines3 PPO through SuperSuit, in environment steps per wall-clock second.
 
     OMP_NUM_THREADS=1 python benchmarks/training.py [--duration 20] [--repetitions 3]
+        [--population 4]
 
 What is counted. An *environment step* is one step of one ``referential_v0`` world
 (a speaker and a listener, so 2 agent-steps); the clock runs over whole training
@@ -233,9 +234,11 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser.add_argument("--sb3-steps", type=int, default=None,
                         help="SB3 n_steps (default: socius's max_cycles)")
     parser.add_argument("--seed", type=int, default=SEED)
+    parser.add_argument("--population", type=int, default=LanguageConfig.population,
+                        help="speakers (and listeners) in socius's population")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    config = LanguageConfig(seed=args.seed)
+    config = LanguageConfig(seed=args.seed, population=args.population)
     worlds = args.sb3_worlds or config.num_envs
     n_steps = args.sb3_steps or config.max_cycles
 

@@ -23,7 +23,7 @@ import numpy as np
 
 from socius.societies.language_runs import cross_play_between
 from socius.societies.runs import RunDirectory
-from socius.societies.statistics import format_interval
+from socius.societies.statistics import bootstrap_interval, format_interval
 
 FIGURES = ("success", "success_heldout", "success_shuffled", "success_random", "cic",
            "cic_uniform", "signalling", "signalling_permuted", "topsim", "topsim_unique",
@@ -47,10 +47,13 @@ def summarise(root: Path, condition: str, generator: np.random.Generator) -> dic
     summary = {"runs": [run.name for run in runs]}
     for key in FIGURES:
         values = [report[key] for report in reports if key in report]
-        if values:
-            scale = 100.0 if key in PERCENT else 1.0
-            summary[key] = format_interval(values, generator, scale)
-            summary[key + "_seeds"] = [round(v * scale, 3) for v in values]
+        if values and key in PERCENT:
+            summary[key] = format_interval(values, generator)
+            summary[key + "_seeds"] = [round(v * 100, 1) for v in values]
+        elif values:
+            mean, low, high = bootstrap_interval(values, generator)
+            summary[key] = f"{mean:.2f} [{low:.2f}, {high:.2f}]"
+            summary[key + "_seeds"] = [round(v, 3) for v in values]
     if all("topsim_unique" in report for report in reports):
         summary["topsim_above_p99"] = [report["topsim_unique"] > report["topsim_null_p99"]
                                        for report in reports]

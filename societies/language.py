@@ -1,7 +1,7 @@
 """Emergent language in ``referential_v0``, top to bottom: a population of speakers and
 listeners trained by multi-agent PPO, with the message channel learned one of two ways.
 
-    socius run language --set channel=gumbel rounds=300
+    socius run language --set channel=gumbel rounds=1000
 
 1. **Population.** ``population`` speakers and as many listeners, each with its own
    network. Every round a seeded schedule pairs them at random, one pair per environment.
@@ -56,7 +56,7 @@ class LanguageConfig:
 
     seed: int = 0
     """Seed of the worlds, the weights, the schedule and the samples."""
-    rounds: int = 300
+    rounds: int = 1000
     """PPO updates; each plays one episode in every environment."""
     num_envs: int = 256
     """Environments (speaker-listener pairs) per round."""
@@ -94,7 +94,7 @@ class LanguageConfig:
     """Discount."""
     gae_lambda: float = 0.95
     """GAE lambda."""
-    move_entropy: float = 0.01
+    move_entropy: float = 0.03
     """Entropy bonus of the listener's moves."""
     token_entropy: float = 0.01
     """Entropy bonus of the speaker's tokens (rl channel only)."""
@@ -107,17 +107,24 @@ class LanguageConfig:
     """Weight of the positive-signalling bias (after Eccles et al. 2019): each speaker
     maximises I(message; goal) = H(mean message distribution) - mean H(message | goal) over
     the training goals (whole messages: tokens are drawn independently given the goal)."""
+    signalling_scope: str = "population"
+    """Whose messages the bias reads: each ``member`` on its own, or the ``population``'s
+    mixture (a speaker drawn at random, as a randomly paired listener meets them), which
+    also penalises a message that names different goals for different speakers
+    (centralised training, like the central critic; it does not say which message to use)."""
     temperature: float = 1.0
     """Gumbel-Softmax temperature (gumbel channel)."""
     token_scale: float = 3.0
     """Initial size of the speaker's token logits (std of the head weights x sqrt(hidden))."""
-    eval_every: int = 25
+    eval_every: int = 50
     """Rounds between evaluations (and checkpoints)."""
     eval_envs: int = 512
     """Evaluation episodes per split."""
 
     def __post_init__(self):
         require(self.channel in ("gumbel", "rl"), "channel", "'gumbel' or 'rl'", self.channel)
+        require(self.signalling_scope in ("member", "population"), "signalling_scope",
+                "'member' or 'population'", self.signalling_scope)
         require(self.critic in ("central", "independent"), "critic",
                 "'central' or 'independent'", self.critic)
         for name in ("rounds", "num_envs", "population", "epochs", "minibatches",
@@ -155,7 +162,8 @@ def make_population(config: LanguageConfig, world, generator: torch.Generator) -
     def member(role: str, member_generator: torch.Generator) -> nn.Module:
         if role == "critic":
             # Centralised training: the critic knows the target, so it can value a step
-            # towards the right object before the listener has learned the code.
+            # towards the right object before the listener has learned the code. Its move
+            # head holds Q(state, move).
             return AgentNetwork(spec, config.hidden, view=True, goal=True, inbox=False,
                                 others=False, position=False, memory=False,
                                 view_channels=config.view_channels, view_kernel=1,
@@ -265,9 +273,10 @@ def play_round(config: LanguageConfig, world, population: Population, round_inde
             listener_in = role_inputs(observation, LISTENER)
             heard = run_members(population, LISTENER, listener_in, members[:, LISTENER], 0)
             values = torch.stack([said["value"], heard["value"]], -1)
-            if config.critic == "central":
-                central = run_members(population, CRITIC, critic_inputs(listener_in, speaker_in),
-                                      members[:, LISTENER], 0)["value"]
+            if config.critic == "central" and not greedy:
+                q_values = run_members(population, CRITIC, critic_inputs(listener_in, speaker_in),
+                                       members[:, LISTENER], 0)["move_logits"]
+                central = expected_value(heard["move_logits"], q_values)
                 values = torch.stack([central, central], -1)
             move_dist = torch.distributions.Categorical(logits=heard["move_logits"])
             moves = (heard["move_logits"].argmax(-1) if greedy else
@@ -338,63 +347,85 @@ def ppo_losses(config: LanguageConfig, population: Population, episode: Round,
     listener_in = {k: v.index_select(1, envs) for k, v in episode.listener.items()}
     said = run_members(population, SPEAKER, speaker_in, members[:, SPEAKER], 0)
     token_logits = said["token_logits"].log_softmax(-1)  # [b, L, V]
-    steps = pick["alive"].shape[0]
-    if config.channel == "gumbel" and config.message_length:
-        listener_in["inbox"] = relaxed_inbox(
-            config, token_logits.expand(steps, *token_logits.shape), pick["tokens"],
-            pick["noise"], listener_in["inbox"])
     live = {k: v[step, env] for k, v in listener_in.items()}
-    heard = run_members(population, LISTENER, live, members[env.numpy(), LISTENER], 0)
+    plain = run_members(population, LISTENER, live, members[env.numpy(), LISTENER], 0)
+    heard = plain
+    if config.channel == "gumbel" and config.message_length:
+        # The PPO surrogate alone reaches the speaker: it runs on the relaxed message (equal
+        # in value to what was heard). The value and entropy terms use the plain run, or
+        # their gradients (the value's is far larger) would train the speaker too.
+        relaxed = relaxed_inbox(config, token_logits.expand(pick["alive"].shape[0],
+                                                            *token_logits.shape),
+                                pick["tokens"], pick["noise"], listener_in["inbox"])
+        heard = run_members(population, LISTENER, dict(live, inbox=relaxed[step, env]),
+                            members[env.numpy(), LISTENER], 0)
     advantage, returns = advantage.index_select(1, envs)[step, env], returns.index_select(
         1, envs)[step, env]  # [N, 2]
-    normalised = (advantage - advantage.mean(0)) / (advantage.std(0) + 1e-8)
+
+    def normalise(values):
+        return (values - values.mean()) / (values.std() + 1e-8)
 
     def clipped(new_logp, old_logp, adv):
         ratio = (new_logp - old_logp).exp()
         surrogate = torch.minimum(ratio * adv, ratio.clamp(1 - config.clip, 1 + config.clip) * adv)
         return -surrogate.mean()
 
-    move_dist = torch.distributions.Categorical(logits=heard["move_logits"])
-    losses = {"listener": clipped(move_dist.log_prob(pick["moves"][step, env]),
-                                  pick["move_logp"][step, env], normalised[:, LISTENER]),
-              "move_entropy": -move_dist.entropy().mean()}
+    losses = {"listener": clipped(
+        torch.distributions.Categorical(logits=heard["move_logits"]).log_prob(
+            pick["moves"][step, env]), pick["move_logp"][step, env],
+        normalise(advantage[:, LISTENER])),
+        "move_entropy": -torch.distributions.Categorical(
+            logits=plain["move_logits"]).entropy().mean()}
     if config.message_length:
         token_entropy = -(token_logits.exp() * token_logits).sum(-1).sum(-1)
-        losses["token_entropy"] = -token_entropy[env].mean()
+        losses["token_entropy"] = -token_entropy.mean()
         if config.channel == "rl":
             # The message is one decision per episode, taken at step 0 and repeated.
             first = step == 0  # every episode is alive at step 0, in env order
             new_logp = token_logits.gather(-1, pick["tokens"][0, ..., None]).squeeze(-1).sum(-1)
             losses["speaker"] = clipped(new_logp, pick["token_logp"][0],
-                                        normalised[first, SPEAKER])
+                                        normalise(advantage[first, SPEAKER]))
     if config.signalling_weight and config.message_length:
         losses["signalling"] = -signalling(config, population, episode.speaker,
                                            np.unique(members[:, SPEAKER]))
     if config.critic == "central":
         critic_in = critic_inputs(live, {k: v[env] for k, v in speaker_in.items()})
-        central = run_members(population, CRITIC, critic_in, members[env.numpy(), LISTENER], 0)
-        losses["value"] = ((central["value"] - returns[:, LISTENER]) ** 2).mean()
+        q_values = run_members(population, CRITIC, critic_in, members[env.numpy(), LISTENER],
+                               0)["move_logits"]
+        taken = q_values.gather(-1, pick["moves"][step, env][:, None]).squeeze(-1)
+        losses["value"] = ((taken - returns[:, LISTENER]) ** 2).mean()
     else:
-        values = torch.stack([said["value"][env], heard["value"]], -1)
+        values = torch.stack([said["value"][env], plain["value"]], -1)
         losses["value"] = ((values - returns) ** 2).sum(-1).mean()
     return losses
 
 
+def expected_value(move_logits: torch.Tensor, q_values: torch.Tensor) -> torch.Tensor:
+    """``V = sum_a pi(a) Q(a)`` under the listener's policy (masked moves have pi = 0)."""
+    probabilities = move_logits.softmax(-1)
+    return (probabilities * q_values.masked_fill(probabilities == 0, 0)).sum(-1)
+
+
 def signalling(config: LanguageConfig, population: Population,
                speaker: dict[str, torch.Tensor], members: np.ndarray) -> torch.Tensor:
-    """Mean over ``members`` of each speaker's ``I(message; goal)`` in nats, goals uniform
-    over the distinct goals in the speaker inputs ``[T, B, ...]``."""
+    """``I(message; goal)`` in nats with goals uniform over the distinct goals in the speaker
+    inputs ``[T, B, ...]``: the mean over ``members`` of each one's own, or with scope
+    'population' that of the mixture of all speakers."""
     goals, rows = np.unique(speaker["goal"][0].numpy(), axis=0, return_index=True)
     inputs = {key: value[0, torch.as_tensor(rows)] for key, value in speaker.items()}
-    total = torch.zeros(())
+    if config.signalling_scope == "population":
+        members = np.arange(config.population)
+    messages = []
     for index in members:
         probabilities = population.member(ROLES[SPEAKER], int(index))(inputs)[0][
             "token_logits"].softmax(-1)  # [goals, L, V]
         message = probabilities[:, 0]
         for position in range(1, probabilities.shape[1]):
             message = (message[:, :, None] * probabilities[:, position, None, :]).flatten(1)
-        total = total + entropy(message.mean(0)) - entropy(message).mean(0)
-    return total / len(members)
+        messages.append(message)  # [goals, V ** L]
+    if config.signalling_scope == "population":
+        messages = [torch.stack(messages).mean(0)]
+    return sum(entropy(m.mean(0)) - entropy(m).mean(0) for m in messages) / len(messages)
 
 
 def entropy(probabilities: torch.Tensor) -> torch.Tensor:

@@ -40,10 +40,11 @@ def run(config: LanguageConfig, out: str | Path, progress: bool = True) -> dict:
     """Train (or continue) the run in ``out``, then evaluate it fully and plot it."""
     rows = train(config, out, progress=progress)
     summary = evaluate_run(out)
-    plot(out)
+    figure = plot(out)["plot"]
     export_tensorboard(out)
     return {"run": str(out), "rounds": rows[-1]["round"] if rows else 0, **{
-        k: summary[k] for k in ("success", "success_heldout", "chance") if k in summary}}
+        k: summary[k] for k in ("success", "success_heldout", "chance") if k in summary},
+        "plot": figure}
 
 
 def resume(run_dir: str | Path) -> dict:
