@@ -411,7 +411,7 @@ def signalling(config: LanguageConfig, population: Population,
     """``I(message; goal)`` in nats with goals uniform over the distinct goals in the speaker
     inputs ``[T, B, ...]``: the mean over ``members`` of each one's own, or with scope
     'population' that of the mixture of all speakers."""
-    goals, rows = np.unique(speaker["goal"][0].numpy(), axis=0, return_index=True)
+    _, rows = np.unique(speaker["goal"][0].numpy(), axis=0, return_index=True)
     inputs = {key: value[0, torch.as_tensor(rows)] for key, value in speaker.items()}
     if config.signalling_scope == "population":
         members = np.arange(config.population)

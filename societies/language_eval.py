@@ -138,8 +138,7 @@ class _Joined:
     """Speakers of one population with listeners of another, for cross-play."""
 
     def __init__(self, speakers: Population, listeners: Population):
-        # A central critic rides with its listener.
-        self.parts = {"speaker": speakers, "listener": listeners, "critic": listeners}
+        self.parts = {"speaker": speakers, "listener": listeners}
 
     def member(self, role: str, index: int):
         """The member ``index`` of ``role``, from the population that supplies that role."""
