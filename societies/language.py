@@ -26,8 +26,6 @@ listeners trained by multi-agent PPO, with the message channel learned one of tw
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,7 +41,7 @@ from socius.envs.config import make_config, require
 from socius.envs.referential_v0 import CONFIG as REFERENTIAL_CONFIG
 from socius.envs.referential_v0 import build_world
 from socius.societies.population import Population, PopulationConfig, pairing_schedule
-from socius.societies.runs import RunDirectory
+from socius.societies.runs import RunDirectory, open_run
 
 SPEAKER, LISTENER, CRITIC = 0, 1, 2
 ROLES = ("speaker", "listener")  # the roles that play; a central critic rides with a listener
@@ -494,7 +492,7 @@ def train(config: LanguageConfig, out: str | Path | None = None, progress: bool 
     """
     from socius.societies.language_eval import evaluate
 
-    run = _open_run(out, config)
+    run = open_run(out, config, "language")
     world = make_world(config, "train")
     generator = torch.Generator().manual_seed(config.seed)
     population = make_population(config, world, generator)
@@ -542,19 +540,6 @@ def train(config: LanguageConfig, out: str | Path | None = None, progress: bool 
                     "optimizer": optimizer.state_dict(), "pairing": pairing.bit_generator.state,
                     "generator": generator.get_state()})
     return rows
-
-
-def _open_run(out, config: LanguageConfig) -> RunDirectory | None:
-    if out is None:
-        return None
-    run = RunDirectory(out)
-    if (run.path / "config.json").exists():
-        saved = run.config()
-        if saved != json.loads(json.dumps(dataclasses.asdict(config))):
-            raise ValueError(f"run directory {run.path} holds a run with another config; "
-                             "resume it with its own config or choose another --out")
-        return run
-    return RunDirectory.create(out, config)
 
 
 def config_from_run(path: str | Path) -> LanguageConfig:

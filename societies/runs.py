@@ -18,6 +18,7 @@ import torch
 from socius.envs.files import atomic_write
 
 CHECKPOINT = "checkpoint.pt"
+EXPERIMENT = "experiment.txt"
 
 
 class RunDirectory:
@@ -27,9 +28,11 @@ class RunDirectory:
         self.path = Path(path)
 
     @classmethod
-    def create(cls, path: str | Path, config: Any, overwrite: bool = False) -> RunDirectory:
-        """A fresh run directory holding ``config`` (a dataclass). It refuses to start over
-        a run already there unless ``overwrite`` (then its metrics start afresh)."""
+    def create(cls, path: str | Path, config: Any, overwrite: bool = False,
+               experiment: str = "language") -> RunDirectory:
+        """A fresh run directory holding ``config`` (a dataclass) and the name of the
+        experiment that made it. It refuses to start over a run already there unless
+        ``overwrite`` (then its metrics start afresh)."""
         run = cls(path)
         if (run.path / "config.json").exists() and not overwrite:
             raise ValueError(f"run directory {run.path} already holds a run; resume it with "
@@ -37,8 +40,15 @@ class RunDirectory:
         run.path.mkdir(parents=True, exist_ok=True)
         text = json.dumps(dataclasses.asdict(config), indent=2)
         atomic_write(run.path / "config.json", lambda p: Path(p).write_text(text))
+        atomic_write(run.path / EXPERIMENT, lambda p: Path(p).write_text(experiment + "\n"))
         (run.path / "metrics.jsonl").write_text("")
         return run
+
+    def experiment(self) -> str:
+        """The experiment that made the run (``language`` for runs older than the marker)."""
+        self.config()  # a clear error when this is no run directory
+        marker = self.path / EXPERIMENT
+        return marker.read_text().strip() if marker.exists() else "language"
 
     def config(self) -> dict:
         """The saved config as a dict."""
@@ -91,6 +101,24 @@ class RunDirectory:
         kept = [row for row in self.rows(name) if row.get(key, 0) <= progress]
         text = "".join(json.dumps(row) + "\n" for row in kept)
         atomic_write(self.path / name, lambda p: Path(p).write_text(text))
+
+
+def open_run(out: str | Path | None, config: Any, experiment: str) -> RunDirectory | None:
+    """The run directory ``out`` for ``config``: created when new, reopened to resume when it
+    holds the same config, an error when it holds another (None when ``out`` is None)."""
+    if out is None:
+        return None
+    run = RunDirectory(out)
+    if (run.path / "config.json").exists():
+        saved = run.config()
+        if saved != json.loads(json.dumps(dataclasses.asdict(config))):
+            raise ValueError(f"run directory {run.path} holds a run with another config; "
+                             "resume it with its own config or choose another --out")
+        if run.experiment() != experiment:
+            raise ValueError(f"run directory {run.path} holds a {run.experiment()} run, "
+                             f"not a {experiment} run; choose another --out")
+        return run
+    return RunDirectory.create(out, config, experiment=experiment)
 
 
 def apply_overrides(config_class: type, base: dict, overrides: list[str]):
