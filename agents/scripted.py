@@ -125,6 +125,11 @@ class _PathFollower:
         """Cells ``[B, H, W]`` to route around besides walls (none by default)."""
         return grid_walls(*privileged)
 
+    def avoid_key(self, privileged: Privileged) -> np.ndarray:
+        """What ``avoid`` depends on besides the episode, ``[B, K]`` (nothing by default):
+        the cached distance maps are recomputed when it changes."""
+        return np.zeros((privileged.state.row.shape[0], 0), dtype=np.int64)
+
     def act(self, observation, state, done, generator, privileged: Privileged | None = None):
         """Step downhill on the distance map of each agent's target."""
         if privileged is None:
@@ -132,8 +137,10 @@ class _PathFollower:
         world, world_state = privileged
         target = self.target(privileged)
         batch, agents = world_state.row.shape
+        extra = self.avoid_key(privileged)
         key = np.concatenate([world_state.key.astype(np.int64)[:, None, None]
-                              .repeat(agents, axis=1), target], axis=-1)
+                              .repeat(agents, axis=1), target,
+                              np.repeat(extra[:, None], agents, axis=1)], axis=-1)
         distance = state["distance"]
         stale = (np.ones((batch, agents), bool) if distance is None
                  else (state["key"] != key).any(axis=-1))
@@ -168,14 +175,46 @@ class GoalSeeker(_PathFollower):
 
 class CycleExpert(_PathFollower):
     """Expert for ``goal_cycle_v0``: knows the hidden order and walks to the next tile,
-    around the other tiles (entering one would cost the penalty)."""
+    around the other tiles (entering one would cost the penalty) and, with
+    ``avoid_agents``, around the other agents (which block cells), so that experts
+    sharing a cycle do not queue behind one another or meet head-on in a corridor."""
+
+    def __init__(self, message_length: int = 0, avoid_agents: bool = True):
+        super().__init__(message_length)
+        self.avoid_agents = avoid_agents
 
     def avoid(self, privileged: Privileged) -> np.ndarray:
-        """Walls and every goal tile."""
+        """Walls, every goal tile and (with ``avoid_agents``) every agent's cell."""
         world, state = privileged
         pad = world.pad
-        tiles = state.cells[:, TILE, pad:pad + world.height, pad:pad + world.width] > 0
-        return grid_walls(world, state) | tiles
+        inside = (slice(None), slice(pad, pad + world.height), slice(pad, pad + world.width))
+        blocked = grid_walls(world, state) | (state.cells[:, TILE][inside] > 0)
+        if self.avoid_agents:
+            blocked |= state.cells[:, AGENT][inside] > 0
+        return blocked
+
+    def avoid_key(self, privileged: Privileged) -> np.ndarray:
+        """Every agent's cell, when agents are avoided."""
+        state = privileged.state
+        if not self.avoid_agents:
+            return super().avoid_key(privileged)
+        return np.concatenate([state.row, state.col], axis=1).astype(np.int64)
+
+    def act(self, observation, state, done, generator, privileged: Privileged | None = None):
+        """Walk to the next tile; with ``avoid_agents``, of two agents heading for the same
+        free cell only the lower-numbered one moves (both would be blocked forever)."""
+        action, state = super().act(observation, state, done, generator, privileged)
+        if self.avoid_agents:
+            world_state = privileged.state
+            moves = action[..., 0]
+            cell = ((world_state.row + MOVE_ROW[moves]) * privileged.world.width
+                    + world_state.col + MOVE_COL[moves])
+            moving = moves > 0
+            clash = (cell[:, :, None] == cell[:, None, :]) & moving[:, :, None] & moving[:, None]
+            yields = np.tril(clash, k=-1).any(axis=-1)  # a lower-numbered agent wants it too
+            action = action.copy()
+            action[..., 0] = np.where(yields, 0, moves)
+        return action, state
 
     def target(self, privileged: Privileged) -> np.ndarray:
         """Cell of each agent's next tile in the cycle."""

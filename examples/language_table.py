@@ -72,30 +72,13 @@ def summarise(root: Path, condition: str, generator: np.random.Generator) -> dic
 
 def figure(root: Path, conditions: list[str], target: Path) -> None:
     """Greedy success over training per condition: mean over seeds, shaded min-max."""
-    import matplotlib
+    from socius.viz.plots import seed_bands
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
-    for condition in conditions:
-        runs = sorted(root.glob(f"{condition}-seed*"))
-        tables = [RunDirectory(run).rows() for run in runs]
-        length = min(len(rows) for rows in tables)
-        x = np.array([row["episodes"] for row in tables[0][:length]])
-        for axis, key in zip(axes, ("success", "topsim")):
-            if not all(key in rows[0] for rows in tables):
-                continue
-            values = np.array([[row[key] for row in rows[:length]] for rows in tables])
-            line, = axis.plot(x, values.mean(0), label=condition)
-            axis.fill_between(x, values.min(0), values.max(0), alpha=0.2, color=line.get_color())
-    axes[0].axhline(1 / 3, color="grey", linestyle=":", label="chance")
-    axes[0].set(xlabel="episodes", ylabel="greedy success", ylim=(0, 1))
-    axes[1].set(xlabel="episodes", ylabel="topographic similarity")
-    axes[0].legend(fontsize=8)
-    fig.tight_layout()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(target, dpi=110)
+    runs = {condition: [RunDirectory(run).rows() for run in sorted(root.glob(f"{condition}-seed*"))]
+            for condition in conditions}
+    seed_bands(runs, "episodes", {"greedy success": "success",
+                                  "topographic similarity": "topsim"},
+               target, reference={"greedy success": 1 / 3})
 
 
 def main() -> None:

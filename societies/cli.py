@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 from pathlib import Path
@@ -32,6 +33,23 @@ def module_registry_id(name: str) -> str:
     return registry_id(name)
 
 
+RUN_EXPERIMENTS = {
+    "language": ("a population learns to talk (referential_v0, multi-agent PPO)", "language"),
+    "imitation": ("a recurrent learner learns from experts in view (goal_cycle_v0)",
+                  "imitation"),
+}
+"""Experiments run from a config: name -> (help, default shipped config)."""
+
+
+def experiment_module(name: str):
+    """The module holding an experiment's config_from, run, resume, plot and evaluate_run."""
+    modules = {"language": "socius.societies.language_runs",
+               "imitation": "socius.societies.imitation_runs"}
+    if name not in modules:
+        raise ValueError(f"unknown experiment {name!r}; expected one of {sorted(modules)}")
+    return importlib.import_module(modules[name])
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``socius`` console script."""
     parser = argparse.ArgumentParser(prog="socius", description=__doc__)
@@ -55,21 +73,23 @@ def main(argv: list[str] | None = None) -> int:
     gcrl.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                       help="override a run field (size=15) or a learner field "
                            "(learner.temperature=5)")
-    language = experiments.add_parser("language", help="a population learns to talk "
-                                                       "(referential_v0, multi-agent PPO)")
-    language.add_argument("--config", default="language",
-                          help="a shipped config name or a YAML file (default: language)")
-    language.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
-                          help="override a config field, e.g. channel=rl rounds=100")
-    language.add_argument("--seeds", type=int, default=1, help="seeds 0..N-1, one run each")
-    language.add_argument("--out", default="runs/language",
-                          help="run directory (with several seeds: <out>-seed<S>)")
+    for name, (summary, default_config) in RUN_EXPERIMENTS.items():
+        experiment = experiments.add_parser(name, help=summary)
+        experiment.add_argument("--config", default=default_config,
+                                help=f"a shipped config name or a YAML file "
+                                     f"(default: {default_config})")
+        experiment.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                                help="override a config field, e.g. seed=1")
+        experiment.add_argument("--seeds", type=int, default=1,
+                                help="seeds 0..N-1, one run each")
+        experiment.add_argument("--out", default=f"runs/{name}",
+                                help="run directory (with several seeds: <out>-seed<S>)")
     resume = commands.add_parser("resume", help="continue a killed run from its checkpoint")
     resume.add_argument("run_dir")
     plot = commands.add_parser("plot", help="plot a run's metrics (PNG in the run directory)")
     plot.add_argument("run_dir")
     evaluate = commands.add_parser("evaluate", help="evaluate a run's last checkpoint "
-                                                    "(interventions, CIC, cross-play)")
+                                                    "(every measure of its experiment)")
     evaluate.add_argument("run_dir")
     board = commands.add_parser("tensorboard", help="write a run's metrics as TensorBoard "
                                                     "events (RUN_DIR/tensorboard)")
@@ -107,18 +127,18 @@ def main(argv: list[str] | None = None) -> int:
         report = train(config, out=out)
         print(json.dumps(report))
         return 0
-    if args.command == "run" and args.experiment == "language":
+    if args.command == "run" and args.experiment in RUN_EXPERIMENTS:
         from socius.configs import load
-        from socius.societies import language_runs
 
         if args.seeds < 1:
             parser.error("--seeds must be >= 1")
+        module = experiment_module(args.experiment)
         base = load(args.config)
         for seed in range(args.seeds):
             out = args.out if args.seeds == 1 else f"{args.out}-seed{seed}"
-            config = language_runs.config_from(base, [f"seed={seed}", *args.set]
-                                               if args.seeds > 1 else args.set)
-            print(json.dumps(language_runs.run(config, out)))
+            config = module.config_from(base, [f"seed={seed}", *args.set]
+                                        if args.seeds > 1 else args.set)
+            print(json.dumps(module.run(config, out)))
         return 0
     if args.command == "tensorboard":
         from socius.societies.tensorboard import export
@@ -127,10 +147,11 @@ def main(argv: list[str] | None = None) -> int:
                           "view": f"tensorboard --logdir {Path(args.run_dir) / 'tensorboard'}"}))
         return 0
     if args.command in ("resume", "plot", "evaluate"):
-        from socius.societies import language_runs
+        from socius.societies.runs import RunDirectory
 
-        action = {"resume": language_runs.resume, "plot": language_runs.plot,
-                  "evaluate": language_runs.evaluate_run}[args.command]
+        module = experiment_module(RunDirectory(args.run_dir).experiment())
+        action = {"resume": module.resume, "plot": module.plot,
+                  "evaluate": module.evaluate_run}[args.command]
         print(json.dumps(action(args.run_dir)))
         return 0
     if args.command == "run" and args.experiment == "memory":

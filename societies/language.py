@@ -36,6 +36,7 @@ from torch import nn
 from tqdm import tqdm
 
 from socius.agents.modules import AgentNetwork, ObservationSpec, pad_silence
+from socius.agents.ppo import clipped_surrogate, gae, normalise
 from socius.envs import core, spaces
 from socius.envs.config import make_config, require
 from socius.envs.referential_v0 import CONFIG as REFERENTIAL_CONFIG
@@ -302,18 +303,9 @@ def play_round(config: LanguageConfig, world, population: Population, round_inde
 
 def advantages(config: LanguageConfig, episode: Round) -> tuple[torch.Tensor, torch.Tensor]:
     """GAE advantages and returns ``[T, B, 2]`` per role (one episode per env, no bootstrap)."""
-    steps = episode.rewards.shape[0]
     reward = episode.rewards[..., None].expand_as(episode.values)
-    alive = episode.alive[..., None].float()
-    advantage = torch.zeros_like(episode.values)
-    running = torch.zeros_like(episode.values[0])
-    for t in reversed(range(steps)):
-        following = episode.alive[t + 1][..., None].float() if t + 1 < steps else 0.0
-        next_value = episode.values[t + 1] if t + 1 < steps else 0.0
-        delta = reward[t] + config.gamma * following * next_value - episode.values[t]
-        running = delta + config.gamma * config.gae_lambda * following * running
-        advantage[t] = running * alive[t]
-    return advantage, advantage + episode.values
+    alive = episode.alive[..., None].expand_as(episode.values)
+    return gae(reward, episode.values, alive, config.gamma, config.gae_lambda)
 
 
 def relaxed_inbox(config: LanguageConfig, token_logits: torch.Tensor, tokens: torch.Tensor,
@@ -360,13 +352,8 @@ def ppo_losses(config: LanguageConfig, population: Population, episode: Round,
     advantage, returns = advantage.index_select(1, envs)[step, env], returns.index_select(
         1, envs)[step, env]  # [N, 2]
 
-    def normalise(values):
-        return (values - values.mean()) / (values.std() + 1e-8)
-
     def clipped(new_logp, old_logp, adv):
-        ratio = (new_logp - old_logp).exp()
-        surrogate = torch.minimum(ratio * adv, ratio.clamp(1 - config.clip, 1 + config.clip) * adv)
-        return -surrogate.mean()
+        return clipped_surrogate(new_logp, old_logp, adv, config.clip)
 
     losses = {"listener": clipped(
         torch.distributions.Categorical(logits=heard["move_logits"]).log_prob(

@@ -92,12 +92,19 @@ def event_bytes(rows: list[dict], step_key: str, wall_time: float | None = None)
     return b"".join(stream)
 
 
-def export(run_dir: str | Path, step_key: str = "episodes") -> Path:
-    """Write ``RUN_DIR/tensorboard/`` from ``metrics.jsonl`` (atomically; reruns replace it)."""
+STEP_KEYS = ("env_steps", "episodes", "round")
+"""Row keys that can serve as the step, in order of preference."""
+
+
+def export(run_dir: str | Path, step_key: str | None = None) -> Path:
+    """Write ``RUN_DIR/tensorboard/`` from ``metrics.jsonl`` (atomically; reruns replace it).
+    The step is ``step_key``, or else the first of :data:`STEP_KEYS` the rows hold."""
     path = Path(run_dir)
     rows = RunDirectory(path).rows()
     if not rows:
         raise ValueError(f"{path} has no metrics rows to export")
+    if step_key is None:
+        step_key = next((key for key in STEP_KEYS if key in rows[0]), STEP_KEYS[0])
     target = path / "tensorboard" / EVENTS_NAME
     target.parent.mkdir(exist_ok=True)
     data = event_bytes(rows, step_key)

@@ -61,3 +61,39 @@ def training_curves(rows: list[dict], x: str, panels: dict[str, list[str]], path
     figure.tight_layout()
     atomic_write(path, lambda p: figure.savefig(p, format="png", dpi=110), suffix=".png")
     plt.close(figure)
+
+
+def seed_bands(runs: dict[str, list[list[dict]]], x: str, panels: dict[str, str],
+               path: str | Path, title: str = "",
+               reference: dict[str, float] | None = None) -> None:
+    """Learning curves with seed bands: for each condition (``runs[name]`` = one list of
+    metric rows per seed), the mean over seeds of ``row[key]`` against ``row[x]``, shaded
+    from the lowest to the highest seed; one panel per entry of ``panels`` (title -> key),
+    ``reference`` adds a dashed line to a panel (title -> level)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 3.6),
+                                squeeze=False)
+    for axis, (panel, key) in zip(axes[0], panels.items()):
+        for name, tables in runs.items():
+            tables = [rows for rows in tables if rows and key in rows[0]]
+            if not tables:
+                continue
+            length = min(len(rows) for rows in tables)
+            steps = np.array([row[x] for row in tables[0][:length]])
+            values = np.array([[row[key] for row in rows[:length]] for rows in tables])
+            line, = axis.plot(steps, values.mean(0), label=f"{name} ({len(tables)})")
+            axis.fill_between(steps, values.min(0), values.max(0), alpha=0.2,
+                              color=line.get_color())
+        if reference and panel in reference:
+            axis.axhline(reference[panel], linestyle="--", color="grey", linewidth=1)
+        axis.set(title=panel, xlabel=x)
+        axis.legend(fontsize=7)
+    if title:
+        figure.suptitle(title)
+    figure.tight_layout()
+    atomic_write(path, lambda p: figure.savefig(p, format="png", dpi=110), suffix=".png")
+    plt.close(figure)

@@ -1,0 +1,38 @@
+"""PPO's pieces as pure tensor functions, shared by every on-policy trainer in socius."""
+
+from __future__ import annotations
+
+import torch
+
+
+def gae(rewards: torch.Tensor, values: torch.Tensor, alive: torch.Tensor, gamma: float,
+        lam: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """GAE advantages and returns ``[T, ...]`` for whole episodes (nothing to bootstrap).
+
+    ``alive[t]`` marks steps the agent acts in; a step whose successor is not alive (or
+    the last step) ends the agent's episode, and dead steps get advantage 0.
+    """
+    steps = rewards.shape[0]
+    alive = alive.to(values.dtype)
+    advantage = torch.zeros_like(values)
+    running = torch.zeros_like(values[0])
+    for t in reversed(range(steps)):
+        following = alive[t + 1] if t + 1 < steps else torch.zeros_like(alive[t])
+        next_value = values[t + 1] if t + 1 < steps else torch.zeros_like(values[t])
+        delta = rewards[t] + gamma * following * next_value - values[t]
+        running = delta + gamma * lam * following * running
+        advantage[t] = running * alive[t]
+    return advantage, advantage + values
+
+
+def normalise(values: torch.Tensor) -> torch.Tensor:
+    """Zero mean, unit standard deviation (advantages within a minibatch)."""
+    return (values - values.mean()) / (values.std() + 1e-8)
+
+
+def clipped_surrogate(new_log_prob: torch.Tensor, old_log_prob: torch.Tensor,
+                      advantage: torch.Tensor, clip: float) -> torch.Tensor:
+    """PPO's clipped policy loss (to minimise), averaged over its inputs."""
+    ratio = (new_log_prob - old_log_prob).exp()
+    surrogate = torch.minimum(ratio * advantage, ratio.clamp(1 - clip, 1 + clip) * advantage)
+    return -surrogate.mean()

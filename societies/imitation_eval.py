@@ -1,0 +1,88 @@
+"""Evaluation of a social learner: returns with and without experts, on training and
+held-out layouts, beside the expert and a random walker in the same seat.
+
+Every setting plays the same episodes (seeds above 10**9) for the learner, the expert
+and the random walker, and the settings with and without experts share their layouts,
+tile orders and start cells (only the experts are taken away), so the transmission
+score compares like with like.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from socius.agents.imitation import SocialLearner
+from socius.societies.imitation import Episodes, ImitationConfig, make_arenas, play
+from socius.societies.imitation_metrics import (
+    action_agreement,
+    following_fraction,
+    normalised_return,
+    prediction_accuracy,
+    transmission_score,
+)
+
+SETTINGS = {"with": (True, False), "alone": (False, False),
+            "heldout_with": (True, True), "heldout_alone": (False, True)}
+"""Setting name -> (experts present, held-out layouts)."""
+
+
+def episode_seed(config: ImitationConfig, seed: int, heldout: bool) -> int:
+    """The seed of a setting's evaluation episodes."""
+    return 1_000_000_007 + 7 * seed + int(heldout)
+
+
+def play_setting(config: ImitationConfig, setting: str, seat: str, seed: int,
+                 learner: SocialLearner | None = None) -> Episodes:
+    """One evaluation episode per environment of ``setting`` with ``seat`` in agent_0's place."""
+    with_experts, heldout = SETTINGS[setting]
+    arenas = make_arenas(config, config.eval_envs, seed, heldout=heldout,
+                         experts=config.eval_experts if with_experts else 0)
+    generator = torch.Generator().manual_seed(seed)
+    return play(arenas, seat, episode_seed(config, seed, heldout), learner, generator)
+
+
+def mean_return(episodes: Episodes) -> float:
+    """Mean over environments of the seat's episode return."""
+    return float(episodes.rewards.sum(0).mean())
+
+
+def evaluate(config: ImitationConfig, learner: SocialLearner, seed: int = 0) -> dict:
+    """Every measure of the learner in every setting (sampled moves, fixed seeds)."""
+    report: dict[str, float] = {}
+    for setting, (with_experts, _) in SETTINGS.items():
+        learned = play_setting(config, setting, "learner", seed, learner)
+        expert = mean_return(play_setting(config, setting, "expert", seed))
+        walker = play_setting(config, setting, "random", seed)
+        report[f"return_{setting}"] = mean_return(learned)
+        report[f"expert_{setting}"] = expert
+        report[f"random_{setting}"] = mean_return(walker)
+        report[f"normalised_{setting}"] = normalised_return(
+            report[f"return_{setting}"], report[f"random_{setting}"], expert)
+        report[f"agreement_{setting}"] = action_agreement(learned.moves, learned.expert_moves)
+        if with_experts:
+            report[f"following_{setting}"] = following(config, learned)
+            report[f"following_random_{setting}"] = following(config, walker)
+            report[f"peer_accuracy_{setting}"] = prediction_accuracy(
+                learned.peer_logits.numpy(), learned.peer_moves.numpy(),
+                learned.peer_present.numpy())
+            report[f"peer_majority_{setting}"] = majority_accuracy(learned)
+    for prefix in ("", "heldout_"):
+        report[f"transmission{'_' + prefix[:-1] if prefix else ''}"] = transmission_score(
+            report[f"return_{prefix}with"], report[f"return_{prefix}alone"],
+            report[f"expert_{prefix}with"])
+    return report
+
+
+def following(config: ImitationConfig, episodes: Episodes) -> float:
+    """Fraction of steps with an expert adjacent or in view."""
+    distance = episodes.expert_distance.numpy()
+    return following_fraction(distance, distance <= config.view_radius, within=1)
+
+
+def majority_accuracy(episodes: Episodes) -> float:
+    """Accuracy of always predicting the experts' most common move (the head's baseline)."""
+    targets = episodes.peer_moves[episodes.peer_present].numpy()
+    if targets.size == 0:
+        return float("nan")
+    return float(np.bincount(targets).max() / targets.size)

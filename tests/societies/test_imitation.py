@@ -1,0 +1,144 @@
+"""The imitation experiment: metrics on known inputs, the episode records the learner is
+trained on, resume, bad configs, and a short run whose auxiliary head learns."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from socius.societies import imitation
+from socius.societies.imitation import ImitationConfig, make_arenas, play
+from socius.societies.imitation_eval import play_setting
+from socius.societies.imitation_metrics import (
+    action_agreement,
+    following_fraction,
+    normalised_return,
+    prediction_accuracy,
+    transmission_score,
+)
+
+SMALL = dict(num_envs=32, minibatches=2, hidden=32, max_cycles=40, env_steps=32 * 40 * 4,
+             eval_every=32 * 40 * 2, eval_envs=32)
+
+
+def test_normalised_return_and_transmission_on_known_values():
+    assert normalised_return(-2.0, -2.0, 8.0) == 0.0
+    assert normalised_return(8.0, -2.0, 8.0) == 1.0
+    assert normalised_return(3.0, -2.0, 8.0) == pytest.approx(0.5)
+    assert normalised_return(-4.0, -2.0, 8.0) == pytest.approx(-0.2)  # worse than chance
+    with pytest.raises(ValueError, match="expert_return must exceed random_return"):
+        normalised_return(1.0, 2.0, 2.0)
+    assert transmission_score(6.0, 1.0, 10.0) == pytest.approx(0.5)
+    assert transmission_score(1.0, 1.0, 10.0) == 0.0
+    with pytest.raises(ValueError, match="expert_return must be > 0"):
+        transmission_score(1.0, 0.0, 0.0)
+
+
+def test_following_and_agreement_on_known_steps():
+    distance = np.array([[1, 5], [4, 4], [3, 0], [6, 6]])  # [T=4, E=2]
+    visible = np.array([[False, False], [True, False], [False, False], [False, False]])
+    assert following_fraction(distance, visible, within=1) == 0.75  # steps 0, 1, 2
+    assert following_fraction(distance, visible, within=1,
+                              alive=np.array([True, True, False, False])) == 1.0
+    with pytest.raises(ValueError, match="must match"):
+        following_fraction(distance, visible[:, :1], within=1)
+    assert action_agreement([1, 2, 3, 4], [1, 0, 3, 0]) == 0.5
+    assert action_agreement([1, 2, 3, 4], [1, 0, 3, 0], alive=[True, False, True, False]) == 1
+    logits = np.eye(5)[[1, 2, 3]]  # predicts moves 1, 2, 3
+    assert prediction_accuracy(logits, np.array([1, 0, 3]), np.array([True, True, False])) == 0.5
+
+
+def test_with_and_without_experts_share_layouts_and_the_expert_beats_chance():
+    config = ImitationConfig(**SMALL)
+    together = play_setting(config, "with", "expert", seed=3)
+    alone = play_setting(config, "alone", "expert", seed=3)
+    walker = play_setting(config, "with", "random", seed=3)
+    # Same start cells and the same tile layout: only the experts are taken away.
+    assert torch.equal(together.observation["position"][0], alone.observation["position"][0])
+    tiles = 3  # channel of goal tiles in the view
+    assert torch.equal(together.observation["view"][0][:, tiles],
+                       alone.observation["view"][0][:, tiles])
+    assert together.expert_distance.shape[-1] == 2 and alone.expert_distance.shape[-1] == 0
+    assert together.rewards.sum(0).mean() > walker.rewards.sum(0).mean() + 3
+    assert action_agreement(together.moves, together.expert_moves) == 1.0
+
+
+def test_peer_targets_are_the_moves_the_agents_in_view_make_next():
+    config = ImitationConfig(**SMALL)
+    episodes = play(make_arenas(config, 16, seed=0), "random", episode_seed=5)
+    others = episodes.observation["others"]  # [T, B, M, 6]
+    checked = 0
+    for t in range(others.shape[0] - 1):
+        for b in range(others.shape[1]):
+            for slot in np.flatnonzero(episodes.peer_present[t, b].numpy()):
+                agent = others[t, b, slot, 3]
+                later = (others[t + 1, b, :, 3] == agent) & (others[t + 1, b, :, 0] > 0)
+                if later.any():  # still in view: its "previous move" column is that move
+                    assert others[t + 1, b, later.nonzero()[0, 0], 5] == \
+                        episodes.peer_moves[t, b, slot] + 1
+                    checked += 1
+    assert checked > 100
+
+
+def test_bad_config_values_name_the_field():
+    for field, value, message in [("method", "dagger", "method"),
+                                  ("experts", -1, "experts"),
+                                  ("expert_dropout", 1.0, "expert_dropout"),
+                                  ("aux_weight", -0.5, "aux_weight"),
+                                  ("num_envs", 31, "num_envs"),
+                                  ("env_steps", 10, "env_steps")]:
+        with pytest.raises(ValueError, match=message):
+            ImitationConfig(**{**SMALL, field: value})
+    with pytest.raises(ValueError, match="experts"):
+        ImitationConfig(**{**SMALL, "experts": 0, "method": "bc"})
+
+
+def test_expert_dropout_trains_in_worlds_with_and_without_experts():
+    config = ImitationConfig(**SMALL, expert_dropout=0.25)
+    arenas = make_arenas(config, config.num_envs, 0, dropout=config.expert_dropout)
+    assert [(a.num_envs, a.num_agents) for a in arenas] == [(24, 3), (8, 1)]
+
+
+def test_same_seed_same_rows_and_a_killed_run_resumes_row_for_row(tmp_path):
+    config = ImitationConfig(**SMALL)
+    whole = imitation.train(config, tmp_path / "whole", progress=False)
+    imitation.train(config, tmp_path / "cut", progress=False, stop_after=2)
+    assert len((tmp_path / "cut" / "metrics.jsonl").read_text().splitlines()) == 1
+    resumed = imitation.train(config, tmp_path / "cut", progress=False)
+    assert len(whole) == 2 and resumed == whole
+    again = imitation.train(config, progress=False)
+    assert again == whole
+    with pytest.raises(ValueError, match="another config"):
+        imitation.train(dataclasses.replace(config, seed=1), tmp_path / "whole",
+                        progress=False)
+
+
+def test_cli_runs_resumes_and_plots_by_the_run_s_experiment(tmp_path, capsys):
+    from socius.societies.cli import main
+
+    out = tmp_path / "run"
+    settings = [f"{k}={v}" for k, v in SMALL.items()]
+    assert main(["run", "imitation", "--out", str(out), "--set", *settings]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["env_steps"] == SMALL["env_steps"]
+    assert (out / "experiment.txt").read_text().strip() == "imitation"
+    for name in ("curves.png", "evaluation.json", "checkpoint.pt"):
+        assert (out / name).exists()
+    assert main(["plot", str(out)]) == 0
+    assert json.loads(capsys.readouterr().out)["plot"].endswith("curves.png")
+
+
+def test_the_auxiliary_head_learns_to_predict_the_experts_moves():
+    """The issue's CI claim: after a short run the head predicts the experts' next moves
+    well above the majority-move baseline, while the same learner without the loss
+    (an untrained head) does not."""
+    config = ImitationConfig(num_envs=64, minibatches=2, hidden=64, max_cycles=50,
+                             env_steps=64 * 50 * 12, eval_every=64 * 50 * 12, eval_envs=128)
+    trained = imitation.train(config, progress=False)[-1]
+    control = imitation.train(dataclasses.replace(config, aux_weight=0.0), progress=False)[-1]
+    assert trained["peer_accuracy_with"] >= trained["peer_majority_with"] + 0.25
+    assert control["peer_accuracy_with"] <= control["peer_majority_with"] + 0.1
