@@ -1,10 +1,12 @@
 """A social learner: a recurrent actor-critic that also predicts what the agents in view
 do next (the auxiliary head of Ndousse et al. 2021, here on moves instead of pixels).
 
-The peer head reads the learner's memory features together with one ``others`` slot
-(its presence, offset and previous move) and gives logits over that agent's next move,
-for every slot ``[..., M, 5]``. Its loss shapes the shared memory; the policy never reads
-the head's output, so switching the loss off (weight 0) leaves the same network.
+The peer head reads the learner's memory features together with where one ``others``
+slot's agent stands (presence and offset; not its previous move, which alone predicts
+most next moves and would let the head ignore the memory) and gives logits over that
+agent's next move, for every slot ``[..., M, 5]``. Its loss shapes the shared memory; the
+policy never reads the head's output, so switching the loss off (weight 0) leaves the
+same network.
 """
 
 from __future__ import annotations
@@ -18,13 +20,12 @@ from socius.agents.modules import AgentNetwork, ObservationSpec, _finish
 class PeerMoveHead(nn.Module):
     """Features ``[..., H]`` and others ``[..., M, 6+L]`` -> next-move logits ``[..., M, A]``."""
 
-    def __init__(self, spec: ObservationSpec, hidden: int = 128, embed: int = 16,
+    def __init__(self, spec: ObservationSpec, hidden: int = 128,
                  device: str | torch.device = "cpu", generator: torch.Generator | None = None):
         super().__init__()
         with torch.device("meta"):  # materialised by _finish
             self.radius = max(1, spec.view_radius)
-            self.moves = nn.Embedding(spec.num_moves + 1, embed)
-            self.out = nn.Sequential(nn.Linear(hidden + 3 + embed, hidden), nn.ReLU(),
+            self.out = nn.Sequential(nn.Linear(hidden + 3, hidden), nn.ReLU(),
                                      nn.Linear(hidden, spec.num_moves))
         _finish(self, device, generator)
 
@@ -33,8 +34,7 @@ class PeerMoveHead(nn.Module):
         others = others.long()
         slots = others.shape[-2]
         parts = [features.unsqueeze(-2).expand(*features.shape[:-1], slots, features.shape[-1]),
-                 others[..., :1].float(), others[..., 1:3].float() / self.radius,
-                 self.moves(others[..., 5])]
+                 others[..., :1].float(), others[..., 1:3].float() / self.radius]
         return self.out(torch.cat(parts, dim=-1))
 
 

@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,6 +61,9 @@ class ImitationConfig:
     """Goal tiles in the cycle."""
     penalty: float = 1.0
     """Cost of entering a tile out of order."""
+    penalty_warmup: float = 0.0
+    """Fraction of the budget over which the training penalty grows from 0 to ``penalty``
+    (a curriculum; evaluation always uses the full penalty)."""
     view_radius: int = 2
     """Partial view radius of every agent."""
     max_cycles: int = 100
@@ -108,6 +112,8 @@ class ImitationConfig:
                 "at least 1 with method=bc (it clones an expert)", self.experts)
         require(0 < self.learning_rate < 1, "learning_rate", "a number in (0, 1)",
                 self.learning_rate)
+        require(0 <= self.penalty_warmup <= 1, "penalty_warmup", "a fraction in [0, 1]",
+                self.penalty_warmup)
         require(self.env_steps >= self.steps_per_round, "env_steps",
                 f"at least one round ({self.steps_per_round} steps)", self.env_steps)
 
@@ -344,6 +350,7 @@ def train(config: ImitationConfig, out: str | Path | None = None, progress: bool
         if stop_after is not None and round_index - start >= stop_after:
             break
         episodes = play(arenas, seat, _round_seed(config, round_index), learner, generator)
+        episodes = scale_penalty(episodes, penalty_scale(config, round_index))
         report = update(config, learner, optimizer, episodes, generator)
         done = round_index + 1
         if done % eval_rounds == 0 or done == config.rounds:
@@ -361,6 +368,20 @@ def train(config: ImitationConfig, out: str | Path | None = None, progress: bool
                                      "optimizer": optimizer.state_dict(),
                                      "generator": generator.get_state()})
     return rows
+
+
+def penalty_scale(config: ImitationConfig, round_index: int) -> float:
+    """The share of the penalty felt in a training round (1 after the warm-up)."""
+    warmup = config.penalty_warmup * config.rounds
+    return 1.0 if round_index >= warmup else round_index / warmup
+
+
+def scale_penalty(episodes: Episodes, scale: float) -> Episodes:
+    """The episodes with every penalty (the only negative reward) multiplied by ``scale``."""
+    if scale == 1.0:
+        return episodes
+    rewards = torch.where(episodes.rewards < 0, episodes.rewards * scale, episodes.rewards)
+    return dataclasses.replace(episodes, rewards=rewards)
 
 
 def _round_seed(config: ImitationConfig, round_index: int) -> int:
