@@ -302,3 +302,62 @@ class NoisyPolicy:
         swap = generator.random(chosen.shape[:2]) < self.noise
         action = np.where(swap[..., None], other, chosen)
         return action, {"policy": policy_state, "fallback": fallback_state}
+
+
+class ExpertFollower:
+    """Trails the nearest agent in view, from observations alone: it steps towards the
+    cell that agent just left (so it enters the tiles the agent entered, in its order)
+    and onto no other goal tile; with nobody in view it walks at random, off tiles.
+
+    A calibration for social learning in ``goal_cycle_v0``: what following alone earns.
+    """
+
+    def __init__(self, message_length: int = 0):
+        self.message_length = message_length
+
+    def initial_state(self, batch: int) -> dict[str, np.ndarray]:
+        """No memory."""
+        return {}
+
+    def act(self, observation, state, done, generator: np.random.Generator, privileged=None):
+        """Moves ``[B, N]`` towards each agent's nearest neighbour's previous cell."""
+        obs = as_numpy(observation)
+        nearest = obs["others"][..., 0, :].astype(np.int64)  # [B, N, 6+L]
+        present, said = nearest[..., 0] > 0, nearest[..., 5]
+        last = np.clip(said - 1, 0, len(MOVE_ROW) - 1) * (said > 0)
+        row, col = nearest[..., 1] - MOVE_ROW[last], nearest[..., 2] - MOVE_COL[last]
+        arrived = (row == 0) & (col == 0)  # on its previous cell: close up on it
+        row, col = np.where(arrived, nearest[..., 1], row), np.where(arrived, nearest[..., 2], col)
+        distance = (np.abs(row[..., None] - MOVE_ROW) + np.abs(col[..., None] - MOVE_COL))
+        radius = obs["view"].shape[-1] // 2
+        tile_ahead = obs["view"][..., TILE, radius + MOVE_ROW, radius + MOVE_COL] > 0
+        its_cell = (MOVE_ROW == row[..., None]) & (MOVE_COL == col[..., None]) & ~arrived[
+            ..., None]
+        score = np.where(present[..., None], -distance.astype(np.float64),
+                         generator.random(distance.shape))
+        score = score - 1e6 * (tile_ahead & ~its_cell) - 1e9 * (obs["action_mask"] == 0)
+        moves = score.argmax(axis=-1)
+        tokens = np.zeros((*moves.shape, self.message_length), dtype=np.int64)
+        return np.concatenate([moves[..., None], tokens], axis=-1), state
+
+
+class SeatedPolicy:
+    """One policy in agent ``seat``'s place and another for every other agent."""
+
+    def __init__(self, seat_policy, others_policy, seat: int = 0):
+        self.seat_policy, self.others_policy, self.seat = seat_policy, others_policy, seat
+
+    def initial_state(self, batch: int) -> dict:
+        """Both policies' states."""
+        return {"seat": self.seat_policy.initial_state(batch),
+                "others": self.others_policy.initial_state(batch)}
+
+    def act(self, observation, state, done, generator, privileged=None):
+        """The others' actions with the seat's action written over them."""
+        action, others_state = self.others_policy.act(observation, state["others"], done,
+                                                      generator, privileged)
+        chosen, seat_state = self.seat_policy.act(observation, state["seat"], done,
+                                                  generator, privileged)
+        action = np.array(action, copy=True)
+        action[:, self.seat] = chosen[:, self.seat]
+        return action, {"seat": seat_state, "others": others_state}

@@ -57,6 +57,30 @@ def summarise(root: Path, conditions: list[str], generator: np.random.Generator)
     return table
 
 
+def follower_calibration(root: Path, condition: str = "social") -> dict:
+    """What trailing an expert alone earns (``ExpertFollower`` in the learner's seat), on
+    the evaluation episodes of each seed of ``condition``, normalised like the learners."""
+    from socius.agents.scripted import CycleExpert, ExpertFollower, SeatedPolicy
+    from socius.envs import make_vector
+    from socius.societies.imitation_eval import episode_seed
+    from socius.societies.imitation_runs import config_from_run
+    from socius.societies.imitation_metrics import normalised_return
+    from socius.societies.rollout import collect
+
+    values = []
+    for run in sorted(root.glob(f"{condition}-seed*")):
+        config, report = config_from_run(run), json.loads((run / "evaluation.json").read_text())
+        venv = make_vector("goal_cycle_v0", config.eval_envs,
+                           **config.world_settings(config.eval_experts))
+        episodes = collect(venv, SeatedPolicy(ExpertFollower(), CycleExpert()),
+                           np.random.default_rng(config.seed), config.max_cycles,
+                           seed=episode_seed(config, config.seed, False),
+                           num_episodes=config.eval_envs)
+        mean = float(np.mean([e.rewards[:, 0].sum() for e in episodes]))
+        values.append(normalised_return(mean, report["random_with"], report["expert_with"]))
+    return {"follower_normalised_with": values}
+
+
 def figure(root: Path, conditions: list[str], target: Path) -> None:
     """Normalised return with experts and alone, and following, over training."""
     from socius.viz.plots import seed_bands
@@ -77,8 +101,9 @@ def main() -> None:
     parser.add_argument("--conditions", nargs="*", default=["social", "noaux", "solo", "bc"])
     parser.add_argument("--figure", type=Path, default=None)
     args = parser.parse_args()
-    print(json.dumps(summarise(args.root, args.conditions, np.random.default_rng(0)),
-                     indent=1))
+    table = summarise(args.root, args.conditions, np.random.default_rng(0))
+    table["scripted_follower"] = follower_calibration(args.root)
+    print(json.dumps(table, indent=1))
     if args.figure is not None:
         figure(args.root, args.conditions, args.figure)
 
