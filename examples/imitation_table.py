@@ -63,8 +63,8 @@ def follower_calibration(root: Path, condition: str = "social") -> dict:
     from socius.agents.scripted import CycleExpert, ExpertFollower, SeatedPolicy
     from socius.envs import make_vector
     from socius.societies.imitation_eval import episode_seed
-    from socius.societies.imitation_runs import config_from_run
     from socius.societies.imitation_metrics import normalised_return
+    from socius.societies.imitation_runs import config_from_run
     from socius.societies.rollout import collect
 
     values = []
