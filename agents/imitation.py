@@ -39,10 +39,16 @@ class PeerMoveHead(nn.Module):
 
 
 class SocialLearner(nn.Module):
-    """An :class:`AgentNetwork` with GRU memory plus a :class:`PeerMoveHead`."""
+    """An :class:`AgentNetwork` with GRU memory plus a :class:`PeerMoveHead`.
+
+    With ``reward_input`` the memory also reads the reward of the previous step (as
+    "scored" and "penalised" flags, observation key ``previous_reward``), as meta-RL
+    agents do: without it a learner cannot tell, within an episode, whether the tile it
+    entered was the right one.
+    """
 
     def __init__(self, spec: ObservationSpec, hidden: int = 128, memory: bool = True,
-                 view_channels: int = 16, view_kernel: int = 1,
+                 view_channels: int = 16, view_kernel: int = 1, reward_input: bool = False,
                  device: str | torch.device = "cpu", generator: torch.Generator | None = None):
         super().__init__()
         generator = generator if generator is not None else torch.Generator().manual_seed(0)
@@ -54,6 +60,18 @@ class SocialLearner(nn.Module):
                                     view_kernel=view_kernel, device=device,
                                     generator=generator)
         self.peer = PeerMoveHead(spec, hidden, device=device, generator=generator)
+        self.reward = None
+        if reward_input:
+            with torch.device("meta"):  # materialised by _finish
+                self.reward = nn.Linear(2, hidden)
+            _finish(self.reward, device, generator)
+
+    def _extra(self, observation: dict[str, Tensor]) -> Tensor | None:
+        """The previous reward's features ``[..., H]`` (None without ``reward_input``)."""
+        if self.reward is None:
+            return None
+        reward = observation["previous_reward"].float()
+        return self.reward(torch.stack([reward > 0, reward < 0], dim=-1).float())
 
     def initial_state(self, batch_shape: tuple[int, ...]) -> Tensor:
         """Zero memory ``[*batch_shape, H]``."""
@@ -62,13 +80,14 @@ class SocialLearner(nn.Module):
     def forward(self, observation: dict[str, Tensor], state: Tensor | None = None,
                 reset: Tensor | None = None) -> tuple[dict[str, Tensor], Tensor]:
         """One step; the outputs of :class:`AgentNetwork` plus ``peer_logits``."""
-        outputs, state = self.network(observation, state, reset)
+        outputs, state = self.network(observation, state, reset, self._extra(observation))
         outputs["peer_logits"] = self.peer(outputs["features"], observation["others"])
         return outputs, state
 
     def forward_sequence(self, observation: dict[str, Tensor], state: Tensor,
                          reset: Tensor | None = None) -> tuple[dict[str, Tensor], Tensor]:
         """A rollout ``[T, ...]``; the outputs of :class:`AgentNetwork` plus ``peer_logits``."""
-        outputs, state = self.network.forward_sequence(observation, state, reset)
+        outputs, state = self.network.forward_sequence(observation, state, reset,
+                                                       self._extra(observation))
         outputs["peer_logits"] = self.peer(outputs["features"], observation["others"])
         return outputs, state

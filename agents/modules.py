@@ -372,9 +372,13 @@ class AgentNetwork(nn.Module):
         return self.fusion(torch.cat([features[name] for name in self.encoders], dim=-1))
 
     def forward(self, observation: dict[str, Tensor], state: Tensor | None = None,
-                reset: Tensor | None = None) -> tuple[dict[str, Tensor], Tensor]:
-        """One step: observation ``[..., ...]``, state ``[..., H]``, reset bool ``[...]``."""
+                reset: Tensor | None = None,
+                extra: Tensor | None = None) -> tuple[dict[str, Tensor], Tensor]:
+        """One step: observation ``[..., ...]``, state ``[..., H]``, reset bool ``[...]``;
+        ``extra`` ``[..., hidden]`` is added to the fused encoding before the memory."""
         features = self.encode(observation)
+        if extra is not None:
+            features = features + extra
         if state is None:
             state = self.initial_state(features.shape[:-1])
         if self.memory is not None:
@@ -384,9 +388,13 @@ class AgentNetwork(nn.Module):
         return outputs, state
 
     def forward_sequence(self, observation: dict[str, Tensor], state: Tensor,
-                         reset: Tensor | None = None) -> tuple[dict[str, Tensor], Tensor]:
-        """A rollout: observation ``[T, ..., ...]``, reset bool ``[T, ...]``; encoders run once."""
+                         reset: Tensor | None = None,
+                         extra: Tensor | None = None) -> tuple[dict[str, Tensor], Tensor]:
+        """A rollout: observation ``[T, ..., ...]``, reset bool ``[T, ...]``; encoders run once
+        (``extra`` ``[T, ..., hidden]`` as in ``forward``)."""
         features = self.encode(observation)  # [T, ..., hidden]
+        if extra is not None:
+            features = features + extra
         if self.memory is not None:
             features, state = self.memory.unroll(features, state, reset)
         outputs = self.heads(features, observation["action_mask"])

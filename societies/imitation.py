@@ -72,6 +72,8 @@ class ImitationConfig:
     """Walls scattered in the held-out layouts (training layouts have none)."""
     hidden: int = 128
     """Width of the learner's network."""
+    reward_input: bool = False
+    """The learner's memory also reads its previous reward (as meta-RL agents do)."""
     learning_rate: float = 5e-4
     """Adam step size."""
     epochs: int = 4
@@ -182,7 +184,8 @@ def learner_spec(config: ImitationConfig) -> ObservationSpec:
 
 def make_learner(config: ImitationConfig, generator: torch.Generator) -> SocialLearner:
     """A fresh recurrent learner."""
-    return SocialLearner(learner_spec(config), config.hidden, generator=generator)
+    return SocialLearner(learner_spec(config), config.hidden,
+                         reward_input=config.reward_input, generator=generator)
 
 
 def play(arenas: list[VectorEnv], seat: str, episode_seed: int,
@@ -200,6 +203,7 @@ def play(arenas: list[VectorEnv], seat: str, episode_seed: int,
     expert_states = [expert.initial_state(venv.num_envs) for venv in arenas]
     batch = sum(venv.num_envs for venv in arenas)
     memory = learner.initial_state((batch,)) if learner is not None else None
+    previous_reward = torch.zeros(batch)
     steps: list[dict] = []
     for _ in range(arenas[0].world.config.max_cycles):
         scripted, seat_obs, peers = [], [], []
@@ -211,6 +215,7 @@ def play(arenas: list[VectorEnv], seat: str, episode_seed: int,
             seat_obs.append({k: v[:, 0] for k, v in observations[index].items()})
             peers.append(_peers(venv, observations[index], action))
         obs = {k: torch.as_tensor(np.concatenate([o[k] for o in seat_obs])) for k in seat_obs[0]}
+        obs["previous_reward"] = previous_reward
         expert_move = torch.as_tensor(np.concatenate([a[:, 0, 0] for a in scripted]))
         record = {"observation": obs, "expert_moves": expert_move,
                   **{k: torch.as_tensor(np.concatenate([p[k] for p in peers]))
@@ -235,7 +240,7 @@ def play(arenas: list[VectorEnv], seat: str, episode_seed: int,
             observation, reward, *_ = venv.step(torch.as_tensor(action))
             observations[index] = as_numpy(observation)
             rewards.append(reward[:, 0])
-        record["rewards"] = torch.cat(rewards)
+        record["rewards"] = previous_reward = torch.cat(rewards)
         steps.append(record)
     stacked = {key: torch.stack([s[key] for s in steps]) for key in steps[0]
                if key != "observation"}

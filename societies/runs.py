@@ -149,6 +149,10 @@ def parse_value(text: str, annotation: str, key: str):
             raise ValueError(f"config key {key!r} must be a list such as [[0, 1], [2, 3]]; "
                              f"got {text!r}")
         return tuple(tuple(v) if isinstance(v, list) else v for v in value)
+    if annotation == "bool":
+        if text.lower() not in ("true", "false", "1", "0"):
+            raise ValueError(f"config key {key!r} must be true or false; got {text!r}")
+        return text.lower() in ("true", "1")
     kinds = {"int": int, "float": float, "str": str}
     if annotation not in kinds:
         raise ValueError(f"config key {key!r} cannot be set from the command line")

@@ -144,3 +144,23 @@ def test_the_auxiliary_head_learns_to_predict_the_experts_moves():
     assert trained["peer_accuracy_with"] >= trained["peer_majority_with"] + 0.1
     assert trained["peer_accuracy_with"] >= control["peer_accuracy_with"] + 0.1
     assert control["peer_accuracy_with"] <= control["peer_majority_with"] + 0.05
+
+
+def test_reward_input_lets_the_memory_read_the_previous_reward():
+    from socius.societies.runs import apply_overrides
+
+    config = apply_overrides(ImitationConfig, SMALL, ["reward_input=true"])
+    assert config.reward_input is True
+    with pytest.raises(ValueError, match="reward_input"):
+        apply_overrides(ImitationConfig, SMALL, ["reward_input=maybe"])
+    episodes = play(make_arenas(config, 4, seed=0), "random", episode_seed=1)
+    observation = {k: v[0] for k, v in episodes.observation.items()}
+    scored = dict(observation, previous_reward=torch.ones(4))
+    for reads, learner in ((True, imitation.make_learner(config, torch.Generator())),
+                           (False, imitation.make_learner(SMALL_CONFIG, torch.Generator()))):
+        plain, _ = learner(observation)
+        after_a_point, _ = learner(scored)
+        assert reads != torch.equal(plain["move_logits"], after_a_point["move_logits"])
+
+
+SMALL_CONFIG = ImitationConfig(**SMALL)
