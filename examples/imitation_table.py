@@ -8,9 +8,9 @@
 
 For each condition (run directories ``<root>/<condition>-seed<k>``) it prints every
 measure of ``evaluation.json`` as the mean over seeds with a 95% bootstrap interval and
-the per-seed values, then the issue's targets: normalised return with experts (social
-learner), the solo learner's normalised return on its own, the transmission score, and
-each learner's gain over the solo learner.
+the per-seed values, each learner's gain over the solo learner (normalised return beside
+experts, against the solo learner's there) and what a scripted follower that trails the
+nearest expert earns on the same episodes (a calibration).
 """
 
 from __future__ import annotations
@@ -49,7 +49,9 @@ def summarise(root: Path, conditions: list[str], generator: np.random.Generator)
     table = {c: {m: interval([r[m] for r in rs], generator) for m in MEASURES}
              for c, rs in found.items() if rs}
     if "solo" in found and found["solo"]:
-        solo = np.mean([r["normalised_alone"] for r in found["solo"]])
+        # Gains are measured in the same setting: beside experts, against the solo learner
+        # placed beside them.
+        solo = np.mean([r["normalised_with"] for r in found["solo"]])
         for condition, rs in found.items():
             if rs and condition != "solo":
                 table[condition]["gain_over_solo"] = interval(
