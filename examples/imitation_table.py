@@ -84,16 +84,19 @@ def follower_calibration(root: Path, condition: str = "social") -> dict:
 
 
 def figure(root: Path, conditions: list[str], target: Path) -> None:
-    """Normalised return with experts and alone, and following, over training."""
+    """Normalised return with experts and alone, and following, over training (dashed: the
+    0.6 target, and the random walker's following)."""
     from socius.viz.plots import seed_bands
 
+    walker = np.mean([r["following_random_with"] for c in conditions for r in reports(root, c)])
     runs = {c: [RunDirectory(run).rows() for run in sorted(root.glob(f"{c}-seed*"))]
             for c in conditions}
     seed_bands({c: tables for c, tables in runs.items() if tables}, "env_steps",
                {"normalised return, with experts": "normalised_with",
                 "normalised return, experts removed": "normalised_alone",
                 "steps with an expert in view": "following_with"},
-               target, reference={"normalised return, with experts": 0.6})
+               target, reference={"normalised return, with experts": 0.6,
+                                  "steps with an expert in view": float(walker)})
 
 
 def main() -> None:

@@ -90,10 +90,38 @@ def seed_bands(runs: dict[str, list[list[dict]]], x: str, panels: dict[str, str]
                               color=line.get_color())
         if reference and panel in reference:
             axis.axhline(reference[panel], linestyle="--", color="grey", linewidth=1)
+        axis.xaxis.set_major_formatter(matplotlib.ticker.EngFormatter(sep=""))
         axis.set(title=panel, xlabel=x)
         axis.legend(fontsize=7)
     if title:
         figure.suptitle(title)
     figure.tight_layout()
+    atomic_write(path, lambda p: figure.savefig(p, format="png", dpi=110), suffix=".png")
+    plt.close(figure)
+
+
+def heatmaps(grids: dict[str, np.ndarray], path: str | Path, title: str,
+             blocked: np.ndarray | None = None, label: str = "") -> None:
+    """One heatmap panel per entry of ``grids`` (name -> ``[H, W]`` values) on a shared
+    colour scale, ``blocked`` cells (e.g. walls) drawn black; saved atomically as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(grids)
+    figure, axes = plt.subplots(1, len(names), figsize=(3.2 * len(names) + 0.8, 3.4),
+                                squeeze=False)
+    high = max(float(np.nanmax(grid)) for grid in grids.values())
+    image = None
+    for axis, name in zip(axes[0], names):
+        grid = np.ma.masked_where(blocked, grids[name]) if blocked is not None else grids[name]
+        cmap = matplotlib.colormaps["viridis"].with_extremes(bad="black")
+        image = axis.imshow(grid, cmap=cmap, vmin=0, vmax=high)
+        axis.set_title(name, fontsize=9)
+        axis.set_xticks([])
+        axis.set_yticks([])
+    figure.colorbar(image, ax=axes[0].tolist(), shrink=0.8, label=label)
+    figure.suptitle(title)
     atomic_write(path, lambda p: figure.savefig(p, format="png", dpi=110), suffix=".png")
     plt.close(figure)
