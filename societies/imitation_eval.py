@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from socius.agents.imitation import SocialLearner
-from socius.societies.imitation import Episodes, ImitationConfig, make_arenas, play
+from socius.societies.imitation import ImitationConfig, make_arenas
 from socius.societies.imitation_metrics import (
     action_agreement,
     following_fraction,
@@ -21,6 +21,7 @@ from socius.societies.imitation_metrics import (
     prediction_accuracy,
     transmission_score,
 )
+from socius.societies.imitation_play import Episodes, play
 
 SETTINGS = {"with": (True, False), "alone": (False, False),
             "heldout_with": (True, True), "heldout_alone": (False, True)}

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from socius.societies import imitation
-from socius.societies.imitation import ImitationConfig, make_arenas, play
+from socius.societies.imitation import ImitationConfig, make_arenas
 from socius.societies.imitation_eval import play_setting
 from socius.societies.imitation_metrics import (
     action_agreement,
@@ -20,6 +20,7 @@ from socius.societies.imitation_metrics import (
     prediction_accuracy,
     transmission_score,
 )
+from socius.societies.imitation_play import play
 
 SMALL = dict(num_envs=32, minibatches=2, hidden=32, max_cycles=40, env_steps=32 * 40 * 4,
              eval_every=32 * 40 * 2, eval_envs=32)
