@@ -37,6 +37,8 @@ RUN_EXPERIMENTS = {
     "language": ("a population learns to talk (referential_v0, multi-agent PPO)", "language"),
     "imitation": ("a recurrent learner learns from experts in view (goal_cycle_v0)",
                   "imitation"),
+    "collect": ("a collector gathers data by information gain (maze_v0 with a noisy TV)",
+                "collect"),
 }
 """Experiments run from a config: name -> (help, default shipped config)."""
 
@@ -44,7 +46,8 @@ RUN_EXPERIMENTS = {
 def experiment_module(name: str):
     """The module holding an experiment's config_from, run, resume, plot and evaluate_run."""
     modules = {"language": "socius.societies.language_runs",
-               "imitation": "socius.societies.imitation_runs"}
+               "imitation": "socius.societies.imitation_runs",
+               "collect": "socius.societies.collect_runs"}
     if name not in modules:
         raise ValueError(f"unknown experiment {name!r}; expected one of {sorted(modules)}")
     return importlib.import_module(modules[name])
@@ -98,9 +101,10 @@ def main(argv: list[str] | None = None) -> int:
     memory.add_argument("--seed", type=int, default=0)
     memory.add_argument("--steps", type=int, default=800, help="gradient steps")
     report = commands.add_parser("report", help="summarise finished runs as a markdown table")
-    report.add_argument("experiment", choices=["gcrl"])
+    report.add_argument("experiment", choices=["gcrl", "collect"])
     report.add_argument("run_dirs", nargs="+")
-    report.add_argument("--plot", default=None, help="also save a PNG bar plot here")
+    report.add_argument("--plot", default=None, help="also save figures here (gcrl: a PNG "
+                                                      "bar plot; collect: a path prefix)")
     args = parser.parse_args(argv)
 
     if args.command == "list":
@@ -158,6 +162,11 @@ def main(argv: list[str] | None = None) -> int:
         from socius.societies.memory import MemoryRunConfig, run
 
         print(json.dumps(run(MemoryRunConfig(seed=args.seed, steps=args.steps))))
+        return 0
+    if args.command == "report" and args.experiment == "collect":
+        from socius.societies.collect_runs import summarize
+
+        print(summarize(args.run_dirs, figures=args.plot))
         return 0
     if args.command == "report":
         from socius.societies.gcrl import summarize_runs

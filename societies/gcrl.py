@@ -133,14 +133,18 @@ def evaluate(agent: GCRLAgent, config: GCRLRunConfig, seed: int) -> dict[str, fl
     return report
 
 
-def train(config: GCRLRunConfig, out: str | Path | None = None,
-          progress: bool = True) -> dict[str, float]:
-    """Collect, train and evaluate one learner; log to ``out/metrics.jsonl`` if given."""
+def train(config: GCRLRunConfig, out: str | Path | None = None, progress: bool = True,
+          episodes: list | None = None) -> dict[str, float]:
+    """Collect (unless ``episodes`` of the run's maze are given), train and evaluate one
+    learner; log to ``out/metrics.jsonl`` if given."""
     started = time.perf_counter()
-    episodes, world = collect_dataset(config)
-    if out is not None:
-        save_dataset(Path(out) / "dataset.npz", episodes, world=world,
-                     metadata={"source": config.data, "noise": config.noise})
+    if episodes is None:
+        episodes, world = collect_dataset(config)
+        if out is not None:
+            save_dataset(Path(out) / "dataset.npz", episodes, world=world,
+                         metadata={"source": config.data, "noise": config.noise})
+    else:
+        world = build_world(make_config(MAZE_CONFIG, _maze_settings(config, 1)))
     dataset = GoalDataset(episodes, world.width)
     torch_generator = torch.Generator().manual_seed(config.seed)
     agent = GCRLAgent(config.learner, world.height * world.width, torch_generator)
