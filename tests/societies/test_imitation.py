@@ -165,3 +165,14 @@ def test_reward_input_lets_the_memory_read_the_previous_reward():
 
 
 SMALL_CONFIG = ImitationConfig(**SMALL)
+
+
+def test_penalty_warm_up_scales_only_the_penalties():
+    config = ImitationConfig(**{**SMALL, "env_steps": 32 * 40 * 10, "penalty_warmup": 0.5})
+    assert [imitation.penalty_scale(config, r) for r in (0, 1, 4, 5, 9)] == [0, 0.2, 0.8, 1, 1]
+    episodes = play(make_arenas(config, 8, seed=0), "random", episode_seed=2)
+    scaled = imitation.scale_penalty(episodes, 0.25)
+    wrong, right = episodes.rewards < 0, episodes.rewards > 0
+    assert wrong.any() and right.any()
+    assert torch.equal(scaled.rewards[wrong], episodes.rewards[wrong] * 0.25)
+    assert torch.equal(scaled.rewards[~wrong], episodes.rewards[~wrong])
