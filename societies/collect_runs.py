@@ -19,6 +19,7 @@ from socius.societies import collect_eval as measures
 from socius.societies.collect import CollectConfig, config_from_run, make_world, train
 from socius.societies.datasets import load_dataset
 from socius.societies.runs import RunDirectory, apply_overrides
+from socius.societies.tensorboard import export as export_tensorboard
 
 
 def config_from(base: dict, overrides: list[str]) -> CollectConfig:
@@ -31,6 +32,7 @@ def run(config: CollectConfig, out: str | Path, progress: bool = True) -> dict:
     rows = train(config, out, progress=progress)
     summary = evaluate_run(out)
     figures = plot(out)
+    export_tensorboard(out)
     keys = ("coverage", "steps_to_90", "tv_in_view", "model_error", "hier_success", "overlap")
     return {"run": str(out), "steps": rows[-1]["steps"] if rows else 0,
             **{k: summary[k] for k in keys if k in summary}, **figures}

@@ -92,7 +92,7 @@ def event_bytes(rows: list[dict], step_key: str, wall_time: float | None = None)
     return b"".join(stream)
 
 
-STEP_KEYS = ("env_steps", "episodes", "round")
+STEP_KEYS = ("env_steps", "steps", "episodes", "round")
 """Row keys that can serve as the step, in order of preference."""
 
 

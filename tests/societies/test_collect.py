@@ -185,6 +185,7 @@ def test_cli_runs_a_collector_and_reports_it(tmp_path, capsys, one_torch_thread)
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["plot"].endswith("curves.png")
     assert (tmp_path / "random" / "experiment.txt").read_text().strip() == "collect"
+    assert (tmp_path / "random" / "tensorboard").is_dir()
     assert main(["evaluate", str(tmp_path / "random")]) == 0
     assert 0 < json.loads(capsys.readouterr().out)["coverage"] <= 1
     assert main(["report", "collect", str(tmp_path / "random")]) == 0
