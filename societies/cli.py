@@ -106,7 +106,16 @@ def main(argv: list[str] | None = None) -> int:
     report.add_argument("--plot", default=None, help="also save figures here (gcrl: a PNG "
                                                       "bar plot; collect: a path prefix)")
     args = parser.parse_args(argv)
+    try:
+        return _dispatch(parser, args)
+    except ValueError as error:
+        # Bad configs, run directories and checkpoints raise ValueError naming the field
+        # and what was expected: say that, not a traceback.
+        parser.exit(2, f"socius: error: {error}\n")
 
+
+def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    """Run the command ``args`` names."""
     if args.command == "list":
         print(list_environments(verbose=not args.brief))
         return 0

@@ -1,8 +1,9 @@
-"""The console script: listing environments and the demo."""
+"""The console script: listing environments, the demo and errors."""
 
 from __future__ import annotations
 
 import imageio.v3 as iio
+import pytest
 
 from socius.envs import ENVIRONMENTS
 from socius.societies.cli import main
@@ -34,3 +35,15 @@ def test_speed_measurement_counts_agent_steps():
     from socius.societies.demo import measure_speed
 
     assert measure_speed("maze_v0", num_envs=4, seconds=0.05) > 0
+
+
+def test_a_bad_value_is_one_line_naming_the_field_not_a_traceback(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["run", "imitation", "--out", str(tmp_path / "run"), "--set", "method=dagger"])
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err
+    assert error.startswith("socius: error:") and "method" in error
+    assert "Traceback" not in error and not (tmp_path / "run").exists()
+    with pytest.raises(SystemExit):
+        main(["resume", str(tmp_path / "nowhere")])
+    assert "config.json is missing" in capsys.readouterr().err
