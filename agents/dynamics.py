@@ -253,14 +253,12 @@ class ValueLearner:
         seen = self.allowed.any(axis=1)
         known = reward[seen][self.allowed[seen]]
         scaled = (reward - known.mean()) / (known.std() + 1e-12)
-        gamma = self.gamma
         q = self.q
+        # Untried moves bootstrap from their own cell; the successor table is fixed here.
+        successor = np.where(self.next_cell >= 0, self.next_cell, np.arange(len(q))[:, None])
         for _ in range(self.sweeps):
-            value = np.where(self.allowed, q, -np.inf).max(axis=1)
-            value = np.where(seen, value, 0.0)
-            successor = np.where(self.next_cell >= 0, self.next_cell,
-                                 np.arange(len(q))[:, None])
-            q = scaled + gamma * value[successor]
+            value = np.where(seen, np.where(self.allowed, q, -np.inf).max(axis=1), 0.0)
+            q = scaled + self.gamma * value[successor]
         self.q = np.where(self.allowed, q, 0.0)
         return {"reward_seen": float(known.mean()), "q_max": float(self.q[seen].max())}
 

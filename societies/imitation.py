@@ -230,7 +230,7 @@ def train(config: ImitationConfig, out: str | Path | None = None, progress: bool
     With ``out`` the run is logged and checkpointed there, and a run already in ``out``
     resumes from its checkpoint. ``stop_after`` ends the call after that many rounds.
     """
-    from socius.societies.imitation_eval import evaluate
+    from socius.societies.imitation_eval import evaluate, reference
 
     run = open_run(out, config, "imitation")
     generator = torch.Generator().manual_seed(config.seed)
@@ -243,6 +243,7 @@ def train(config: ImitationConfig, out: str | Path | None = None, progress: bool
     seat = "expert" if config.method == "bc" else "learner"
     bar = tqdm(range(start, config.rounds), disable=not progress, initial=start,
                total=config.rounds, desc=f"imitation {config.method} experts={config.experts}")
+    baselines = reference(config, config.seed)
     started = time.perf_counter()
     for round_index in bar:
         if stop_after is not None and round_index - start >= stop_after:
@@ -254,7 +255,7 @@ def train(config: ImitationConfig, out: str | Path | None = None, progress: bool
         if done % eval_rounds == 0 or done == config.rounds:
             row = {"round": done, "env_steps": done * config.steps_per_round,
                    "train_return": float(episodes.rewards.sum(0).mean()), **report,
-                   **evaluate(config, learner, seed=config.seed)}
+                   **evaluate(config, learner, config.seed, baselines)}
             rows.append(row)
             bar.set_postfix(norm=f"{row['normalised_with']:.2f}",
                             alone=f"{row['normalised_alone']:.2f}")

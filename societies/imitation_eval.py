@@ -48,22 +48,37 @@ def mean_return(episodes: Episodes) -> float:
     return float(episodes.rewards.sum(0).mean())
 
 
-def evaluate(config: ImitationConfig, learner: SocialLearner, seed: int = 0) -> dict:
-    """Every measure of the learner in every setting (sampled moves, fixed seeds)."""
+def reference(config: ImitationConfig, seed: int = 0) -> dict[str, float]:
+    """What the expert and the random walker score in the seat, per setting: the same at
+    every evaluation of a run, so a trainer computes it once."""
+    report: dict[str, float] = {}
+    for setting, (with_experts, _) in SETTINGS.items():
+        walker = play_setting(config, setting, "random", seed)
+        report[f"expert_{setting}"] = mean_return(play_setting(config, setting, "expert", seed))
+        report[f"random_{setting}"] = mean_return(walker)
+        if with_experts:
+            report[f"following_random_{setting}"] = following(config, walker)
+    return report
+
+
+def evaluate(config: ImitationConfig, learner: SocialLearner, seed: int = 0,
+             baselines: dict[str, float] | None = None) -> dict:
+    """Every measure of the learner in every setting (sampled moves, fixed seeds), beside
+    ``baselines`` (:func:`reference`, computed here when not given)."""
+    baselines = reference(config, seed) if baselines is None else baselines
     report: dict[str, float] = {}
     for setting, (with_experts, _) in SETTINGS.items():
         learned = play_setting(config, setting, "learner", seed, learner)
-        expert = mean_return(play_setting(config, setting, "expert", seed))
-        walker = play_setting(config, setting, "random", seed)
+        expert = baselines[f"expert_{setting}"]
         report[f"return_{setting}"] = mean_return(learned)
         report[f"expert_{setting}"] = expert
-        report[f"random_{setting}"] = mean_return(walker)
+        report[f"random_{setting}"] = baselines[f"random_{setting}"]
         report[f"normalised_{setting}"] = normalised_return(
             report[f"return_{setting}"], report[f"random_{setting}"], expert)
         report[f"agreement_{setting}"] = action_agreement(learned.moves, learned.expert_moves)
         if with_experts:
             report[f"following_{setting}"] = following(config, learned)
-            report[f"following_random_{setting}"] = following(config, walker)
+            report[f"following_random_{setting}"] = baselines[f"following_random_{setting}"]
             report[f"peer_accuracy_{setting}"] = prediction_accuracy(
                 learned.peer_logits.numpy(), learned.peer_moves.numpy(),
                 learned.peer_present.numpy())

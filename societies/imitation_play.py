@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from socius.agents.imitation import SocialLearner
-from socius.agents.scripted import CycleExpert, Privileged, as_numpy
+from socius.agents.scripted import CycleExpert, Privileged, RandomPolicy, as_numpy
 from socius.envs.vector import VectorEnv
 
 
@@ -86,8 +86,8 @@ def play(arenas: list[VectorEnv], seat: str, episode_seed: int,
             record.update(moves=move, log_probs=distribution.log_prob(move),
                           values=outputs["value"], peer_logits=outputs["peer_logits"])
         else:
-            move = expert_move if seat == "expert" else torch.as_tensor(
-                _random_moves(obs["action_mask"].numpy(), sampler))
+            move = expert_move if seat == "expert" else torch.as_tensor(RandomPolicy(0, 0).act(
+                {"action_mask": obs["action_mask"]}, {}, None, sampler)[0][:, 0])
             record.update(moves=move, log_probs=torch.zeros(batch), values=torch.zeros(batch))
         rewards, offset = [], 0
         for index, venv in enumerate(arenas):
@@ -118,9 +118,3 @@ def _peers(venv: VectorEnv, observation: dict[str, np.ndarray],
                           np.abs(state.col[:, 1:] - state.col[:, :1]))
     return {"peer_moves": np.where(present, moves, 0).astype(np.int64),
             "peer_present": present, "expert_distance": distance.astype(np.int64)}
-
-
-def _random_moves(mask: np.ndarray, generator: np.random.Generator) -> np.ndarray:
-    """Uniform moves among those ``mask[B, A]`` allows."""
-    scores = np.where(mask.astype(bool), generator.random(mask.shape), -1.0)
-    return scores.argmax(axis=-1).astype(np.int64)
