@@ -290,3 +290,51 @@ class GCRLAgent(nn.Module):
         usable = within_k & (~stay | (achieves > 0))
         best = cells[score.masked_fill(~usable, float("-inf")).argmax(dim=-1)]
         return torch.where(usable.any(dim=-1), best, goal)
+
+
+class SubgoalPolicy:
+    """A trained :class:`GCRLAgent` as a policy in its maze: each agent walks to the goal
+    cell in its observation, through a subgoal it picks again every k steps, on reaching
+    it, and at the start of an episode. The state holds the subgoals, so viewers can
+    draw them."""
+
+    def __init__(self, agent: GCRLAgent, walls: np.ndarray):
+        self.agent = agent
+        self.width = int(walls.shape[1])
+        self.known = torch.as_tensor(~np.asarray(walls, dtype=bool).ravel())
+
+    def initial_state(self, batch: int) -> dict[str, np.ndarray | None]:
+        """No subgoal yet (the arrays take their agent axis on the first step)."""
+        return {"subgoal": None, "age": None}
+
+    @torch.no_grad()
+    def act(self, observation, state, done, generator, privileged=None):
+        """Greedy moves towards the subgoal (or the goal, for flat agents): ``[B, N, 1 + L]``."""
+        position = np.asarray(observation["position"])
+        batch, agents = position.shape[:2]
+        message_length = np.asarray(observation["others"]).shape[-1] - 6
+        here = torch.as_tensor(position[..., 0] * self.width + position[..., 1]).reshape(-1)
+        goal = np.asarray(observation["goal"])
+        target = torch.as_tensor(goal[..., 0] * self.width + goal[..., 1]).reshape(-1).long()
+        if state["subgoal"] is None:
+            subgoal, age = np.full((batch, agents, 2), -1), np.zeros((batch, agents), np.int64)
+        else:
+            subgoal, age = state["subgoal"].copy(), state["age"] + 1
+        restart = np.broadcast_to(np.asarray(done, dtype=bool)[:, None], (batch, agents))
+        age[restart] = 0
+        subgoal[restart] = -1
+        current = torch.as_tensor(subgoal[..., 0] * self.width + subgoal[..., 1]).reshape(-1)
+        if self.agent.config.agent in ("hiql", "hier"):
+            due = (torch.as_tensor(age.reshape(-1) % self.agent.config.subgoal_steps == 0)
+                   | (current < 0) | (here == current))
+            if due.any():
+                current = current.clone()
+                current[due] = self.agent.choose_subgoal(here[due].long(), target[due],
+                                                         self.known)
+                age.reshape(-1)[due.numpy()] = 0
+            subgoal = np.stack([current.numpy() // self.width, current.numpy() % self.width],
+                               axis=-1).reshape(batch, agents, 2)
+        moves = self.agent.act(here.long(), target, current.long().clamp(min=0)).numpy()
+        action = np.zeros((batch, agents, 1 + message_length), dtype=np.int64)
+        action[..., 0] = moves.reshape(batch, agents)
+        return action, {"subgoal": subgoal, "age": age}

@@ -103,8 +103,13 @@ class SociusParallelEnv(ParallelEnv):
             raise ValueError("state() needs reset() first")
         return global_state(self.world, self._core_state)[0]
 
-    def render(self):
+    def render(self, mode: str | None = None):
         """Draw the world with pygame: an RGB array, or a window in 'human' mode."""
+        # RLlib's ParallelPettingZooEnv calls render(its own render_mode), which is None;
+        # None means "the mode given at construction", any other value must agree with it.
+        if mode is not None and mode != self.render_mode:
+            raise ValueError(f"render({mode!r}) disagrees with render_mode={self.render_mode!r}; "
+                             "the mode is fixed when the env is made")
         if self.render_mode is None:
             return None
         if self._core_state is None:

@@ -89,8 +89,46 @@ def main(argv: list[str] | None = None) -> int:
                                 help="run directory (with several seeds: <out>-seed<S>)")
     resume = commands.add_parser("resume", help="continue a killed run from its checkpoint")
     resume.add_argument("run_dir")
-    plot = commands.add_parser("plot", help="plot a run's metrics (PNG in the run directory)")
-    plot.add_argument("run_dir")
+    plot = commands.add_parser("plot", help="plot a run's metrics (PNGs in the run directory), "
+                                            "or overlay several runs' curves with seed bands")
+    plot.add_argument("run_dirs", nargs="+", metavar="RUN_DIR",
+                      help="run directories; <name>-seed<S> are seeds of one condition")
+    plot.add_argument("--out", default=None,
+                      help="overlay figure (default: the run's own figures for one run, "
+                           "overlay.png for several)")
+    viewer = "a pygame window; keys are listed in the window's side panel"
+    play = commands.add_parser("play", help=f"play a world with the keyboard ({viewer})")
+    play.add_argument("target", metavar="ENV|RUN_DIR",
+                      help="an environment, or a language, imitation or gcrl run (its world "
+                           "and its trained agents)")
+    play.add_argument("--agent", default=None,
+                      help="the agent the keyboard controls, by name or index, or 'none' to "
+                           "watch (default: the first agent in the room; a run is watched)")
+    play.add_argument("--policy", default="scripted",
+                      help="who plays the other agents: scripted, random or a run directory")
+    play.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                      help="world settings, e.g. size=9 num_agents=3")
+    play.add_argument("--seed", type=int, default=0)
+    play.add_argument("--realtime", action="store_true",
+                      help="run at the chosen speed instead of waiting for each move")
+    play.add_argument("--screenshot", default=None, metavar="PNG",
+                      help="no window: play --steps steps headless and save the screen")
+    play.add_argument("--steps", type=int, default=10, help="steps before --screenshot")
+    replay = commands.add_parser("replay", help=f"scrub through recorded episodes ({viewer})")
+    replay.add_argument("file", help="a dataset (.npz) written by socius, e.g. a collect run's "
+                                     "dataset.npz or one saved by 'socius record --dataset'")
+    record = commands.add_parser("record", help="play episodes headless and write a video")
+    record.add_argument("target", metavar="ENV|RUN_DIR")
+    record.add_argument("--out", required=True, help="file.gif, or file.mp4 (socius[video])")
+    record.add_argument("--episodes", type=int, default=2)
+    record.add_argument("--seed", type=int, default=0)
+    record.add_argument("--policy", default="scripted",
+                        help="scripted, random or a run directory (for an ENV target)")
+    record.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="world settings (for an ENV target)")
+    record.add_argument("--fps", type=float, default=6)
+    record.add_argument("--dataset", default=None,
+                        help="also save the episodes as a dataset (.npz) for 'socius replay'")
     evaluate = commands.add_parser("evaluate", help="evaluate a run's last checkpoint "
                                                     "(every measure of its experiment)")
     evaluate.add_argument("run_dir")
@@ -159,6 +197,15 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         print(json.dumps({"events": str(export(args.run_dir)),
                           "view": f"tensorboard --logdir {Path(args.run_dir) / 'tensorboard'}"}))
         return 0
+    if args.command in ("play", "replay", "record"):
+        return _viewer(args)
+    if args.command == "plot" and (len(args.run_dirs) > 1 or args.out):
+        from socius.societies.overlay import overlay
+
+        print(json.dumps(overlay(args.run_dirs, args.out or "overlay.png")))
+        return 0
+    if args.command == "plot":
+        args.run_dir = args.run_dirs[0]
     if args.command in ("resume", "plot", "evaluate"):
         from socius.societies.runs import RunDirectory
 
@@ -183,6 +230,36 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         print(summarize_runs(args.run_dirs, plot=args.plot))
         return 0
     return 2
+
+
+def _viewer(args: argparse.Namespace) -> int:
+    """``socius play``, ``replay`` and ``record``."""
+    from socius.societies import viewing
+
+    if args.command == "replay":
+        from socius.societies.replay import replay
+
+        session = replay(args.file)
+        print(json.dumps({"episodes": len(session.episodes), "env": session.world.name}))
+        return 0
+    settings = viewing.parse_settings(args.set)
+    if args.command == "record":
+        print(json.dumps(viewing.record(args.target, args.out, episodes=args.episodes,
+                                        seed=args.seed, policy=args.policy, settings=settings,
+                                        fps=args.fps, dataset=args.dataset)))
+        return 0
+    from socius.societies.play import play, screenshot, seat_of
+
+    cast = viewing.cast_for(args.target, args.policy, settings)
+    if args.screenshot:
+        screenshot(cast, args.screenshot, args.steps, seat=seat_of(cast, args.agent or "none"),
+                   seed=args.seed)
+        print(json.dumps({"screenshot": args.screenshot, "env": cast.env_name}))
+        return 0
+    session = play(cast, seat=seat_of(cast, args.agent), seed=args.seed, realtime=args.realtime)
+    print(json.dumps({"steps": len(session.states) - 1, "env": cast.env_name,
+                      "return": session.returns.round(3).tolist()}))
+    return 0
 
 
 if __name__ == "__main__":

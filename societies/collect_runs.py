@@ -106,6 +106,11 @@ def plot(run_dir: str | Path) -> dict:
     return {"plot": str(path / "curves.png"), "heatmap": str(path / "heatmap.png")}
 
 
+CURVES = ("steps", {"coverage": "coverage", "noisy TV in view": "tv_in_view",
+                    "disagreement": "disagreement"})
+"""What ``socius plot`` overlays for several collection runs: x key, panel title -> key."""
+
+
 def summarize(run_dirs: list[str | Path], figures: str | Path | None = None) -> str:
     """A markdown table of every measure by collector (mean [95% bootstrap interval] over
     seeds), and optionally figures ``<figures>_coverage.png``, ``_disagreement.png`` and

@@ -12,7 +12,6 @@ from socius import configs
 from socius.agents.scripted import CycleExpert, GoalSeeker, ReferentialExpert
 from socius.envs import make_vector
 from socius.envs.vector import VectorEnv
-from socius.societies.rollout import collect
 
 
 @dataclass(frozen=True)
@@ -42,21 +41,13 @@ def expert_for(venv: VectorEnv):
 def record_episodes(name: str, episodes: int, seed: int, out: Path,
                     cell_size: int = 32) -> tuple[list[np.ndarray], list[float]]:
     """Play ``episodes`` episodes of scripted experts and draw every step."""
-    from socius.viz.render import Renderer
+    from socius.societies.viewing import Cast, episode_frames, play_episodes
 
     settings = configs.load("demo").get(name, {})
-    venv = make_vector(name, 1, seed=seed, **settings)
-    trajectories = collect(venv, expert_for(venv), np.random.default_rng(seed),
-                           num_steps=episodes * venv.world.config.max_cycles,
-                           num_episodes=episodes, record_states=True)
-    renderer = Renderer(venv.world, mode="rgb_array", cell_size=cell_size)
-    frames = []
-    for trajectory in trajectories:
-        spoken = [None, *trajectory.actions]
-        frames.extend(renderer.draw(state, 0, said) for state, said in
-                      zip(trajectory.states, spoken))
-        frames.extend([frames[-1]] * 3)  # linger on the ending
-    renderer.close()
+    cast = Cast(name, settings, expert_for(make_vector(name, 1, seed=seed, **settings)),
+                "scripted")
+    venv, trajectories = play_episodes(cast, episodes, seed)
+    frames = episode_frames(venv.world, trajectories, cell_size)
     return frames, [float(t.rewards.sum()) for t in trajectories]
 
 

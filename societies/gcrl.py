@@ -100,10 +100,10 @@ def evaluation_pairs(world, count: int, seed: int) -> tuple[np.ndarray, np.ndarr
 
 def evaluate(agent: GCRLAgent, config: GCRLRunConfig, seed: int) -> dict[str, float]:
     """Success on held-out pairs within ``2d + 20`` steps, overall and by distance bucket."""
-    probe = build_world(make_config(MAZE_CONFIG, _maze_settings(config, 1)))
+    probe = build_world(make_config(MAZE_CONFIG, maze_settings(config, 1)))
     start, goal, distance = evaluation_pairs(probe, config.eval_pairs, seed)
     limit = 2 * distance + 20
-    world = build_world(make_config(MAZE_CONFIG, _maze_settings(config, int(limit.max()) + 1)))
+    world = build_world(make_config(MAZE_CONFIG, maze_settings(config, int(limit.max()) + 1)))
     state, _ = core.reset(world, seed, len(start))
     state = core.relocate(world, state, start[:, :1], start[:, 1:], goal[:, None, :])
     walls = world.info["walls"][0]
@@ -144,12 +144,13 @@ def train(config: GCRLRunConfig, out: str | Path | None = None, progress: bool =
             save_dataset(Path(out) / "dataset.npz", episodes, world=world,
                          metadata={"source": config.data, "noise": config.noise})
     else:
-        world = build_world(make_config(MAZE_CONFIG, _maze_settings(config, 1)))
+        world = build_world(make_config(MAZE_CONFIG, maze_settings(config, 1)))
     dataset = GoalDataset(episodes, world.width)
     torch_generator = torch.Generator().manual_seed(config.seed)
     agent = GCRLAgent(config.learner, world.height * world.width, torch_generator)
     batches = np.random.default_rng(config.seed + 1)
-    run = None if out is None else RunDirectory.create(out, config, overwrite=True)
+    run = None if out is None else RunDirectory.create(out, config, overwrite=True,
+                                                       experiment="gcrl")
     bar = tqdm(range(1, config.steps + 1), disable=not progress, desc=config.learner.agent)
     report: dict[str, float] = {}
     for step in bar:
@@ -163,7 +164,7 @@ def train(config: GCRLRunConfig, out: str | Path | None = None, progress: bool =
             bar.set_postfix(success=f"{report['success']:.2f}",
                             value=f"{losses.get('value', 0):.4f}")
     if run is not None:
-        run.save_checkpoint(agent.state_dict())
+        run.save_checkpoint({"agent": agent.state_dict(), "progress": config.steps})
     return report
 
 
@@ -176,7 +177,8 @@ def config_from_overrides(overrides: list[str]) -> GCRLRunConfig:
                            [item for item in overrides if not item.startswith(prefix)])
 
 
-def _maze_settings(config: GCRLRunConfig, max_cycles: int) -> dict:
+def maze_settings(config: GCRLRunConfig, max_cycles: int) -> dict:
+    """Settings of the run's maze with episodes of ``max_cycles`` steps."""
     return {"layout": config.layout, "size": config.size, "layout_seed": config.layout_seed,
             "max_cycles": max_cycles}
 
@@ -215,3 +217,18 @@ def summarize_runs(run_dirs: list[str | Path], plot: str | Path | None = None) -
         grouped_bars(renamed, plot, "Held-out start/goal pairs, by distance d",
                      "success % (95% CI over seeds)")
     return "\n".join(table)
+
+
+def load_agent(run_dir: str | Path) -> tuple[GCRLRunConfig, GCRLAgent]:
+    """The config and the trained agent of a finished gcrl run."""
+    saved = RunDirectory(run_dir).config()
+    learner = GCRLConfig(**saved.pop("learner"))
+    config = GCRLRunConfig(**{key: tuple(value) if isinstance(value, list) else value
+                              for key, value in saved.items()}, learner=learner)
+    checkpoint = RunDirectory(run_dir).load_checkpoint()
+    if checkpoint is None:
+        raise ValueError(f"{run_dir} has no checkpoint yet")
+    world = build_world(make_config(MAZE_CONFIG, maze_settings(config, 1)))
+    agent = GCRLAgent(learner, world.height * world.width, torch.Generator().manual_seed(0))
+    agent.load_state_dict(checkpoint["agent"])
+    return config, agent

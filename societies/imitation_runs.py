@@ -85,3 +85,10 @@ def plot(run_dir: str | Path) -> dict:
                 f"aux_weight={config.aux_weight}",
         reference={"normalised_with": 0.0})
     return {"plot": str(target)}
+
+
+CURVES = ("env_steps", {"normalised return, with experts": "normalised_with",
+                        "normalised return, alone": "normalised_alone",
+                        "transmission": "transmission",
+                        "peer-move prediction": "peer_accuracy_with"})
+"""What ``socius plot`` overlays for several imitation runs: x key, panel title -> key."""

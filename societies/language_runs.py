@@ -107,4 +107,45 @@ def plot(run_dir: str | Path) -> dict:
         "influence (nats)": ["cic", "signalling", "signalling_permuted"]},
         target, f"language, channel={config_from_run(run_dir).channel}",
         reference={"success": chance})
-    return {"plot": str(target)}
+    return {"plot": str(target), **heatmap_figures(run_dir)}
+
+
+CURVES = ("episodes", {"success": "success", "held-out success": "success_heldout",
+                       "topographic similarity": "topsim", "CIC (nats)": "cic"})
+"""What ``socius plot`` overlays for several language runs: x key, panel title -> key."""
+
+
+def heatmap_figures(run_dir: str | Path) -> dict:
+    """Cross-play (from ``evaluation.json``) and token usage by attribute value (played
+    from the last checkpoint) as ``cross_play.png`` and ``token_usage.png``."""
+    import numpy as np
+
+    from socius.societies.metrics import token_usage
+    from socius.viz.plots import matrix_heatmap
+
+    path, figures = Path(run_dir), {}
+    evaluation = path / "evaluation.json"
+    cross = json.loads(evaluation.read_text()).get("cross_play") if evaluation.is_file() else None
+    if cross:
+        matrix_heatmap(np.array(cross), path / "cross_play.png", "cross-play success",
+                       "listener", "speaker", label="success", vmin=0, vmax=1)
+        figures["cross_play"] = str(path / "cross_play.png")
+    if RunDirectory(run_dir).load_checkpoint() is None:
+        return figures
+    config, population = load_population(run_dir)
+    if not config.message_length:
+        return figures
+    episodes = play_evaluation(config, population, "train", random_pairs(config, config.seed),
+                               config.seed)
+    usage = token_usage(episodes.speaker["goal"][0].numpy(), episodes.tokens[0].numpy(),
+                        config.vocab_size)  # [attribute, value, token]
+    labels = [f"{name} {value}" for name in ("colour", "shape")
+              for value in range(usage.shape[1])]
+    rows = usage.reshape(-1, config.vocab_size)
+    seen = ~np.isnan(rows).all(axis=1)
+    matrix_heatmap(rows[seen], path / "token_usage.png",
+                   "share of each token by the target's attribute value", "token",
+                   "target attribute", yticks=[lab for lab, s in zip(labels, seen) if s],
+                   label="share of tokens", vmin=0, vmax=1)
+    figures["token_usage"] = str(path / "token_usage.png")
+    return figures

@@ -219,3 +219,20 @@ def cross_play(success: Callable[[int, int], float], speakers: int,
                listeners: int) -> np.ndarray:
     """``S[i, j]``: the success of speaker i with listener j, from ``success(i, j)``."""
     return np.array([[success(i, j) for j in range(listeners)] for i in range(speakers)])
+
+
+def token_usage(meanings, messages, vocab_size: int) -> np.ndarray:
+    """``U[a, v, t]``: the share of the tokens said when attribute ``a`` of the meaning has
+    value ``v`` that are token ``t`` (tokens counted at every position; NaN for values never
+    seen). Rows of a code that names attributes put their mass on few tokens."""
+    meanings, messages = _check_pairs(meanings, messages)
+    if messages.size and (messages.min() < 0 or messages.max() >= vocab_size):
+        raise ValueError(f"messages must hold tokens in 0..{vocab_size - 1}")
+    values = int(meanings.max()) + 1 if meanings.size else 0
+    usage = np.full((meanings.shape[1], values, vocab_size), np.nan)
+    for attribute in range(meanings.shape[1]):
+        for value in range(values):
+            said = messages[meanings[:, attribute] == value].ravel()
+            if said.size:
+                usage[attribute, value] = np.bincount(said, minlength=vocab_size) / said.size
+    return usage

@@ -37,3 +37,37 @@ def save_png(frame: np.ndarray, path: str | os.PathLike) -> None:
     image = _as_frame(frame)
     atomic_write(path, suffix=".png",
                  write=lambda temporary: iio.imwrite(temporary, image, extension=".png"))
+
+
+def save_video(frames: Sequence[np.ndarray], path: str | os.PathLike, fps: float = 6) -> None:
+    """Write frames as a GIF or an MP4 (H.264, needs ``imageio-ffmpeg``), chosen by suffix."""
+    suffix = os.fspath(path).rsplit(".", 1)[-1].lower()
+    if suffix == "gif":
+        save_gif(frames, path, fps=fps)
+        return
+    if suffix != "mp4":
+        raise ValueError(f"out must end in .gif or .mp4; got {os.fspath(path)!r}")
+    if len(frames) == 0:
+        raise ValueError("save_video needs at least one frame")
+    if fps <= 0:
+        raise ValueError(f"fps must be > 0; got {fps!r}")
+    try:
+        import imageio_ffmpeg  # noqa: F401
+    except ImportError:
+        raise ValueError("writing .mp4 needs imageio-ffmpeg: pip install 'socius[video]' "
+                         "(or write a .gif)") from None
+    import imageio.v2 as imageio
+
+    stack = np.stack([_as_frame(f) for f in frames])
+    # H.264 wants even sides; pad with the frame's own edge rather than resizing.
+    height, width = stack.shape[1:3]
+    stack = np.pad(stack, ((0, 0), (0, height % 2), (0, width % 2), (0, 0)), mode="edge")
+
+    def write(temporary: str) -> None:
+        with imageio.get_writer(temporary, format="FFMPEG", mode="I", fps=fps,
+                                codec="libx264", macro_block_size=1,
+                                pixelformat="yuv420p") as writer:
+            for frame in stack:
+                writer.append_data(frame)
+
+    atomic_write(path, write, suffix=".mp4")

@@ -78,16 +78,19 @@ def seed_bands(runs: dict[str, list[list[dict]]], x: str, panels: dict[str, str]
     figure, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 3.6),
                                 squeeze=False)
     for axis, (panel, key) in zip(axes[0], panels.items()):
-        for name, tables in runs.items():
-            tables = [rows for rows in tables if rows and key in rows[0]]
+        for index, (name, tables) in enumerate(runs.items()):
+            # Rows without the key (e.g. rounds without an evaluation) are left out.
+            tables = [kept for kept in ([row for row in rows if key in row] for rows in tables)
+                      if kept]
             if not tables:
                 continue
             length = min(len(rows) for rows in tables)
             steps = np.array([row[x] for row in tables[0][:length]])
             values = np.array([[row[key] for row in rows[:length]] for rows in tables])
-            line, = axis.plot(steps, values.mean(0), label=f"{name} ({len(tables)})")
-            axis.fill_between(steps, values.min(0), values.max(0), alpha=0.2,
-                              color=line.get_color())
+            # A condition keeps its colour in every panel, even where another lacks a key.
+            colour = f"C{index % 10}"
+            axis.plot(steps, values.mean(0), label=f"{name} ({len(tables)})", color=colour)
+            axis.fill_between(steps, values.min(0), values.max(0), alpha=0.2, color=colour)
         if reference and panel in reference:
             axis.axhline(reference[panel], linestyle="--", color="grey", linewidth=1)
         axis.xaxis.set_major_formatter(matplotlib.ticker.EngFormatter(sep=""))
@@ -123,5 +126,39 @@ def heatmaps(grids: dict[str, np.ndarray], path: str | Path, title: str,
         axis.set_yticks([])
     figure.colorbar(image, ax=axes[0].tolist(), shrink=0.8, label=label)
     figure.suptitle(title)
+    atomic_write(path, lambda p: figure.savefig(p, format="png", dpi=110), suffix=".png")
+    plt.close(figure)
+
+
+def matrix_heatmap(matrix: np.ndarray, path: str | Path, title: str, xlabel: str, ylabel: str,
+                   xticks: list[str] | None = None, yticks: list[str] | None = None,
+                   label: str = "", vmin: float | None = None, vmax: float | None = None) -> None:
+    """One annotated heatmap of ``matrix [R, C]`` (e.g. cross-play success, token usage),
+    NaN cells left blank; saved atomically as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    values = np.asarray(matrix, dtype=float)
+    if values.ndim != 2:
+        raise ValueError(f"matrix must be 2-D [rows, columns]; got shape {values.shape}")
+    rows, columns = values.shape
+    figure, axis = plt.subplots(figsize=(min(12, 1.2 + 0.55 * columns + 1.5),
+                                         min(10, 1.4 + 0.45 * rows)))
+    image = axis.imshow(np.ma.masked_invalid(values), cmap="viridis", vmin=vmin, vmax=vmax,
+                        aspect="auto")
+    if rows * columns <= 400:
+        middle = np.nanmean(values) if np.isfinite(values).any() else 0.0
+        for r in range(rows):
+            for c in range(columns):
+                if np.isfinite(values[r, c]):
+                    axis.text(c, r, f"{values[r, c]:.2f}", ha="center", va="center", fontsize=7,
+                              color="black" if values[r, c] > middle else "white")
+    axis.set_xticks(np.arange(columns), xticks or [str(c) for c in range(columns)], fontsize=8)
+    axis.set_yticks(np.arange(rows), yticks or [str(r) for r in range(rows)], fontsize=8)
+    axis.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    figure.colorbar(image, ax=axis, shrink=0.85, label=label)
+    figure.tight_layout()
     atomic_write(path, lambda p: figure.savefig(p, format="png", dpi=110), suffix=".png")
     plt.close(figure)

@@ -8,7 +8,7 @@ import os
 
 import numpy as np
 
-from socius.envs.state import COLOUR, OUTSIDE, SHAPE, TERRAIN, TILE, WALL
+from socius.envs.state import AGENT, COLOUR, OUTSIDE, SHAPE, TERRAIN, TILE, WALL
 
 BACKGROUND = (18, 18, 22)
 FLOOR_COLOUR = (46, 46, 54)
@@ -93,8 +93,10 @@ class Renderer:
         return x0 + col * self.cell_size + self.cell_size // 2, \
             y0 + row * self.cell_size + self.cell_size // 2
 
-    def draw(self, state, env_index: int = 0, last_actions: np.ndarray | None = None):
-        """Draw environment ``env_index``: uint8 [H, W, 3] for 'rgb_array', None for 'human'."""
+    def draw(self, state, env_index: int = 0, last_actions: np.ndarray | None = None,
+             subgoals: np.ndarray | None = None):
+        """Draw environment ``env_index``: uint8 [H, W, 3] for 'rgb_array', None for 'human'.
+        ``subgoals`` (int ``[N, 2]`` cells, -1 for none) marks each agent's current subgoal."""
         pygame = self._start()
         canvas = self._canvas
         canvas.fill(BACKGROUND)
@@ -108,6 +110,8 @@ class Renderer:
             tokens = np.asarray(state.last_message[b])
         self._draw_cells(cells)
         self._draw_goal_cells(np.asarray(state.goal[b]))
+        if subgoals is not None:
+            self._draw_subgoals(np.asarray(subgoals))
         self._draw_views(row, col)
         self._draw_objects(cells)
         self._draw_agents(row, col, np.asarray(state.finished[b]), np.asarray(state.last_move[b]))
@@ -122,6 +126,35 @@ class Renderer:
             self._clock.tick(self.fps)
             return None
         return np.ascontiguousarray(pygame.surfarray.array3d(canvas).transpose(1, 0, 2))
+
+    def draw_view(self, view: np.ndarray, cell_size: int | None = None) -> np.ndarray:
+        """Draw one agent's egocentric ``view`` observation (uint8 ``[5, S, S]`` planes) as
+        uint8 ``[S * cell, S * cell, 3]``: the cells, objects and agents it shows."""
+        pygame = self._start()
+        planes = np.asarray(view)
+        if planes.ndim != 3 or planes.shape[0] != 5 or planes.shape[1] != planes.shape[2]:
+            raise ValueError(f"view must be uint8 [5, S, S] planes; got shape {planes.shape}")
+        cells = np.moveaxis(planes, 0, -1)
+        size = int(cell_size or self.cell_size)
+        saved = self._canvas, self.grid_origin, self.cell_size
+        # The grid painters draw onto the current canvas at the grid origin; point them at
+        # a canvas of the window's size for the duration of this drawing.
+        self._canvas = pygame.Surface((cells.shape[1] * size, cells.shape[0] * size))
+        self.grid_origin, self.cell_size = (0, 0), size
+        try:
+            self._canvas.fill(BACKGROUND)
+            self._draw_cells(cells)
+            self._draw_objects(cells)
+            for r, c in zip(*np.nonzero(cells[..., AGENT]), strict=True):
+                role = int(cells[r, c, AGENT]) - 1
+                pygame.draw.circle(self._canvas, role_colour(role),
+                                   self.cell_centre(int(r), int(c)), int(size * 0.34))
+            centre = cells.shape[0] // 2
+            pygame.draw.rect(self._canvas, TEXT_COLOUR, self._cell_rect(centre, centre), 2)
+            return np.ascontiguousarray(
+                pygame.surfarray.array3d(self._canvas).transpose(1, 0, 2))
+        finally:
+            self._canvas, self.grid_origin, self.cell_size = saved
 
     def close(self) -> None:
         """Close the window (if any) and drop surfaces and fonts."""
@@ -226,6 +259,13 @@ class Renderer:
             colour = role_colour(int(self.world.agent_role[agent]))
             self._pygame.draw.rect(self._canvas, colour, rect.inflate(-6, -6), 3)
             self._text(f"G{agent}", rect.center, int(self.cell_size * 0.5), colour)
+
+    def _draw_subgoals(self, subgoals: np.ndarray) -> None:
+        for agent in np.flatnonzero(np.all(subgoals >= 0, axis=-1)):
+            rect = self._cell_rect(int(subgoals[agent, 0]), int(subgoals[agent, 1]))
+            colour = role_colour(int(self.world.agent_role[agent]))
+            self._pygame.draw.circle(self._canvas, colour, rect.center, self.cell_size // 3, 2)
+            self._text(f"s{agent}", rect.center, int(self.cell_size * 0.45), colour)
 
     def _draw_views(self, row: np.ndarray, col: np.ndarray) -> None:
         pygame, world, size = self._pygame, self.world, self.cell_size

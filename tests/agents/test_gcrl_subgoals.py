@@ -66,3 +66,30 @@ def test_subgoals_lie_within_k_and_cost_exactly_one_subgoal_of_the_distance():
     # The flat value breaks ties: subgoals sit a full k steps along a shortest path.
     assert (to_subgoal[far] + after[far] == before[far]).all()
     assert (after[far] == np.maximum(before[far] - k, 0)).all()
+
+
+def test_subgoal_policy_replans_on_schedule_on_arrival_and_after_a_reset():
+    from socius.agents.gcrl import SubgoalPolicy
+    from socius.envs import make_vector
+
+    venv = make_vector("maze_v0", 4, seed=0, layout="maze", size=9)
+    walls = venv.world.info["walls"][0]
+    agent = GCRLAgent(GCRLConfig(agent="hiql", subgoal_steps=3), walls.size,
+                      torch.Generator().manual_seed(0))
+    policy = SubgoalPolicy(agent, walls)
+    observation = {k: v.numpy() for k, v in venv.reset().items()}
+    state = policy.initial_state(4)
+    done = np.ones(4, dtype=bool)
+    ages = []
+    for _ in range(7):
+        action, state = policy.act(observation, state, done, None)
+        assert action.shape == (4, 1, 1 + venv.world.config.message_length)
+        subgoal = state["subgoal"]
+        assert not walls[subgoal[..., 0], subgoal[..., 1]].any(), "subgoals are free cells"
+        ages.append(state["age"].copy())
+        done = np.zeros(4, dtype=bool)
+        observation = {k: v.numpy() for k, v in venv.step(action)[0].items()}
+    ages = np.stack(ages)[:, :, 0]
+    assert ages.max() < 3, "a subgoal is picked again at least every k = 3 steps"
+    _, state = policy.act(observation, state, np.array([True, False, False, False]), None)
+    assert state["age"][0, 0] == 0

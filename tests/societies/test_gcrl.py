@@ -75,6 +75,14 @@ def test_small_run_learns_far_beyond_the_untrained_control(kind, small_data, tmp
     assert len(rows) == 1 and (tmp_path / "checkpoint.pt").exists()
     saved = load_dataset(tmp_path / "dataset.npz", expect_env="maze_v0")
     assert saved.metadata["user"]["source"] == "noisy" and saved.num_transitions > 10_000
+    # The saved agent acts through the policy interface (as the viewer seats it): in the
+    # run's maze it walks from random starts to the goals in its observations.
+    from socius.societies.viewing import cast_for, play_episodes
+
+    cast = cast_for(tmp_path)
+    _, episodes = play_episodes(cast, 20, seed=3)
+    reached = np.mean([episode.goal_achieved.max() > 0 for episode in episodes])
+    assert reached >= 0.75, reached
 
 
 def test_hierarchical_value_stitches_random_walks_past_the_flat_agent(one_torch_thread):

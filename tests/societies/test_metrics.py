@@ -112,3 +112,17 @@ def test_edit_distance_and_interventions():
     assert (matrix == np.eye(3)).all()
     with pytest.raises(ValueError, match="same length n"):
         metrics.topographic_similarity(np.zeros((3, 2)), np.zeros((4, 2)))
+
+
+def test_token_usage_is_the_share_of_each_token_by_attribute_value():
+    from socius.societies.metrics import token_usage
+
+    meanings = np.array([[0, 0], [0, 1], [1, 0], [1, 1]])
+    messages = np.array([[0, 2], [0, 3], [1, 2], [1, 3]])  # token 0/1 name colour, 2/3 shape
+    usage = token_usage(meanings, messages, vocab_size=5)
+    assert usage.shape == (2, 2, 5)
+    assert usage[0, 0].tolist() == [0.5, 0.0, 0.25, 0.25, 0.0]
+    assert usage[1, 1].tolist() == [0.25, 0.25, 0.0, 0.5, 0.0]
+    assert np.allclose(usage.sum(-1), 1.0)
+    with pytest.raises(ValueError, match="tokens in 0..4"):
+        token_usage(meanings, messages + 2, vocab_size=5)

@@ -213,3 +213,10 @@ def test_grid_cells_reads_both_grid_layouts():
         else np.moveaxis(cells, 1, -1)
     assert np.array_equal(grid_cells(world, types.SimpleNamespace(cells=other), 0), expected)
     assert expected.shape[:2] == (world.height, world.width)
+
+
+def test_render_takes_the_mode_it_was_made_with_and_refuses_another():
+    env, _ = make_env("maze_v0")
+    assert env.render("rgb_array").shape == env.render().shape  # RLlib passes the mode
+    with pytest.raises(ValueError, match="disagrees with render_mode='rgb_array'"):
+        env.render("human")
