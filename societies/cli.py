@@ -86,7 +86,19 @@ def main(argv: list[str] | None = None) -> int:
         experiment.add_argument("--seeds", type=int, default=1,
                                 help="seeds 0..N-1, one run each")
         experiment.add_argument("--out", default=f"runs/{name}",
-                                help="run directory (with several seeds: <out>-seed<S>)")
+                                help="run directory (with several seeds: <out>-seed<S>; "
+                                     "with --grid: <out>/<key>=<value>-seed<S>)")
+        experiment.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2",
+                                help="sweep a config field over values (repeatable: every "
+                                     "combination x every seed, one run each; table and "
+                                     "plot in <out>/grid.md, grid.png)")
+        experiment.add_argument("--workers", type=int, default=None,
+                                help="local worker processes (default: min(runs, cores))")
+        experiment.add_argument("--ray", default=None, metavar="ADDRESS",
+                                help="run on the Ray cluster at ADDRESS (default: "
+                                     "$RAY_ADDRESS when set; needs socius[ray])")
+        experiment.add_argument("--retries", type=int, default=1,
+                                help="times a failed run is retried from its checkpoint")
     resume = commands.add_parser("resume", help="continue a killed run from its checkpoint")
     resume.add_argument("run_dir")
     plot = commands.add_parser("plot", help="plot a run's metrics (PNGs in the run directory), "
@@ -179,18 +191,18 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         print(json.dumps(report))
         return 0
     if args.command == "run" and args.experiment in RUN_EXPERIMENTS:
+        import os
+
         from socius.configs import load
+        from socius.societies.grid import expand, sweep
 
         if args.seeds < 1:
             parser.error("--seeds must be >= 1")
-        module = experiment_module(args.experiment)
-        base = load(args.config)
-        for seed in range(args.seeds):
-            out = args.out if args.seeds == 1 else f"{args.out}-seed{seed}"
-            config = module.config_from(base, [f"seed={seed}", *args.set]
-                                        if args.seeds > 1 else args.set)
-            print(json.dumps(module.run(config, out)))
-        return 0
+        trials = expand(args.experiment, experiment_module(args.experiment), load(args.config),
+                        args.set, args.grid, args.seeds, args.out)
+        outcomes = sweep(trials, args.out, workers=args.workers, retries=args.retries,
+                         ray_address=args.ray or os.environ.get("RAY_ADDRESS"))
+        return 0 if all(outcome.result is not None for outcome in outcomes) else 1
     if args.command == "tensorboard":
         from socius.societies.tensorboard import export
 

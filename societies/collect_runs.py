@@ -109,6 +109,8 @@ def plot(run_dir: str | Path) -> dict:
 CURVES = ("steps", {"coverage": "coverage", "noisy TV in view": "tv_in_view",
                     "disagreement": "disagreement"})
 """What ``socius plot`` overlays for several collection runs: x key, panel title -> key."""
+FINAL = ("coverage", "steps_to_90", "tv_in_view", "model_error")
+"""The ``evaluation.json`` figures a grid tabulates for each cell."""
 
 
 def summarize(run_dirs: list[str | Path], figures: str | Path | None = None) -> str:

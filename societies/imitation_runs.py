@@ -92,3 +92,5 @@ CURVES = ("env_steps", {"normalised return, with experts": "normalised_with",
                         "transmission": "transmission",
                         "peer-move prediction": "peer_accuracy_with"})
 """What ``socius plot`` overlays for several imitation runs: x key, panel title -> key."""
+FINAL = ("normalised_with", "normalised_alone", "transmission", "following_with")
+"""The ``evaluation.json`` figures a grid tabulates for each cell."""

@@ -113,6 +113,8 @@ def plot(run_dir: str | Path) -> dict:
 CURVES = ("episodes", {"success": "success", "held-out success": "success_heldout",
                        "topographic similarity": "topsim", "CIC (nats)": "cic"})
 """What ``socius plot`` overlays for several language runs: x key, panel title -> key."""
+FINAL = ("success", "success_heldout", "topsim", "cic")
+"""The ``evaluation.json`` figures a grid tabulates for each cell."""
 
 
 def heatmap_figures(run_dir: str | Path) -> dict:
