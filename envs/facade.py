@@ -20,7 +20,33 @@ def fresh_seed() -> int:
     return int(np.random.SeedSequence().entropy % (2**62))
 
 
-class SociusParallelEnv(ParallelEnv):
+class LazyRendering:
+    """A pygame renderer made on the first frame, closed by ``close`` and left out of pickles
+    (SuperSuit cloudpickles envs; surfaces and fonts do not pickle)."""
+
+    _renderer = None
+
+    def _frame(self, world: World, state, last_actions):
+        """Draw ``state`` in ``self.render_mode`` (the one import against the layers)."""
+        from socius.viz.render import Renderer
+
+        if self._renderer is None:
+            self._renderer = Renderer(world, mode=self.render_mode)
+        return self._renderer.draw(state, 0, last_actions)
+
+    def close(self):
+        """Close the pygame window, if any."""
+        if self._renderer is not None:
+            self._renderer.close()
+            self._renderer = None
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["_renderer"] = None
+        return state
+
+
+class SociusParallelEnv(LazyRendering, ParallelEnv):
     """A socius world as a PettingZoo ``ParallelEnv`` (one environment, no auto-reset)."""
 
     metadata = {"render_modes": ["human", "rgb_array"], "is_parallelizable": True,
@@ -45,7 +71,6 @@ class SociusParallelEnv(ParallelEnv):
         self._episode = -1
         self._core_state = None
         self._last_actions = None
-        self._renderer = None  # created lazily so the env stays picklable
 
     def observation_space(self, agent: str):
         """The shared observation space (the same object on every call)."""
@@ -114,23 +139,8 @@ class SociusParallelEnv(ParallelEnv):
             return None
         if self._core_state is None:
             raise ValueError("render() needs reset() first")
-        from socius.viz.render import Renderer  # the one import against the layers
-
-        if self._renderer is None:
-            self._renderer = Renderer(self.world, mode=self.render_mode)
-        frame = self._renderer.draw(self._core_state, 0, self._last_actions)
+        frame = self._frame(self.world, self._core_state, self._last_actions)
         return None if self.render_mode == "human" else frame
-
-    def close(self):
-        """Close the pygame window, if any."""
-        if self._renderer is not None:
-            self._renderer.close()
-            self._renderer = None
-
-    def __getstate__(self):
-        state = self.__dict__.copy()
-        state["_renderer"] = None
-        return state
 
     def _agent_index(self, agent: str) -> int:
         try:

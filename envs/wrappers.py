@@ -20,6 +20,7 @@ import numpy as np
 
 from socius.envs import ENVIRONMENTS, TASKS, core
 from socius.envs.config import NUM_MOVES
+from socius.envs.facade import LazyRendering
 from socius.envs.spaces import OBSERVATION_KEYS, observation_bounds
 from socius.envs.world import World
 
@@ -103,7 +104,7 @@ def seeded_sb3_wrapper_class() -> type:
     return SeededSB3VecEnv
 
 
-class SociusGoalEnv(gymnasium.Env):
+class SociusGoalEnv(LazyRendering, gymnasium.Env):
     """One learner agent of a socius world as a goal-conditioned ``gymnasium.Env``.
 
     ``observation`` is the learner's flat int32 observation of ``observation_keys`` (every
@@ -151,7 +152,6 @@ class SociusGoalEnv(gymnasium.Env):
         self._observation = None
         self._others_generator: np.random.Generator | None = None
         self._last_actions: np.ndarray | None = None
-        self._renderer = None  # created lazily so the env stays picklable
 
     def compute_reward(self, achieved_goal, desired_goal, info) -> np.ndarray:
         """Sparse goal reward, 0 where the goals match on every entry else -1: float32
@@ -208,22 +208,7 @@ class SociusGoalEnv(gymnasium.Env):
         """An RGB array of the world (``render_mode='rgb_array'``), else None."""
         if self.render_mode is None or self._state is None:
             return None
-        from socius.viz.render import Renderer  # the one import against the layers
-
-        if self._renderer is None:
-            self._renderer = Renderer(self.world, mode=self.render_mode)
-        return self._renderer.draw(self._state, 0, self._last_actions)
-
-    def close(self):
-        """Release the renderer, if any."""
-        if self._renderer is not None:
-            self._renderer.close()
-            self._renderer = None
-
-    def __getstate__(self):
-        state = self.__dict__.copy()
-        state["_renderer"] = None
-        return state
+        return self._frame(self.world, self._state, self._last_actions)
 
     def _goal_observation(self, achieved: np.ndarray, desired: np.ndarray) -> dict:
         flat = np.concatenate([self._observation[key][0, self.agent_index].ravel()

@@ -32,6 +32,7 @@ from stable_baselines3 import DQN, HerReplayBuffer
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import DummyVecEnv
 
+from socius.envs.files import atomic_write
 from socius.envs.wrappers import goal_env
 
 EVALUATION_SEED = 1_000_000
@@ -144,6 +145,6 @@ results = {
     "untrained_success": before,
     "curve": checkpoints.curve,
 }
-args.output.parent.mkdir(parents=True, exist_ok=True)
-args.output.write_text(json.dumps(results, indent=2))
+text = json.dumps(results, indent=2)
+atomic_write(args.output, lambda path: Path(path).write_text(text))
 print(f"wrote {args.output}")
