@@ -39,6 +39,14 @@ def reset(world: World, seed: int, num_envs: int, env_index: np.ndarray | None =
     return state, observe(world, state)
 
 
+def start_goals(world: World, state: WorldState) -> tuple[np.ndarray, np.ndarray]:
+    """The achieved and desired goals int32 ``[B, N, Ga]`` the task reports before anyone
+    moves (e.g. a maze agent has already achieved its start cell)."""
+    still = np.zeros(state.row.shape, dtype=bool)
+    outcome = world.task.resolve(world, state, still)
+    return outcome.achieved_goal.astype(np.int32), outcome.desired_goal.astype(np.int32)
+
+
 def step(world: World, state: WorldState, actions: np.ndarray,
          auto_reset: bool = True) -> tuple[WorldState, StepResult]:
     """Apply ``actions`` (int ``[B, N, 1 + L]``: move, then tokens) to every environment."""

@@ -93,7 +93,9 @@ class SociusParallelEnv(LazyRendering, ParallelEnv):
         self._core_state = state
         self.agents = list(self.possible_agents)
         self._last_actions = None
-        infos = {a: self._info_reset(i) for a, i in self._index.items()}
+        achieved, desired = core.start_goals(self.world, state)
+        infos = {a: {"goal_achieved": 0.0, "achieved_goal": achieved[0, i],
+                     "desired_goal": desired[0, i]} for a, i in self._index.items()}
         if self.render_mode == "human":
             self.render()
         return self._split(observation), infos
@@ -173,12 +175,6 @@ class SociusParallelEnv(LazyRendering, ParallelEnv):
             return {a: flat[i] for a, i in self._index.items()}
         return {a: {key: value[0, i] for key, value in observation.items()}
                 for a, i in self._index.items()}
-
-    def _info_reset(self, index: int) -> dict[str, Any]:
-        goal = self._core_state.goal[0, index]
-        size = self.world.task.achieved_size
-        return {"goal_achieved": 0.0, "achieved_goal": np.full(size, -1, np.int32),
-                "desired_goal": goal[:size] if goal.size >= size else np.full(size, -1, np.int32)}
 
 
 def global_state(world: World, state) -> np.ndarray:

@@ -175,11 +175,8 @@ class SociusGoalEnv(LazyRendering, gymnasium.Env):
                                                     episode=self._episode)
         self._others_generator = np.random.default_rng([self._seed, self._episode])
         self._last_actions = None
-        # Goals as the task reports them when nobody has moved: the start's achieved goal.
-        outcome = self.world.task.resolve(self.world, self._state,
-                                          np.zeros((1, self.world.num_agents), dtype=bool))
-        achieved = outcome.achieved_goal[0, self.agent_index]
-        desired = outcome.desired_goal[0, self.agent_index]
+        achieved, desired = (goals[0, self.agent_index]
+                             for goals in core.start_goals(self.world, self._state))
         return self._goal_observation(achieved, desired), {"is_success": 0.0,
                                                             "goal_achieved": 0.0}
 

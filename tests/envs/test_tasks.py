@@ -139,3 +139,21 @@ def test_goal_cycle_rewards_the_right_order_and_penalises_others():
         observation = result.observation
         penalties += int(result.reward[0, 0] == -0.5)
     assert penalties > 0
+
+
+@pytest.mark.parametrize("name", ["referential_v0", "goal_cycle_v0", "maze_v0"])
+def test_reset_infos_report_the_goals_a_step_of_standing_still_reports(name):
+    from socius.envs import ENVIRONMENTS
+
+    env = ENVIRONMENTS[name].parallel_env()
+    observations, reset_infos = env.reset(seed=3)
+    width = 1 + env.world.config.message_length
+    _, _, _, _, step_infos = env.step({a: np.zeros(width, np.int64) for a in env.agents})
+    for agent in env.possible_agents:
+        assert np.array_equal(reset_infos[agent]["desired_goal"],
+                              step_infos[agent]["desired_goal"]), agent
+        assert np.array_equal(reset_infos[agent]["achieved_goal"],
+                              step_infos[agent]["achieved_goal"]), agent
+    if name == "maze_v0":
+        assert np.array_equal(reset_infos["agent_0"]["achieved_goal"],
+                              observations["agent_0"]["position"])
