@@ -69,6 +69,9 @@ def load_episodes(path: str | Path, limit: int | None = None) -> tuple[World, li
     """The world and the first ``limit`` episodes (all by default) of a dataset, with states."""
     from socius.societies.datasets import load_dataset
 
+    if not Path(path).is_file():
+        raise ValueError(f"file: no dataset at {path} (replay reads .npz files written by "
+                         "socius, e.g. 'socius record ENV --out x.gif --dataset x.npz')")
     dataset = load_dataset(path)
     world = world_from_metadata(dataset.metadata)
     episodes = dataset.episodes if limit is None else dataset.episodes[:limit]

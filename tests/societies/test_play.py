@@ -130,6 +130,11 @@ def test_bad_targets_and_settings_are_errors_that_name_them(tmp_path):
     with pytest.raises(ValueError, match="out must end in .gif or .mp4"):
         viewing.record("maze_v0", tmp_path / "video.avi")
     assert not (tmp_path / "video.avi").exists()
+    with pytest.raises(ValueError, match="no dataset at"):
+        load_episodes(tmp_path / "missing.npz")
+    (tmp_path / "broken.npz").write_bytes(b"not a dataset")
+    with pytest.raises(ValueError, match="not a readable socius dataset"):
+        load_episodes(tmp_path / "broken.npz")
 
 
 def test_a_language_runs_agents_play_in_their_own_world(tmp_path):
