@@ -70,6 +70,8 @@ class PlaySession:
         self.paused = False
         self.quit = False
         self.note = ""
+        self.frames: list[np.ndarray] = []
+        """Composed screens of an off-screen run (tests); empty with a window."""
         self._generator = np.random.default_rng(seed)
         self._clock = 0.0
         self.reset(new_episode=False)

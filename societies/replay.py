@@ -91,6 +91,8 @@ class ReplaySession:
         self.world, self.episodes, self.speed = world, episodes, speed
         self.index = self.step = self.follow = 0
         self.playing, self.quit = False, False
+        self.frames: list[np.ndarray] = []
+        """Composed screens of an off-screen run (tests); empty with a window."""
         self._clock = 0.0
 
     @property
