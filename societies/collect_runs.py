@@ -45,9 +45,7 @@ def resume(run_dir: str | Path) -> dict:
 
 def load_record(run_dir: str | Path) -> measures.Record:
     """What the run has visited, from its last checkpoint."""
-    checkpoint = RunDirectory(run_dir).load_checkpoint()
-    if checkpoint is None:
-        raise ValueError(f"{run_dir} has no checkpoint yet")
+    checkpoint = RunDirectory(run_dir).require_checkpoint()
     return measures.Record(**checkpoint["record"])
 
 

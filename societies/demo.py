@@ -44,8 +44,8 @@ def record_episodes(name: str, episodes: int, seed: int, out: Path,
     from socius.societies.viewing import Cast, episode_frames, play_episodes
 
     settings = configs.load("demo").get(name, {})
-    cast = Cast(name, settings, expert_for(make_vector(name, 1, seed=seed, **settings)),
-                "scripted")
+    venv = make_vector(name, 1, seed=seed, **settings)
+    cast = Cast(name, settings, venv.world, expert_for(venv), "scripted")
     venv, trajectories = play_episodes(cast, episodes, seed)
     frames = episode_frames(venv.world, trajectories, cell_size)
     return frames, [float(t.rewards.sum()) for t in trajectories]

@@ -225,9 +225,7 @@ def load_agent(run_dir: str | Path) -> tuple[GCRLRunConfig, GCRLAgent]:
     learner = GCRLConfig(**saved.pop("learner"))
     config = GCRLRunConfig(**{key: tuple(value) if isinstance(value, list) else value
                               for key, value in saved.items()}, learner=learner)
-    checkpoint = RunDirectory(run_dir).load_checkpoint()
-    if checkpoint is None:
-        raise ValueError(f"{run_dir} has no checkpoint yet")
+    checkpoint = RunDirectory(run_dir).require_checkpoint()
     world = build_world(make_config(MAZE_CONFIG, maze_settings(config, 1)))
     agent = GCRLAgent(learner, world.height * world.width, torch.Generator().manual_seed(0))
     agent.load_state_dict(checkpoint["agent"])

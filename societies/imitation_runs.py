@@ -49,9 +49,7 @@ def resume(run_dir: str | Path) -> dict:
 def load_learner(run_dir: str | Path):
     """The config and the learner of a run's last checkpoint."""
     config = config_from_run(run_dir)
-    checkpoint = RunDirectory(run_dir).load_checkpoint()
-    if checkpoint is None:
-        raise ValueError(f"{run_dir} has no checkpoint yet")
+    checkpoint = RunDirectory(run_dir).require_checkpoint()
     learner = make_learner(config, torch.Generator().manual_seed(config.seed))
     learner.load_state_dict(checkpoint["learner"])
     return config, learner

@@ -55,9 +55,7 @@ def resume(run_dir: str | Path) -> dict:
 def load_population(run_dir: str | Path):
     """The config and the population of a run's last checkpoint."""
     config = config_from_run(run_dir)
-    checkpoint = RunDirectory(run_dir).load_checkpoint()
-    if checkpoint is None:
-        raise ValueError(f"{run_dir} has no checkpoint yet")
+    checkpoint = RunDirectory(run_dir).require_checkpoint()
     population = make_population(config, make_world(config, "train"),
                                  torch.Generator().manual_seed(config.seed))
     population.load_state_dict(checkpoint["population"])
@@ -132,7 +130,7 @@ def heatmap_figures(run_dir: str | Path) -> dict:
         matrix_heatmap(np.array(cross), path / "cross_play.png", "cross-play success",
                        "listener", "speaker", label="success", vmin=0, vmax=1)
         figures["cross_play"] = str(path / "cross_play.png")
-    if RunDirectory(run_dir).load_checkpoint() is None:
+    if not RunDirectory(run_dir).has_checkpoint():
         return figures
     config, population = load_population(run_dir)
     if not config.message_length:

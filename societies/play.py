@@ -201,7 +201,7 @@ class PlaySession:
 def seat_of(cast: Cast, agent: str | None) -> int | None:
     """The index of the agent named (or numbered) ``agent``; ``none`` watches. No name
     watches a run's trained agents, and takes the first agent standing in other worlds."""
-    world = make_vector(cast.env_name, 1, seed=0, **cast.settings).world
+    world = cast.world
     names = list(world.agent_names)
     if agent is None:
         trained = cast.label not in ("scripted", "random")

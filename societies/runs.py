@@ -96,6 +96,17 @@ class RunDirectory:
                              "(no 'progress' entry)")
         return payload
 
+    def has_checkpoint(self) -> bool:
+        """Whether the run has saved a checkpoint yet (without reading it)."""
+        return (self.path / CHECKPOINT).exists()
+
+    def require_checkpoint(self) -> dict:
+        """The last checkpoint; a clear error when the run has none yet (or it is corrupt)."""
+        checkpoint = self.load_checkpoint()
+        if checkpoint is None:
+            raise ValueError(f"{self.path} has no checkpoint yet")
+        return checkpoint
+
     def truncate(self, progress: int, key: str, name: str = "metrics.jsonl") -> None:
         """Keep only rows whose ``key`` is at most ``progress`` (rows after a checkpoint)."""
         kept = [row for row in self.rows(name) if row.get(key, 0) <= progress]

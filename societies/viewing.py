@@ -32,6 +32,8 @@ class Cast:
     """The environment, e.g. ``goal_cycle_v0``."""
     settings: dict[str, Any]
     """World settings passed to ``make_vector``."""
+    world: Any = field(compare=False)
+    """The static world those settings build (agent names, roles, walls)."""
     policy: Any = field(compare=False)
     """Acts for every agent (``initial_state`` / ``act``)."""
     label: str
@@ -61,7 +63,7 @@ def cast_for(target: str | Path, policy: str = "scripted",
         name = str(target)
         if policy in ("scripted", "random"):
             venv = make_vector(name, 1, seed=0, **settings)
-            return Cast(name, settings, built_in_policy(venv, policy), policy)
+            return Cast(name, settings, venv.world, built_in_policy(venv, policy), policy)
         run = run_cast(policy)
         if run.env_name != name:
             raise ValueError(f"policy: run {policy} plays {run.env_name}, not {name}")
@@ -107,7 +109,7 @@ def run_cast(run_dir: str | Path) -> Cast:
         world = make_vector("referential_v0", 1, seed=0, **settings).world
         networks = [population.member(world.role_names[role], 0) for role in world.agent_role]
         policies = [NetworkPolicy(network, world.num_agents) for network in networks]
-        return Cast("referential_v0", settings, per_agent(policies), str(run_dir))
+        return Cast("referential_v0", settings, world, per_agent(policies), str(run_dir))
     if experiment == "imitation":
         from socius.societies.imitation_runs import load_learner
 
@@ -116,9 +118,9 @@ def run_cast(run_dir: str | Path) -> Cast:
             raise ValueError(f"{run_dir}: runs with reward_input=true read the previous reward, "
                              "which the viewer does not feed; pick another run")
         settings = config.world_settings(config.experts)
-        policy = SeatedPolicy(NetworkPolicy(learner, 1 + config.experts),
-                              CycleExpert(0), seat=0)
-        return Cast("goal_cycle_v0", settings, policy, str(run_dir))
+        world = make_vector("goal_cycle_v0", 1, seed=0, **settings).world
+        policy = SeatedPolicy(NetworkPolicy(learner, world.num_agents), CycleExpert(0), seat=0)
+        return Cast("goal_cycle_v0", settings, world, policy, str(run_dir))
     if experiment == "gcrl":
         from socius.agents.gcrl import SubgoalPolicy
         from socius.societies.gcrl import load_agent, maze_settings
@@ -126,7 +128,7 @@ def run_cast(run_dir: str | Path) -> Cast:
         config, agent = load_agent(run_dir)
         settings = maze_settings(config, max_cycles=4 * config.size * config.size)
         world = make_vector("maze_v0", 1, seed=0, **settings).world
-        return Cast("maze_v0", settings, SubgoalPolicy(agent, world.info["walls"][0]),
+        return Cast("maze_v0", settings, world, SubgoalPolicy(agent, world.info["walls"][0]),
                     str(run_dir))
     raise ValueError(f"{run_dir} is a {experiment} run; the viewer seats agents of "
                      f"{', '.join(PLAYABLE_EXPERIMENTS)} runs (replay a collect run's "
