@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from socius.agents.gcrl import AGENT_KINDS, GCRLAgent, GCRLConfig, GoalDataset
-from socius.societies.gcrl import GCRLRunConfig, collect_dataset
+from socius.societies.navigation.gcrl import GCRLRunConfig, collect_dataset
 
 
 def updates_per_second(kind: str, dataset: GoalDataset, num_cells: int, updates: int) -> float:

@@ -91,8 +91,8 @@ def training_throughput(repetitions: int, rounds: int = 3) -> list[dict]:
 def grid_throughput(repetitions: int, trials: int = 4) -> list[dict]:
     """Median trials/hour of a sweep of ``trials`` short language runs per worker count."""
     from socius.configs import load
-    from socius.societies import language_runs
-    from socius.societies.grid import expand, sweep
+    from socius.societies.language import experiment as language_runs
+    from socius.societies.runs.grid import expand, sweep
 
     rows = []
     for workers in (1, 2):

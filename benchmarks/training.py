@@ -8,7 +8,7 @@ What is counted. An *environment step* is one step of one ``referential_v0`` wor
 (a speaker and a listener, so 2 agent-steps); the clock runs over whole training
 iterations, i.e. acting, stepping the worlds AND the PPO updates.
 
-* socius (``socius.societies.language``): one round = ``schedule`` + ``play_round`` +
+* socius (``socius.societies.language.train``): one round = ``schedule`` + ``play_round`` +
   ``update`` = ``num_envs x max_cycles`` environment steps (256 x 10 by default), then
   2 PPO epochs of 8 minibatches over 4 speakers + 4 listeners (hidden 64). Every world
   is stepped all ``max_cycles`` times, also after its episode has ended (it stays frozen,
@@ -53,7 +53,7 @@ import torch
 from pettingzoo import ParallelEnv
 
 from socius.envs import referential_v0
-from socius.societies.language import (
+from socius.societies.language.train import (
     LanguageConfig,
     make_optimizer,
     make_population,

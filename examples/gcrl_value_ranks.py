@@ -21,7 +21,7 @@ from socius.agents.gcrl import GCRLAgent, GCRLConfig
 from socius.agents.tabular import free_cells, state_distances
 from socius.envs.config import make_config
 from socius.envs.maze_v0 import CONFIG, build_world
-from socius.societies.metrics import spearman
+from socius.societies.language.metrics import spearman
 
 BUCKETS = ((1, 10), (10, 25), (25, 50), (50, 10_000))
 

@@ -32,7 +32,7 @@ from stable_baselines3 import DQN, HerReplayBuffer
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import DummyVecEnv
 
-from socius.envs.files import atomic_write
+from socius.societies.runs.files import atomic_write
 from socius.envs.wrappers import goal_env
 
 EVALUATION_SEED = 1_000_000

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from socius.societies.statistics import bootstrap_interval
+from socius.societies.runs.statistics import bootstrap_interval
 from socius.viz.plots import seed_bands
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

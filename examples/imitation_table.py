@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from socius.societies.runs import RunDirectory
-from socius.societies.statistics import bootstrap_interval
+from socius.societies.runs.directory import RunDirectory
+from socius.societies.runs.statistics import bootstrap_interval
 
 MEASURES = ("normalised_with", "normalised_alone", "normalised_heldout_with",
             "normalised_heldout_alone", "transmission", "transmission_heldout",
@@ -64,10 +64,10 @@ def follower_calibration(root: Path, condition: str = "social") -> dict:
     the evaluation episodes of each seed of ``condition``, normalised like the learners."""
     from socius.agents.scripted import CycleExpert, ExpertFollower, SeatedPolicy
     from socius.envs import make_vector
-    from socius.societies.imitation_eval import episode_seed
-    from socius.societies.imitation_metrics import normalised_return
-    from socius.societies.imitation_runs import config_from_run
-    from socius.societies.rollout import collect
+    from socius.societies.imitation.evaluate import episode_seed
+    from socius.societies.imitation.metrics import normalised_return
+    from socius.societies.imitation.experiment import config_from_run
+    from socius.societies.engine.rollout import collect
 
     values = []
     for run in sorted(root.glob(f"{condition}-seed*")):

@@ -21,9 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from socius.societies.language_runs import cross_play_between
-from socius.societies.runs import RunDirectory
-from socius.societies.statistics import bootstrap_interval, format_interval
+from socius.societies.language.experiment import cross_play_between
+from socius.societies.runs.directory import RunDirectory
+from socius.societies.runs.statistics import bootstrap_interval, format_interval
 
 FIGURES = ("success", "success_heldout", "success_shuffled", "success_random", "cic",
            "cic_uniform", "signalling", "signalling_permuted", "topsim", "topsim_unique",

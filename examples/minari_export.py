@@ -26,8 +26,8 @@ import minari  # noqa: E402
 
 from socius.agents.scripted import GoalSeeker  # noqa: E402
 from socius.envs import make_vector  # noqa: E402
-from socius.societies.datasets import load_dataset, minari_export, save_dataset  # noqa: E402
-from socius.societies.rollout import collect  # noqa: E402
+from socius.societies.engine.datasets import load_dataset, minari_export, save_dataset  # noqa: E402
+from socius.societies.engine.rollout import collect  # noqa: E402
 
 DATASET_ID = "socius/maze-goalseeker-v0"
 

@@ -45,9 +45,9 @@ RUN_EXPERIMENTS = {
 
 def experiment_module(name: str):
     """The module holding an experiment's config_from, run, resume, plot and evaluate_run."""
-    modules = {"language": "socius.societies.language_runs",
-               "imitation": "socius.societies.imitation_runs",
-               "collect": "socius.societies.collect_runs"}
+    modules = {"language": "socius.societies.language.experiment",
+               "imitation": "socius.societies.imitation.experiment",
+               "collect": "socius.societies.collection.experiment"}
     if name not in modules:
         raise ValueError(f"unknown experiment {name!r}; expected one of {sorted(modules)}")
     return importlib.import_module(modules[name])
@@ -170,7 +170,7 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         print(list_environments(verbose=not args.brief))
         return 0
     if args.command == "demo":
-        from socius.societies.demo import run_demo
+        from socius.societies.viewer.demo import run_demo
 
         if args.episodes < 1:
             parser.error("--episodes must be >= 1")
@@ -181,7 +181,7 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
               f"{result.agent_steps_per_second:,.0f} agent-steps/s")
         return 0
     if args.command == "run" and args.experiment == "gcrl":
-        from socius.societies.gcrl import config_from_overrides, train
+        from socius.societies.navigation.gcrl import config_from_overrides, train
 
         overrides = [f"learner.agent={args.agent}", f"steps={args.steps}", f"seed={args.seed}",
                      f"data={args.data}", *args.set]
@@ -194,7 +194,7 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         import os
 
         from socius.configs import load
-        from socius.societies.grid import expand, sweep
+        from socius.societies.runs.grid import expand, sweep
 
         if args.seeds < 1:
             parser.error("--seeds must be >= 1")
@@ -204,7 +204,7 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
                          ray_address=args.ray or os.environ.get("RAY_ADDRESS"))
         return 0 if all(outcome.result is not None for outcome in outcomes) else 1
     if args.command == "tensorboard":
-        from socius.societies.tensorboard import export
+        from socius.societies.runs.tensorboard import export
 
         print(json.dumps({"events": str(export(args.run_dir)),
                           "view": f"tensorboard --logdir {Path(args.run_dir) / 'tensorboard'}"}))
@@ -212,14 +212,14 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     if args.command in ("play", "replay", "record"):
         return _viewer(args)
     if args.command == "plot" and (len(args.run_dirs) > 1 or args.out):
-        from socius.societies.overlay import overlay
+        from socius.societies.runs.overlay import overlay
 
         print(json.dumps(overlay(args.run_dirs, args.out or "overlay.png")))
         return 0
     if args.command == "plot":
         args.run_dir = args.run_dirs[0]
     if args.command in ("resume", "plot", "evaluate"):
-        from socius.societies.runs import RunDirectory
+        from socius.societies.runs.directory import RunDirectory
 
         module = experiment_module(RunDirectory(args.run_dir).experiment())
         action = {"resume": module.resume, "plot": module.plot,
@@ -227,17 +227,17 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         print(json.dumps(action(args.run_dir)))
         return 0
     if args.command == "run" and args.experiment == "memory":
-        from socius.societies.memory import MemoryRunConfig, run
+        from socius.societies.navigation.memory import MemoryRunConfig, run
 
         print(json.dumps(run(MemoryRunConfig(seed=args.seed, steps=args.steps))))
         return 0
     if args.command == "report" and args.experiment == "collect":
-        from socius.societies.collect_runs import summarize
+        from socius.societies.collection.experiment import summarize
 
         print(summarize(args.run_dirs, figures=args.plot))
         return 0
     if args.command == "report":
-        from socius.societies.gcrl import summarize_runs
+        from socius.societies.navigation.gcrl import summarize_runs
 
         print(summarize_runs(args.run_dirs, plot=args.plot))
         return 0
@@ -246,10 +246,10 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
 
 def _viewer(args: argparse.Namespace) -> int:
     """``socius play``, ``replay`` and ``record``."""
-    from socius.societies import viewing
+    from socius.societies.viewer import cast as viewing
 
     if args.command == "replay":
-        from socius.societies.replay import replay
+        from socius.societies.viewer.replay import replay
 
         session = replay(args.file)
         print(json.dumps({"episodes": len(session.episodes), "env": session.world.name}))
@@ -260,7 +260,7 @@ def _viewer(args: argparse.Namespace) -> int:
                                         seed=args.seed, policy=args.policy, settings=settings,
                                         fps=args.fps, dataset=args.dataset)))
         return 0
-    from socius.societies.play import play, screenshot, seat_of
+    from socius.societies.viewer.play import play, screenshot, seat_of
 
     cast = viewing.cast_for(args.target, args.policy, settings)
     if args.screenshot:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from socius.envs.files import atomic_write
+from socius.societies.runs.files import atomic_write
 
 
 def _as_frame(frame: np.ndarray) -> np.ndarray:

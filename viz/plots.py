@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from socius.envs.files import atomic_write
+from socius.societies.runs.files import atomic_write
 
 
 def grouped_bars(groups: dict[str, dict[str, tuple[float, float, float]]], path: str | Path,

@@ -8,7 +8,7 @@ import torch
 from socius.agents.modules import AgentNetwork, ObservationSpec
 from socius.agents.policy import NetworkPolicy
 from socius.envs import make_vector
-from socius.societies.rollout import collect
+from socius.societies.engine.rollout import collect
 
 
 def test_network_policy_acts_validly_and_resets_memory():

@@ -16,7 +16,7 @@ from socius.agents.scripted import (
     downhill_moves,
 )
 from socius.envs import layouts, make_vector
-from socius.societies.rollout import rollout
+from socius.societies.engine.rollout import rollout
 
 
 def play(name, policy_for, steps=120, num_envs=32, **kwargs):
@@ -69,7 +69,7 @@ def test_cycle_expert_beats_random():
 
 def seat_returns(seat_policy, num_agents=3, steps=100):
     """Agent 0's mean episode return with ``seat_policy`` and cycle experts elsewhere."""
-    from socius.societies.rollout import collect
+    from socius.societies.engine.rollout import collect
 
     venv = make_vector("goal_cycle_v0", 64, seed=2, num_agents=num_agents, max_cycles=steps)
     episodes = collect(venv, SeatedPolicy(seat_policy, CycleExpert()),

@@ -19,7 +19,7 @@ def test_list_shows_every_environment_and_parameter(capsys):
 
 
 def test_demo_writes_a_gif_and_a_benchmark_line(tmp_path, capsys, monkeypatch):
-    import socius.societies.demo as demo
+    import socius.societies.viewer.demo as demo
 
     monkeypatch.setattr(demo, "measure_speed", lambda name: 1234.0)
     out = tmp_path / "demo.gif"
@@ -32,7 +32,7 @@ def test_demo_writes_a_gif_and_a_benchmark_line(tmp_path, capsys, monkeypatch):
 
 
 def test_speed_measurement_counts_agent_steps():
-    from socius.societies.demo import measure_speed
+    from socius.societies.viewer.demo import measure_speed
 
     assert measure_speed("maze_v0", num_envs=4, seconds=0.05) > 0
 

@@ -9,16 +9,16 @@ import numpy as np
 import pytest
 
 from socius.configs import load
-from socius.societies import collect_eval as measures
-from socius.societies.collect import CollectConfig, make_world, train
-from socius.societies.collect_runs import (
+from socius.societies.collection import evaluate as measures
+from socius.societies.collection.train import CollectConfig, make_world, train
+from socius.societies.collection.experiment import (
     config_from,
     load_record,
     resume,
     run,
     summarize,
 )
-from socius.societies.datasets import load_dataset
+from socius.societies.engine.datasets import load_dataset
 
 TINY = dict(size=9, max_cycles=20, num_envs=2, steps=400, checkpoint_every=120,
             model_hidden=32, eval_model_steps=50, eval_repeats=1, hier_steps=0)

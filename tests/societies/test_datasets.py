@@ -14,9 +14,9 @@ import pytest
 
 from socius.agents.scripted import RandomPolicy
 from socius.envs import make_vector
-from socius.societies import datasets
-from socius.societies.datasets import load_dataset, minari_export, save_dataset
-from socius.societies.rollout import collect
+from socius.societies.engine import datasets
+from socius.societies.engine.datasets import load_dataset, minari_export, save_dataset
+from socius.societies.engine.rollout import collect
 
 ENVS = {
     "referential_v0": {"num_agents": 4, "message_length": 2, "token_drop_prob": 0.2},

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from socius.agents.gcrl import GCRLAgent, GCRLConfig, GoalDataset
-from socius.societies.datasets import load_dataset
-from socius.societies.gcrl import (
+from socius.societies.engine.datasets import load_dataset
+from socius.societies.navigation.gcrl import (
     GCRLRunConfig,
     collect_dataset,
     config_from_overrides,
@@ -77,7 +77,7 @@ def test_small_run_learns_far_beyond_the_untrained_control(kind, small_data, tmp
     assert saved.metadata["user"]["source"] == "noisy" and saved.num_transitions > 10_000
     # The saved agent acts through the policy interface (as the viewer seats it): in the
     # run's maze it walks from random starts to the goals in its observations.
-    from socius.societies.viewing import cast_for, play_episodes
+    from socius.societies.viewer.cast import cast_for, play_episodes
 
     cast = cast_for(tmp_path)
     _, episodes = play_episodes(cast, 20, seed=3)

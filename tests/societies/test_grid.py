@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from socius.configs import load
-from socius.societies import language_runs
+from socius.societies.language import experiment as language_runs
 from socius.societies.cli import main
-from socius.societies.grid import InlineExecutor, expand, run_trials, sweep, table
+from socius.societies.runs.grid import InlineExecutor, expand, run_trials, sweep, table
 
 TINY = ["rounds=3", "eval_every=1", "num_envs=32", "eval_envs=16", "population=2",
         "room_size=3", "num_objects=2"]
@@ -36,7 +36,7 @@ def run(config, out, progress: bool = False) -> dict:
     """The first attempt of a mute run (``message_length=0``) trains one round (a
     checkpoint), then dies: its process is killed when ``vocab_size`` is 8, it raises
     otherwise. Seed 1 with ``vocab_size`` 7 always raises. Other runs are normal."""
-    from socius.societies.language import train
+    from socius.societies.language.train import train
 
     marker = Path(out) / "failed-once"
     if config.seed == 1 and config.vocab_size == 7:

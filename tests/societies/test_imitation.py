@@ -10,17 +10,17 @@ import numpy as np
 import pytest
 import torch
 
-from socius.societies import imitation
-from socius.societies.imitation import ImitationConfig, make_arenas
-from socius.societies.imitation_eval import play_setting
-from socius.societies.imitation_metrics import (
+from socius.societies.imitation import train as imitation
+from socius.societies.imitation.train import ImitationConfig, make_arenas
+from socius.societies.imitation.evaluate import play_setting
+from socius.societies.imitation.metrics import (
     action_agreement,
     following_fraction,
     normalised_return,
     prediction_accuracy,
     transmission_score,
 )
-from socius.societies.imitation_play import play
+from socius.societies.imitation.episodes import play
 
 SMALL = dict(num_envs=32, minibatches=2, hidden=32, max_cycles=40, env_steps=32 * 40 * 4,
              eval_every=32 * 40 * 2, eval_envs=32)
@@ -148,7 +148,7 @@ def test_the_auxiliary_head_learns_to_predict_the_experts_moves():
 
 
 def test_reward_input_lets_the_memory_read_the_previous_reward():
-    from socius.societies.runs import apply_overrides
+    from socius.societies.runs.directory import apply_overrides
 
     config = apply_overrides(ImitationConfig, SMALL, ["reward_input=true"])
     assert config.reward_input is True

@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 import torch
 
-from socius.societies import language
-from socius.societies.language import LanguageConfig
-from socius.societies.runs import apply_overrides
+from socius.societies.language import train as language
+from socius.societies.language.train import LanguageConfig
+from socius.societies.runs.directory import apply_overrides
 
 TINY = dict(num_envs=16, population=2, room_size=3, num_objects=2, eval_envs=16)
 
@@ -161,7 +161,7 @@ def test_killed_run_resumes_to_the_same_metrics_row_for_row(tmp_path):
 
 
 def test_corrupt_checkpoint_is_a_clear_error_and_is_left_in_place(tmp_path):
-    from socius.societies.runs import RunDirectory
+    from socius.societies.runs.directory import RunDirectory
 
     run = RunDirectory.create(tmp_path / "run", LanguageConfig())
     (run.path / "checkpoint.pt").write_bytes(b"not a checkpoint")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from socius.societies.memory import MemoryRunConfig, run
+from socius.societies.navigation.memory import MemoryRunConfig, run
 
 
 def test_recurrent_clone_remembers_the_cue_and_the_control_cannot(one_torch_thread):

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from socius.societies import metrics
+from socius.societies.language import metrics
 
 
 def grid_meanings(values=4, attributes=2):
@@ -115,7 +115,7 @@ def test_edit_distance_and_interventions():
 
 
 def test_token_usage_is_the_share_of_each_token_by_attribute_value():
-    from socius.societies.metrics import token_usage
+    from socius.societies.language.metrics import token_usage
 
     meanings = np.array([[0, 0], [0, 1], [1, 0], [1, 1]])
     messages = np.array([[0, 2], [0, 3], [1, 2], [1, 3]])  # token 0/1 name colour, 2/3 shape

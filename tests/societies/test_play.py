@@ -14,10 +14,10 @@ import numpy as np  # noqa: E402
 import pygame  # noqa: E402
 import pytest  # noqa: E402
 
-from socius.societies import viewing  # noqa: E402
+from socius.societies.viewer import cast as viewing  # noqa: E402
 from socius.societies.cli import main  # noqa: E402
-from socius.societies.play import MOVE_KEYS, PlaySession, play_frame, run_viewer, seat_of  # noqa: E402,E501
-from socius.societies.replay import ReplaySession, load_episodes, replay  # noqa: E402
+from socius.societies.viewer.play import MOVE_KEYS, PlaySession, play_frame, run_viewer, seat_of  # noqa: E402,E501
+from socius.societies.viewer.replay import ReplaySession, load_episodes, replay  # noqa: E402
 from socius.viz.render import Renderer, role_colour  # noqa: E402
 from socius.viz.viewer import Screen  # noqa: E402
 
@@ -138,7 +138,7 @@ def test_bad_targets_and_settings_are_errors_that_name_them(tmp_path):
 
 
 def test_a_language_runs_agents_play_in_their_own_world(tmp_path):
-    from socius.societies.language_runs import config_from, run
+    from socius.societies.language.experiment import config_from, run
 
     settings = ["rounds=2", "eval_every=2", "num_envs=16", "eval_envs=16", "population=2",
                 "room_size=3", "num_objects=2"]
@@ -183,8 +183,8 @@ def test_replayed_states_give_back_the_recorded_observations(recorded):
 
 
 def test_a_dataset_from_another_world_is_refused_by_name(recorded):
-    from socius.societies.datasets import load_dataset, save_dataset
-    from socius.societies.replay import world_from_metadata
+    from socius.societies.engine.datasets import load_dataset, save_dataset
+    from socius.societies.viewer.replay import world_from_metadata
 
     folder, _ = recorded
     dataset = load_dataset(folder / "episodes.npz")
@@ -233,8 +233,8 @@ def test_the_replay_window_is_driven_by_posted_keys(recorded):
 
 
 def test_cli_record_and_plot_overlay(tmp_path, capsys):
-    from socius.societies.collect import CollectConfig
-    from socius.societies.runs import RunDirectory
+    from socius.societies.collection.train import CollectConfig
+    from socius.societies.runs.directory import RunDirectory
 
     assert main(["record", "maze_v0", "--out", str(tmp_path / "maze.gif"), "--episodes", "1",
                  "--set", "layout=open", "size=6"]) == 0

@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from socius.societies.population import (
+from socius.societies.engine.population import (
     Population,
     PopulationConfig,
     cross_population_pairs,

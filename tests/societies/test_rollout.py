@@ -7,7 +7,7 @@ import pytest
 
 from socius.agents.scripted import GoalSeeker, RandomPolicy
 from socius.envs import core, make_vector
-from socius.societies.rollout import collect, summarize
+from socius.societies.engine.rollout import collect, summarize
 
 
 def random_policy(venv):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from socius.societies.statistics import bootstrap_interval, format_interval
+from socius.societies.runs.statistics import bootstrap_interval, format_interval
 
 
 def test_interval_brackets_the_mean_and_shrinks_with_agreement():

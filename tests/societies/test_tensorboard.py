@@ -7,7 +7,7 @@ import struct
 
 import pytest
 
-from socius.societies import tensorboard
+from socius.societies.runs import tensorboard
 
 
 def test_crc32c_matches_the_standard_check_value():

@@ -21,8 +21,8 @@ import numpy as np
 from socius.envs import ENVIRONMENTS, core
 from socius.envs.config import make_config
 from socius.envs.world import World
-from socius.societies.play import SPEEDS
-from socius.societies.rollout import Trajectory
+from socius.societies.viewer.play import SPEEDS
+from socius.societies.engine.rollout import Trajectory
 
 
 def world_from_metadata(metadata: dict[str, Any]) -> World:
@@ -67,7 +67,7 @@ def _check_same(observation: dict[str, np.ndarray], episode: Trajectory, step: i
 
 def load_episodes(path: str | Path, limit: int | None = None) -> tuple[World, list[Trajectory]]:
     """The world and the first ``limit`` episodes (all by default) of a dataset, with states."""
-    from socius.societies.datasets import load_dataset
+    from socius.societies.engine.datasets import load_dataset
 
     if not Path(path).is_file():
         raise ValueError(f"file: no dataset at {path} (replay reads .npz files written by "
@@ -180,7 +180,7 @@ def replay_frame(session: ReplaySession, renderer, view_cell: int = 24):
 def replay(path: str | Path, mode: str = "human", max_frames: int | None = None,
            speed: int = 4, cell_size: int = 32) -> ReplaySession:
     """Open the viewer on the episodes of the dataset at ``path`` until it quits."""
-    from socius.societies.play import run_viewer
+    from socius.societies.viewer.play import run_viewer
     from socius.viz.render import Renderer
     from socius.viz.viewer import Screen
 

@@ -31,8 +31,8 @@ from socius.agents.ppo import clipped_surrogate, gae, normalise
 from socius.envs import make_vector
 from socius.envs.config import require
 from socius.envs.vector import VectorEnv
-from socius.societies.imitation_play import Episodes, play
-from socius.societies.runs import RunDirectory, open_run
+from socius.societies.imitation.episodes import Episodes, play
+from socius.societies.runs.directory import RunDirectory, open_run
 
 METHODS = ("ppo", "bc")
 
@@ -230,7 +230,7 @@ def train(config: ImitationConfig, out: str | Path | None = None, progress: bool
     With ``out`` the run is logged and checkpointed there, and a run already in ``out``
     resumes from its checkpoint. ``stop_after`` ends the call after that many rounds.
     """
-    from socius.societies.imitation_eval import evaluate, reference
+    from socius.societies.imitation.evaluate import evaluate, reference
 
     run = open_run(out, config, "imitation")
     generator = torch.Generator().manual_seed(config.seed)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from socius.societies.runs import RunDirectory
+from socius.societies.runs.directory import RunDirectory
 
 SEED_SUFFIX = re.compile(r"-seed\d+$")
 

@@ -20,7 +20,7 @@ listeners trained by multi-agent PPO, with the message channel learned one of tw
      what, which the pair must still settle through play.
    - ``critic=central``: centralised training with one critic per listener seat that reads
      the room and the target (what ``state()`` holds); decentralised acting is unchanged.
-4. **Evaluation** (``socius.societies.language_eval``): success on training and held-out
+4. **Evaluation** (``socius.societies.language.evaluate``): success on training and held-out
    targets, interventions, CIC, topographic similarity, cross-play.
 """
 
@@ -41,8 +41,8 @@ from socius.envs import core, spaces
 from socius.envs.config import make_config, require
 from socius.envs.referential_v0 import CONFIG as REFERENTIAL_CONFIG
 from socius.envs.referential_v0 import build_world
-from socius.societies.population import Population, PopulationConfig, pairing_schedule
-from socius.societies.runs import RunDirectory, open_run
+from socius.societies.engine.population import Population, PopulationConfig, pairing_schedule
+from socius.societies.runs.directory import RunDirectory, open_run
 
 SPEAKER, LISTENER, CRITIC = 0, 1, 2
 ROLES = ("speaker", "listener")  # the roles that play; a central critic rides with a listener
@@ -477,7 +477,7 @@ def train(config: LanguageConfig, out: str | Path | None = None, progress: bool 
     resumes from its checkpoint. ``stop_after`` ends the call after that many rounds
     (tests use it to interrupt a run).
     """
-    from socius.societies.language_eval import evaluate
+    from socius.societies.language.evaluate import evaluate
 
     run = open_run(out, config, "language")
     world = make_world(config, "train")

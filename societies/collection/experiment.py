@@ -14,12 +14,12 @@ from pathlib import Path
 
 import numpy as np
 
-from socius.envs.files import atomic_write
-from socius.societies import collect_eval as measures
-from socius.societies.collect import CollectConfig, config_from_run, make_world, train
-from socius.societies.datasets import load_dataset
-from socius.societies.runs import RunDirectory, apply_overrides
-from socius.societies.tensorboard import export as export_tensorboard
+from socius.societies.runs.files import atomic_write
+from socius.societies.collection import evaluate as measures
+from socius.societies.collection.train import CollectConfig, config_from_run, make_world, train
+from socius.societies.engine.datasets import load_dataset
+from socius.societies.runs.directory import RunDirectory, apply_overrides
+from socius.societies.runs.tensorboard import export as export_tensorboard
 
 
 def config_from(base: dict, overrides: list[str]) -> CollectConfig:
@@ -115,7 +115,7 @@ def summarize(run_dirs: list[str | Path], figures: str | Path | None = None) -> 
     """A markdown table of every measure by collector (mean [95% bootstrap interval] over
     seeds), and optionally figures ``<figures>_coverage.png``, ``_disagreement.png`` and
     ``_heatmaps.png`` (visit counts of each collector's first run)."""
-    from socius.societies.statistics import bootstrap_interval
+    from socius.societies.runs.statistics import bootstrap_interval
 
     groups: dict[str, list[tuple[Path, dict]]] = {}
     for directory in map(Path, run_dirs):

@@ -193,11 +193,11 @@ def model_error(episodes: list, world, held_out: dict, config: DynamicsConfig, s
 
 def hierarchical_success(episodes: list, world, steps: int, pairs: int, subgoal_steps: int,
                          seed: int) -> dict[str, float]:
-    """Success of the offline ``hier`` agent (``socius.societies.gcrl``) trained on
+    """Success of the offline ``hier`` agent (``socius.societies.navigation.gcrl``) trained on
     ``episodes`` for ``steps`` gradient steps, on held-out start/goal pairs."""
     from socius.agents.gcrl import GCRLConfig
-    from socius.societies.gcrl import GCRLRunConfig
-    from socius.societies.gcrl import train as train_gcrl
+    from socius.societies.navigation.gcrl import GCRLRunConfig
+    from socius.societies.navigation.gcrl import train as train_gcrl
 
     config = world.config
     run = GCRLRunConfig(layout=config.layout, size=config.size, layout_seed=config.layout_seed,

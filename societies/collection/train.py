@@ -19,7 +19,7 @@
    rewards relabelled by the current model, non-episodic returns) and act by Boltzmann
    exploration over Q; they update during episodes, as the model does.
 4. **Data.** Episodes are ``Trajectory`` records, saved with ``save_dataset`` as
-   ``dataset.npz``; the measures and the evaluation live in ``socius.societies.collect_eval``.
+   ``dataset.npz``; the measures and the evaluation live in ``socius.societies.collection.evaluate``.
 """
 
 from __future__ import annotations
@@ -44,11 +44,11 @@ from socius.envs.config import make_config, require
 from socius.envs.maze_v0 import CONFIG as MAZE_CONFIG
 from socius.envs.maze_v0 import build_world
 from socius.envs.vector import VectorEnv
-from socius.societies import collect_eval as measures
-from socius.societies.collect_eval import collector_mask
-from socius.societies.datasets import load_dataset, save_dataset
-from socius.societies.rollout import collect
-from socius.societies.runs import RunDirectory, open_run
+from socius.societies.collection import evaluate as measures
+from socius.societies.collection.evaluate import collector_mask
+from socius.societies.engine.datasets import load_dataset, save_dataset
+from socius.societies.engine.rollout import collect
+from socius.societies.runs.directory import RunDirectory, open_run
 
 COLLECTORS = ("disagreement", "curiosity", "random", "covering")
 LEARNED = ("disagreement", "curiosity")

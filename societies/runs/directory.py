@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from socius.envs.files import atomic_write
+from socius.societies.runs.files import atomic_write
 
 CHECKPOINT = "checkpoint.pt"
 EXPERIMENT = "experiment.txt"

@@ -41,7 +41,7 @@ def expert_for(venv: VectorEnv):
 def record_episodes(name: str, episodes: int, seed: int, out: Path,
                     cell_size: int = 32) -> tuple[list[np.ndarray], list[float]]:
     """Play ``episodes`` episodes of scripted experts and draw every step."""
-    from socius.societies.viewing import Cast, episode_frames, play_episodes
+    from socius.societies.viewer.cast import Cast, episode_frames, play_episodes
 
     settings = configs.load("demo").get(name, {})
     venv = make_vector(name, 1, seed=seed, **settings)

@@ -19,10 +19,10 @@ from typing import Any
 
 import numpy as np
 
-from socius.envs.files import atomic_write
+from socius.societies.runs.files import atomic_write
 from socius.envs.spaces import action_space, observation_bounds
 from socius.envs.world import World
-from socius.societies.rollout import Trajectory
+from socius.societies.engine.rollout import Trajectory
 
 FORMAT_NAME = "socius-dataset"
 FORMAT_VERSION = 1

@@ -22,7 +22,7 @@ from socius.agents.modules import AgentNetwork, ObservationSpec
 from socius.agents.policy import NetworkPolicy
 from socius.agents.scripted import GoalSeeker
 from socius.envs import make_vector
-from socius.societies.rollout import collect
+from socius.societies.engine.rollout import collect
 
 
 @dataclass(frozen=True)

@@ -128,7 +128,7 @@ def expand(experiment: str, module, base: dict, overrides: list[str], grid: list
 
 def check_directory(trial: Trial) -> None:
     """Refuse, before anything runs, a trial directory that holds another run."""
-    from socius.societies.runs import RunDirectory
+    from socius.societies.runs.directory import RunDirectory
 
     run = RunDirectory(trial.out)
     if not (run.path / "config.json").exists():
@@ -142,8 +142,8 @@ def check_directory(trial: Trial) -> None:
 def run_trial(trial: Trial, progress: bool = False, threads: int | None = 1) -> dict:
     """Train one trial (or continue it from its checkpoint, or return it if it has
     finished); returns its summary, its final metrics and its learning-curve rows."""
-    from socius.envs.files import atomic_write
-    from socius.societies.runs import RunDirectory
+    from socius.societies.runs.files import atomic_write
+    from socius.societies.runs.directory import RunDirectory
 
     if threads is not None:
         import torch
@@ -327,7 +327,7 @@ def table(experiment: str, outcomes: list[Outcome]) -> str:
     over the finished seeds, then a line per trial that failed every attempt."""
     import numpy as np
 
-    from socius.societies.statistics import bootstrap_interval
+    from socius.societies.runs.statistics import bootstrap_interval
 
     columns = importlib.import_module(outcomes[0].trial.module).FINAL
     lines = ["| cell | seeds | " + " | ".join(columns) + " |", "|---" * (len(columns) + 2) + "|"]
@@ -379,7 +379,7 @@ def sweep(trials: list[Trial], out: str | Path, workers: int | None = None,
     """Run every trial (printing each summary as it ends), then, for more than one trial,
     print the table and write it and the plot: ``<out>/grid.md`` and ``grid.png`` for a
     grid, ``<out>-grid.md`` and ``<out>-grid.png`` beside plain seeds' ``<out>-seed<S>``."""
-    from socius.envs.files import atomic_write
+    from socius.societies.runs.files import atomic_write
 
     executor = make_executor(len(trials), workers, ray_address)
     try:

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import torch
 
-from socius.envs.files import atomic_write
-from socius.societies.imitation import ImitationConfig, make_learner, train
-from socius.societies.imitation_eval import evaluate
-from socius.societies.runs import RunDirectory, apply_overrides
-from socius.societies.tensorboard import export as export_tensorboard
+from socius.societies.runs.files import atomic_write
+from socius.societies.imitation.train import ImitationConfig, make_learner, train
+from socius.societies.imitation.evaluate import evaluate
+from socius.societies.runs.directory import RunDirectory, apply_overrides
+from socius.societies.runs.tensorboard import export as export_tensorboard
 
 
 def config_from(base: dict, overrides: list[str]) -> ImitationConfig:

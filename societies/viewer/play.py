@@ -20,7 +20,7 @@ import numpy as np
 
 from socius.agents.scripted import Privileged, SeatedPolicy, as_numpy
 from socius.envs import make_vector
-from socius.societies.viewing import Cast
+from socius.societies.viewer.cast import Cast
 
 MOVE_KEYS = {"up": 1, "w": 1, "down": 2, "s": 2, "left": 3, "a": 3, "right": 4, "d": 4,
              ".": 0}

@@ -13,15 +13,15 @@ import numpy as np
 import torch
 
 from socius.agents.imitation import SocialLearner
-from socius.societies.imitation import ImitationConfig, make_arenas
-from socius.societies.imitation_metrics import (
+from socius.societies.imitation.train import ImitationConfig, make_arenas
+from socius.societies.imitation.metrics import (
     action_agreement,
     following_fraction,
     normalised_return,
     prediction_accuracy,
     transmission_score,
 )
-from socius.societies.imitation_play import Episodes, play
+from socius.societies.imitation.episodes import Episodes, play
 
 SETTINGS = {"with": (True, False), "alone": (False, False),
             "heldout_with": (True, True), "heldout_alone": (False, True)}

@@ -18,7 +18,7 @@ import numpy as np
 from socius.agents.scripted import CycleExpert, RandomPolicy, SeatedPolicy
 from socius.envs import ENVIRONMENTS, make_vector
 from socius.envs.vector import VectorEnv
-from socius.societies.rollout import Trajectory, collect
+from socius.societies.engine.rollout import Trajectory, collect
 
 PLAYABLE_EXPERIMENTS = ("language", "imitation", "gcrl")
 """Experiments whose checkpoints hold agents the viewer can seat."""
@@ -83,7 +83,7 @@ def cast_for(target: str | Path, policy: str = "scripted",
 
 def built_in_policy(venv: VectorEnv, policy: str):
     """The task's scripted expert (``scripted``) or a uniform random walker (``random``)."""
-    from socius.societies.demo import expert_for
+    from socius.societies.viewer.demo import expert_for
 
     if policy == "scripted":
         return expert_for(venv)
@@ -96,13 +96,13 @@ def built_in_policy(venv: VectorEnv, policy: str):
 def run_cast(run_dir: str | Path) -> Cast:
     """The world and trained agents of a language, imitation or gcrl run's checkpoint."""
     from socius.agents.policy import NetworkPolicy
-    from socius.societies.runs import RunDirectory
+    from socius.societies.runs.directory import RunDirectory
 
     if not Path(run_dir).is_dir():
         raise ValueError(f"policy: {run_dir!r} is not 'scripted', 'random' or a run directory")
     experiment = RunDirectory(run_dir).experiment()
     if experiment == "language":
-        from socius.societies.language_runs import load_population
+        from socius.societies.language.experiment import load_population
 
         config, population = load_population(run_dir)
         settings = config.world_settings("all")
@@ -111,7 +111,7 @@ def run_cast(run_dir: str | Path) -> Cast:
         policies = [NetworkPolicy(network, world.num_agents) for network in networks]
         return Cast("referential_v0", settings, world, per_agent(policies), str(run_dir))
     if experiment == "imitation":
-        from socius.societies.imitation_runs import load_learner
+        from socius.societies.imitation.experiment import load_learner
 
         config, learner = load_learner(run_dir)
         if config.reward_input:
@@ -123,7 +123,7 @@ def run_cast(run_dir: str | Path) -> Cast:
         return Cast("goal_cycle_v0", settings, world, policy, str(run_dir))
     if experiment == "gcrl":
         from socius.agents.gcrl import SubgoalPolicy
-        from socius.societies.gcrl import load_agent, maze_settings
+        from socius.societies.navigation.gcrl import load_agent, maze_settings
 
         config, agent = load_agent(run_dir)
         settings = maze_settings(config, max_cycles=4 * config.size * config.size)
@@ -183,7 +183,7 @@ def record(target: str | Path, out: str | Path, episodes: int = 2, seed: int = 0
     if str(target) not in ENVIRONMENTS and run_data.is_file() and \
             _experiment(target) not in PLAYABLE_EXPERIMENTS:
         # A collection run has no seatable agents, but its data replays.
-        from socius.societies.replay import load_episodes
+        from socius.societies.viewer.replay import load_episodes
 
         world, trajectories = load_episodes(run_data, limit=episodes)
         label = str(run_data)
@@ -196,7 +196,7 @@ def record(target: str | Path, out: str | Path, episodes: int = 2, seed: int = 0
     frames = episode_frames(world, trajectories, cell_size)
     save_video(frames, out, fps=fps)
     if dataset is not None:
-        from socius.societies.datasets import save_dataset
+        from socius.societies.engine.datasets import save_dataset
 
         save_dataset(dataset, trajectories, {"played_by": label}, world=world)
     return {"video": str(out), "frames": len(frames), "episodes": len(trajectories),
@@ -205,6 +205,6 @@ def record(target: str | Path, out: str | Path, episodes: int = 2, seed: int = 0
 
 
 def _experiment(run_dir: str | Path) -> str:
-    from socius.societies.runs import RunDirectory
+    from socius.societies.runs.directory import RunDirectory
 
     return RunDirectory(run_dir).experiment()

@@ -1,7 +1,7 @@
 """Evaluation of a language population: success, interventions, CIC, structure, cross-play.
 
 Every evaluation plays greedy episodes in fresh environments (seeds apart from training)
-and hands the records to the pure functions of ``socius.societies.metrics``.
+and hands the records to the pure functions of ``socius.societies.language.metrics``.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import itertools
 import numpy as np
 import torch
 
-from socius.societies import metrics
-from socius.societies.language import (
+from socius.societies.language import metrics
+from socius.societies.language.train import (
     LISTENER,
     LanguageConfig,
     Round,
@@ -20,7 +20,7 @@ from socius.societies.language import (
     play_round,
     run_members,
 )
-from socius.societies.population import Population, pairing_schedule
+from socius.societies.engine.population import Population, pairing_schedule
 
 # Evaluation episodes use episode numbers far from any training round.
 EVALUATION_EPISODE = 1_000_000

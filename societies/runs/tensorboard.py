@@ -15,8 +15,8 @@ import struct
 import time
 from pathlib import Path
 
-from socius.envs.files import atomic_write
-from socius.societies.runs import RunDirectory
+from socius.societies.runs.files import atomic_write
+from socius.societies.runs.directory import RunDirectory
 
 EVENTS_NAME = "events.out.tfevents.socius"
 

@@ -13,22 +13,22 @@ from pathlib import Path
 
 import torch
 
-from socius.envs.files import atomic_write
-from socius.societies.language import (
+from socius.societies.runs.files import atomic_write
+from socius.societies.language.train import (
     LanguageConfig,
     config_from_run,
     make_population,
     make_world,
     train,
 )
-from socius.societies.language_eval import (
+from socius.societies.language.evaluate import (
     cross_play_matrix,
     evaluate,
     play_evaluation,
     random_pairs,
 )
-from socius.societies.runs import RunDirectory, apply_overrides
-from socius.societies.tensorboard import export as export_tensorboard
+from socius.societies.runs.directory import RunDirectory, apply_overrides
+from socius.societies.runs.tensorboard import export as export_tensorboard
 
 
 def config_from(base: dict, overrides: list[str]) -> LanguageConfig:
@@ -120,7 +120,7 @@ def heatmap_figures(run_dir: str | Path) -> dict:
     from the last checkpoint) as ``cross_play.png`` and ``token_usage.png``."""
     import numpy as np
 
-    from socius.societies.metrics import token_usage
+    from socius.societies.language.metrics import token_usage
     from socius.viz.plots import matrix_heatmap
 
     path, figures = Path(run_dir), {}

@@ -26,9 +26,9 @@ from socius.envs import core, make_vector
 from socius.envs.config import make_config
 from socius.envs.maze_v0 import CONFIG as MAZE_CONFIG
 from socius.envs.maze_v0 import build_world
-from socius.societies.datasets import save_dataset
-from socius.societies.rollout import collect
-from socius.societies.runs import RunDirectory, apply_overrides
+from socius.societies.engine.datasets import save_dataset
+from socius.societies.engine.rollout import collect
+from socius.societies.runs.directory import RunDirectory, apply_overrides
 
 DISTANCE_BUCKETS = ((1, 10), (10, 25), (25, 50), (50, 10_000))
 
@@ -186,7 +186,7 @@ def maze_settings(config: GCRLRunConfig, max_cycles: int) -> dict:
 def summarize_runs(run_dirs: list[str | Path], plot: str | Path | None = None) -> str:
     """A markdown table of final success by agent (mean [95% bootstrap interval] over
     seeds), and optionally a bar plot of success by distance bucket."""
-    from socius.societies.statistics import bootstrap_interval
+    from socius.societies.runs.statistics import bootstrap_interval
 
     rows: dict[str, list[dict]] = {}
     for directory in run_dirs:
