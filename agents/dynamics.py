@@ -23,9 +23,8 @@ import torch
 from torch import nn
 
 from socius.envs.config import require
+from socius.envs.moves import NUM_MOVES
 from socius.envs.spaces import observation_bounds
-
-NUM_MOVES = 5
 
 
 @dataclass(frozen=True)
@@ -226,23 +225,23 @@ class ValueLearner:
         require(reward in ("disagreement", "curiosity"), "collector",
                 "disagreement or curiosity for a learned collector", reward)
         self.reward, self.gamma, self.sweeps = reward, gamma, sweeps
-        self.next_cell = np.full((cells, 5), -1, np.int64)
-        self.allowed = np.zeros((cells, 5), bool)
-        self.q = np.zeros((cells, 5))
-        self.error = np.full((cells, 5), np.nan)  # curiosity: the latest error of each pair
+        self.next_cell = np.full((cells, NUM_MOVES), -1, np.int64)
+        self.allowed = np.zeros((cells, NUM_MOVES), bool)
+        self.q = np.zeros((cells, NUM_MOVES))
+        self.error = np.full((cells, NUM_MOVES), np.nan)  # curiosity: the latest error of each pair
 
     def observe(self, segment: dict, errors: np.ndarray | None) -> None:
         """Add a segment's transitions (and, for curiosity, their errors ``[t * C]``)."""
         source, moves = segment["cells"][:-1].ravel(), segment["moves"].ravel()
         self.next_cell[source, moves] = segment["cells"][1:].ravel()
-        self.allowed[source] |= segment["allowed"].reshape(-1, 5)
+        self.allowed[source] |= segment["allowed"].reshape(-1, NUM_MOVES)
         if errors is not None:
             self.error[source, moves] = errors
 
     def rewards(self, model: DynamicsModel) -> np.ndarray:
         """Intrinsic reward ``[cells, 5]`` of every pair under the current model."""
         if self.reward == "disagreement":
-            cells, moves = np.divmod(np.arange(self.q.size), 5)
+            cells, moves = np.divmod(np.arange(self.q.size), NUM_MOVES)
             return model.rewards(cells, moves)["disagreement"].reshape(self.q.shape)
         # An untried pair has no error yet: it is given the largest one seen (optimism).
         tried = ~np.isnan(self.error)

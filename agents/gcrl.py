@@ -34,6 +34,7 @@ from socius.agents.values import (
     hierarchical_target,
     steps_of_progress,
 )
+from socius.envs.moves import NUM_MOVES
 
 AGENT_KINDS = ("hier", "hiql", "flat", "gcbc")
 
@@ -163,7 +164,7 @@ class GCRLAgent(nn.Module):
         self.num_cells = num_cells
         self.value = ReachValue(num_cells, config.hidden)
         self.target_value = ReachValue(num_cells, config.hidden)
-        self.low = PairNet(num_cells, 5, config.hidden)  # moves towards a (sub)goal
+        self.low = PairNet(num_cells, NUM_MOVES, config.hidden)  # moves towards a (sub)goal
         self.high = PairNet(num_cells, num_cells, config.hidden)  # subgoal cell (hiql)
         self.high_value = ReachValue(num_cells, config.hidden)  # V_H (hier)
         self.target_high_value = ReachValue(num_cells, config.hidden)

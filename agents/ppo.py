@@ -36,3 +36,22 @@ def clipped_surrogate(new_log_prob: torch.Tensor, old_log_prob: torch.Tensor,
     ratio = (new_log_prob - old_log_prob).exp()
     surrogate = torch.minimum(ratio * advantage, ratio.clamp(1 - clip, 1 + clip) * advantage)
     return -surrogate.mean()
+
+
+def minibatches(batch: int, count: int, epochs: int, generator: torch.Generator):
+    """Index tensors of ``count`` minibatches per epoch over ``batch`` environments (whole
+    episodes each), each epoch a fresh seeded permutation; every minibatch sorted."""
+    size = batch // count
+    for _ in range(epochs):
+        order = torch.randperm(batch, generator=generator)
+        for start in range(0, batch, size):
+            yield order[start:start + size].sort().values
+
+
+def gradient_step(optimizer: torch.optim.Optimizer, loss: torch.Tensor, parameters,
+                  max_norm: float) -> None:
+    """One optimiser step on ``loss`` with the gradient norm of ``parameters`` clipped."""
+    optimizer.zero_grad()
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(parameters, max_norm)
+    optimizer.step()

@@ -20,7 +20,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from socius.envs.observe import MOVE_COL, MOVE_ROW
+from socius.envs.layouts import shortest_steps
+from socius.envs.moves import MOVE_COL, MOVE_ROW
 from socius.envs.state import AGENT, COLOUR, FREE, SHAPE, TERRAIN, TILE, WALL, WorldState
 from socius.envs.world import World
 
@@ -42,25 +43,12 @@ def as_numpy(observation: dict[str, Any]) -> dict[str, np.ndarray]:
 
 
 def distance_maps(walls: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """Shortest-path steps to ``target[K, 2]`` on ``walls[K, H, W]``, by a batched BFS
-    (one frontier expansion per distance, for all K maps at once): int32 ``[K, H, W]``."""
-    count = walls.shape[0]
-    distance = np.full(walls.shape, UNREACHABLE, dtype=np.int32)
-    frontier = np.zeros(walls.shape, dtype=bool)
-    frontier[np.arange(count), target[:, 0], target[:, 1]] = True
-    frontier &= ~walls
-    distance[frontier] = 0
-    step = 0
-    while frontier.any():
-        step += 1
-        grown = np.zeros_like(frontier)
-        grown[:, 1:] |= frontier[:, :-1]
-        grown[:, :-1] |= frontier[:, 1:]
-        grown[:, :, 1:] |= frontier[:, :, :-1]
-        grown[:, :, :-1] |= frontier[:, :, 1:]
-        frontier = grown & ~walls & (distance == UNREACHABLE)
-        distance[frontier] = step
-    return distance
+    """Shortest-path steps to ``target[K, 2]`` on ``walls[K, H, W]``: int32 ``[K, H, W]``."""
+    start = np.zeros(walls.shape, dtype=bool)
+    start[np.arange(walls.shape[0]), target[:, 0], target[:, 1]] = True
+    # A target on a wall is reached from nowhere: every cell stays UNREACHABLE.
+    start &= np.logical_not(walls)
+    return shortest_steps(walls, start, unreachable=UNREACHABLE, dtype=np.int32)
 
 
 def downhill_moves(distance: np.ndarray, position: np.ndarray) -> np.ndarray:

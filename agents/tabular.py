@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 
 from socius.agents.values import flat_target, hierarchical_target
-from socius.envs.layouts import distances_from
-from socius.envs.observe import MOVE_COL, MOVE_ROW
+from socius.envs.layouts import shortest_steps
+from socius.envs.moves import MOVE_COL, MOVE_ROW
 
 
 def free_cells(walls: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -35,12 +35,12 @@ def next_states(walls: np.ndarray) -> np.ndarray:
 
 def state_distances(walls: np.ndarray) -> np.ndarray:
     """All-pairs shortest-path steps between free cells ``[S, S]`` (-1 if unreachable)."""
-    cells, index = free_cells(walls)
-    distance = np.empty((len(cells), len(cells)), dtype=np.int64)
-    for state, (row, col) in enumerate(cells):
-        grid = distances_from(walls, (int(row), int(col)))
-        distance[state] = grid[cells[:, 0], cells[:, 1]]
-    return distance
+    cells, _ = free_cells(walls)
+    start = np.zeros((len(cells), *walls.shape), dtype=bool)
+    start[np.arange(len(cells)), cells[:, 0], cells[:, 1]] = True
+    flat = shortest_steps(walls, start).reshape(len(cells), walls.size)
+    # np.take keeps rows contiguous, as the row-by-row fill it replaced did.
+    return np.take(flat, cells[:, 0] * walls.shape[1] + cells[:, 1], axis=1)
 
 
 def flat_q_values(walls: np.ndarray, goal: int, gamma: float, tolerance: float = 1e-13,

@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 
 def flat_target(reward, next_value, gamma: float):
     """Flat reach-probability target ``r + gamma * (1 - r) * max_a' Q(s', a', g)``.
@@ -76,6 +78,5 @@ def hierarchical_exact(distance, k: int, alpha: float, gamma: float):
 
 
 def _numpy_log(value):
-    import numpy as np
-
+    """The natural log of a number or array (values may also be torch tensors)."""
     return np.log(value)

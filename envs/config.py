@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import ast
 import dataclasses
+import inspect
 from dataclasses import dataclass, field
-from numbers import Integral, Real
 from typing import Any
 
-MOVE_NAMES = ("stay", "up", "down", "left", "right")
-NUM_MOVES = len(MOVE_NAMES)
+from socius.envs.settings import configure
 
 
 @dataclass(frozen=True)
@@ -75,29 +75,18 @@ def require(ok: bool, name: str, expected: str, value: Any) -> None:
         raise ValueError(f"config field '{name}' must be {expected}; got {value!r}")
 
 
+def require_counts(config: Any, names: tuple[str, ...], minimum: int = 1) -> None:
+    """Raise ValueError naming the first of ``names`` that is not an integer >= ``minimum``."""
+    for name in names:
+        value = getattr(config, name)
+        require(isinstance(value, int) and not isinstance(value, bool) and value >= minimum,
+                name, f"an integer >= {minimum}", value)
+
+
 def make_config(config_class: type, overrides: dict[str, Any]) -> Any:
-    """Build and check a config, rejecting unknown keys by name."""
-    known = {f.name for f in dataclasses.fields(config_class)}
-    unknown = sorted(set(overrides) - known)
-    if unknown:
-        raise TypeError(
-            f"unknown config field(s) {unknown} for {config_class.__name__}; "
-            f"expected some of {sorted(known - {'extra'})}"
-        )
-    config = config_class(**overrides)
-    for f in dataclasses.fields(config_class):
-        _check_type(f.name, str(f.type), getattr(config, f.name))
-    config.check()
-    return config
-
-
-def _check_type(name: str, annotation: str, value: Any) -> None:
-    if annotation == "int" and (isinstance(value, bool) or not isinstance(value, Integral)):
-        raise TypeError(f"config field '{name}' must be an int; got {value!r}")
-    if annotation == "float" and (isinstance(value, bool) or not isinstance(value, Real)):
-        raise TypeError(f"config field '{name}' must be a number; got {value!r}")
-    if annotation == "bool" and not isinstance(value, bool):
-        raise TypeError(f"config field '{name}' must be true or false; got {value!r}")
+    """Build and check a world config from keyword settings; an unknown key or a value of
+    the wrong type is an error naming it (the one mechanism, ``settings.configure``)."""
+    return configure(config_class, overrides)
 
 
 def describe(config_class: type) -> list[tuple[str, Any, str]]:
@@ -114,9 +103,6 @@ def describe(config_class: type) -> list[tuple[str, Any, str]]:
 
 def _field_docs(config_class: type) -> dict[str, str]:
     """Read the string literal that follows each field in the class bodies (PEP 257 style)."""
-    import ast
-    import inspect
-
     docs: dict[str, str] = {}
     for klass in reversed(config_class.__mro__):
         if klass is object or not dataclasses.is_dataclass(klass):

@@ -11,7 +11,8 @@ from __future__ import annotations
 import numpy as np
 
 from socius.envs import random
-from socius.envs.observe import MOVE_COL, MOVE_ROW, PAIRWISE_LIMIT, observe
+from socius.envs.moves import MOVE_COL, MOVE_ROW
+from socius.envs.observe import PAIRWISE_LIMIT, observe
 from socius.envs.state import (
     AGENT,
     FREE,

@@ -12,6 +12,7 @@ from pettingzoo.utils.conversions import parallel_to_aec
 
 from socius.envs import core, spaces
 from socius.envs.config import make_config
+from socius.envs.render import Renderer
 from socius.envs.world import World
 
 
@@ -27,9 +28,7 @@ class LazyRendering:
     _renderer = None
 
     def _frame(self, world: World, state, last_actions):
-        """Draw ``state`` in ``self.render_mode`` (the one import against the layers)."""
-        from socius.viz.render import Renderer
-
+        """Draw ``state`` in ``self.render_mode``."""
         if self._renderer is None:
             self._renderer = Renderer(world, mode=self.render_mode)
         return self._renderer.draw(state, 0, last_actions)

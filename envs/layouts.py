@@ -1,10 +1,11 @@
-"""Wall layouts: bool arrays ``[H, W]`` (True = wall) with a border of walls."""
+"""Wall layouts: bool arrays ``[H, W]`` (True = wall) with a border of walls, and the one
+shortest-path search over them (``shortest_steps``) that every distance in socius uses."""
 
 from __future__ import annotations
 
-from collections import deque
-
 import numpy as np
+
+from socius.envs.moves import MOVE_COL, MOVE_ROW
 
 LAYOUTS = ("four_rooms", "maze", "open", "t_maze")
 
@@ -64,17 +65,37 @@ def t_maze(length: int) -> tuple[np.ndarray, tuple[int, int], tuple[tuple[int, i
     return walls, (height - 2, centre), ((1, 1), (1, width - 2))
 
 
+def shortest_steps(walls: np.ndarray, start: np.ndarray, unreachable: int = -1,
+                   dtype: type = np.int64) -> np.ndarray:
+    """Breadth-first step counts ``[K, H, W]`` from the cells of ``start`` (bool ``[K, H, W]``)."""
+    # The one shortest-path routine: K searches advance together, one frontier per step, so
+    # a batch costs one array pass per distance instead of a Python loop per cell. Start
+    # cells count as step 0 even on a wall (callers that want none there mask them out);
+    # ``walls`` may be ``[H, W]`` shared by all K searches or ``[K, H, W]``.
+    count, height, width = start.shape
+    free = np.logical_not(np.broadcast_to(walls, start.shape))
+    distance = np.full(start.shape, unreachable, dtype=dtype)
+    frontier = start.copy()
+    seen = start.copy()
+    distance[frontier] = 0
+    # A zero border stands for the outside of the grid, which no move enters.
+    padded = np.zeros((count, height + 2, width + 2), dtype=bool)
+    step = 0
+    while frontier.any():
+        step += 1
+        padded[:, 1:-1, 1:-1] = frontier
+        grown = np.zeros_like(frontier)
+        # A cell is reached by move m from the cell one step of m behind it.
+        for d_row, d_col in zip(MOVE_ROW[1:].tolist(), MOVE_COL[1:].tolist()):
+            grown |= padded[:, 1 - d_row:1 - d_row + height, 1 - d_col:1 - d_col + width]
+        frontier = grown & free & ~seen
+        seen |= frontier
+        distance[frontier] = step
+    return distance
+
+
 def distances_from(walls: np.ndarray, start: tuple[int, int]) -> np.ndarray:
     """Shortest-path step counts from ``start`` to every cell (-1 where unreachable)."""
-    distance = np.full(walls.shape, -1, dtype=np.int64)
-    distance[start] = 0
-    queue = deque([start])
-    while queue:
-        row, col = queue.popleft()
-        for dr, dc in ((-1, 0), (1, 0), (0, -1), (0, 1)):
-            nr, nc = row + dr, col + dc
-            if (0 <= nr < walls.shape[0] and 0 <= nc < walls.shape[1]
-                    and not walls[nr, nc] and distance[nr, nc] < 0):
-                distance[nr, nc] = distance[row, col] + 1
-                queue.append((nr, nc))
-    return distance
+    origin = np.zeros((1, *walls.shape), dtype=bool)
+    origin[(0, *start)] = True
+    return shortest_steps(walls, origin)[0]

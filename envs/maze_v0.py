@@ -99,8 +99,9 @@ def build_world(config: MazeConfig) -> World:
         info["tv_cell"] = np.array([_tv_cell(w, start_cell, info.get("t_maze_ends", ()))
                                     for w in bank])
     if start_cell is not None:
-        distance = np.stack([layouts.distances_from(w, start_cell) for w in bank])
-        distance = np.where(distance < 0, np.iinfo(np.int64).max, distance)
+        origin = np.zeros(bank.shape, dtype=bool)
+        origin[:, start_cell[0], start_cell[1]] = True
+        distance = layouts.shortest_steps(bank, origin, unreachable=np.iinfo(np.int64).max)
         distance = distance.reshape(len(bank), -1)
         if config.noisy_tv:
             distance[np.arange(len(bank)), info["tv_cell"]] = np.iinfo(np.int64).max

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from socius.envs.moves import MOVE_COL, MOVE_ROW, NUM_MOVES
 from socius.envs.state import FREE, OUTSIDE, TERRAIN, WorldState
 from socius.envs.world import World
 
@@ -34,9 +35,6 @@ UNSEEN = np.iinfo(np.int64).max
 # Agents beyond this many per world find their neighbours through the grid
 # (O(N view^2)); below it a pairwise comparison (O(N^2)) is cheaper.
 PAIRWISE_LIMIT = 16
-
-MOVE_ROW = np.array([0, -1, 1, 0, 0], dtype=np.int32)
-MOVE_COL = np.array([0, 0, 0, -1, 1], dtype=np.int32)
 
 
 def observation_tables(world: World) -> dict[str, np.ndarray]:
@@ -98,7 +96,7 @@ def observe(world: World, state: WorldState) -> dict[str, np.ndarray]:
     inbox = _inbox(world, state, others, present)
 
     active = world.embodied[None, :] & ~state.finished
-    action_mask = np.ones((batch, agents, 5), dtype=np.int8)
+    action_mask = np.ones((batch, agents, NUM_MOVES), dtype=np.int8)
     if config.view_radius >= 1:
         neighbour = view[:, :, TERRAIN, tables["neighbour_row"], tables["neighbour_col"]]
     else:

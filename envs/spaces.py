@@ -5,7 +5,7 @@ from __future__ import annotations
 import gymnasium
 import numpy as np
 
-from socius.envs.config import NUM_MOVES
+from socius.envs.moves import NUM_MOVES
 from socius.envs.world import World
 
 OBSERVATION_KEYS = ("view", "others", "inbox", "goal", "goal_mask", "position", "action_mask")

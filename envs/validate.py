@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from socius.envs.config import NUM_MOVES
+from socius.envs.moves import NUM_MOVES
 from socius.envs.world import World
 
 

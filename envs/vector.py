@@ -1,17 +1,24 @@
-"""The vector facade: B environments as torch tensors ``[B, N, ...]``, with auto-reset."""
+"""The vector facade: B environments as torch tensors ``[B, N, ...]``, with auto-reset.
+
+torch is imported when a ``VectorEnv`` is made, not with this module: the worlds import
+without it (it is the slowest import of the stack), and only training loops need tensors.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from socius.envs import core, spaces
 from socius.envs.config import make_config
 from socius.envs.facade import fresh_seed, global_state
+from socius.envs.registry import ENVIRONMENTS
 from socius.envs.state import WorldState
 from socius.envs.world import World
+
+if TYPE_CHECKING:
+    import torch
 
 
 class VectorEnv:
@@ -28,6 +35,8 @@ class VectorEnv:
                  device: str | torch.device = "cpu", auto_reset: bool = True):
         if not isinstance(num_envs, int) or num_envs < 1:
             raise ValueError(f"num_envs must be an integer >= 1; got {num_envs!r}")
+        import torch
+
         self.world = world
         self.num_envs = num_envs
         self.num_agents = world.num_agents
@@ -63,6 +72,8 @@ class VectorEnv:
         if self._ended.any():
             raise ValueError(f"environments {np.flatnonzero(self._ended).tolist()} have ended "
                              "their episode (auto_reset=False); call reset() first")
+        import torch
+
         if isinstance(actions, torch.Tensor):
             actions = actions.detach().cpu().numpy()
         self.state, result = core.step(self.world, self.state, actions,
@@ -92,6 +103,8 @@ class VectorEnv:
     def sample_actions(self, generator: np.random.Generator) -> torch.Tensor:
         """Uniformly random valid actions ``[B, N, 1 + L]`` drawn from ``generator``."""
         high = self.single_action_space.nvec
+        import torch
+
         draw = generator.random((self.num_envs, self.num_agents, len(high)))
         return torch.from_numpy((draw * high).astype(np.int64))
 
@@ -101,6 +114,8 @@ class VectorEnv:
         return {key: self._tensor(value) for key, value in observation.items()}
 
     def _tensor(self, array: np.ndarray) -> torch.Tensor:
+        import torch
+
         tensor = torch.from_numpy(np.ascontiguousarray(array))
         return tensor if self.device.type == "cpu" else tensor.to(self.device)
 
@@ -109,8 +124,6 @@ def make_vector(name: str, num_envs: int, seed: int | None = None,
                 device: str | torch.device = "cpu", auto_reset: bool = True,
                 **task_kwargs: Any) -> VectorEnv:
     """A batched vector env of ``name`` (an ``ENVIRONMENTS`` key) with ``num_envs`` copies."""
-    from socius.envs import ENVIRONMENTS
-
     if name not in ENVIRONMENTS:
         raise ValueError(f"unknown environment {name!r}; expected one of {sorted(ENVIRONMENTS)}")
     module = ENVIRONMENTS[name]

@@ -8,7 +8,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from socius.envs.config import NUM_MOVES, WorldConfig
+from socius.envs.config import WorldConfig
+from socius.envs.moves import NUM_MOVES
 
 
 class EpisodeStart(NamedTuple):

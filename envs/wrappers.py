@@ -19,8 +19,8 @@ import gymnasium
 import numpy as np
 
 from socius.envs import ENVIRONMENTS, TASKS, core
-from socius.envs.config import NUM_MOVES
 from socius.envs.facade import LazyRendering
+from socius.envs.moves import NUM_MOVES
 from socius.envs.spaces import OBSERVATION_KEYS, observation_bounds
 from socius.envs.world import World
 

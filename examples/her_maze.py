@@ -32,8 +32,8 @@ from stable_baselines3 import DQN, HerReplayBuffer
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import DummyVecEnv
 
-from socius.societies.runs.files import atomic_write
 from socius.envs.wrappers import goal_env
+from socius.societies.runs.files import atomic_write
 
 EVALUATION_SEED = 1_000_000
 OBSERVATIONS = {"full": ("view", "others", "position", "action_mask"),

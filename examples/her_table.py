@@ -16,7 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from socius.societies.runs.statistics import bootstrap_interval
+from socius.societies.runs.figures import save_figure
+from socius.societies.runs.tables import interval_table
 from socius.viz.plots import seed_bands
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -34,25 +35,19 @@ for path in args.results:
     curve = [{"step": 0, "success": result["untrained_success"]}, *result["curve"]]
     groups.setdefault(label, []).append({row["step"]: row["success"] for row in curve})
 
-generator = np.random.default_rng(0)
-checkpoints = (10_000, 30_000, 100_000)
-print("| group | seeds | " + " | ".join(f"success at {s // 1000}k" for s in checkpoints) + " |")
-print("|---|---:|" + "---|" * len(checkpoints))
-for label, runs in groups.items():
-    cells = []
-    for step in checkpoints:
-        values = [100 * run[step] for run in runs if step in run]
-        if len(values) < len(runs):
-            cells.append("–")
-            continue
-        mean, low, high = bootstrap_interval(values, generator)
-        seeds = ", ".join(f"{v:.1f}" for v in values)
-        cells.append(f"{mean:.1f} [{low:.1f}, {high:.1f}] ({seeds})")
-    print(f"| {label} | {len(runs)} | " + " | ".join(cells) + " |")
+checkpoints = {f"success at {step // 1000}k": step for step in (10_000, 30_000, 100_000)}
+# A seed whose run stopped before a checkpoint has no value there: the cell prints '-'.
+rows = {label: {"seeds": str(len(runs)),
+                **{column: [100 * run[step] if step in run else None for run in runs]
+                   for column, step in checkpoints.items()}}
+        for label, runs in groups.items()}
+print(interval_table(rows, ["seeds", *checkpoints], np.random.default_rng(0), label="group",
+                     formats=".1f", seeds=True))
 
 if args.figure is not None:
     tables = {label: [[{"step": step, "success": value} for step, value in sorted(run.items())]
                       for run in runs] for label, runs in groups.items()}
-    seed_bands(tables, "step", {"success on 200 fixed episodes": "success"}, args.figure,
-               title="maze_v0 four rooms 11x11: DQN with and without HER")
+    save_figure(seed_bands(tables, "step", {"success on 200 fixed episodes": "success"},
+                           title="maze_v0 four rooms 11x11: DQN with and without HER"),
+                args.figure)
     print(f"figure: {args.figure}")

@@ -6,11 +6,12 @@
     socius run imitation --seeds 3 --set method=bc aux_weight=0 --out runs/imitation/bc
     python examples/imitation_table.py runs/imitation --figure docs/imitation_curves.png
 
-For each condition (run directories ``<root>/<condition>-seed<k>``) it prints every
-measure of ``evaluation.json`` as the mean over seeds with a 95% bootstrap interval and
-the per-seed values, each learner's gain over the solo learner (normalised return beside
-experts, against the solo learner's there) and what a scripted follower that trails the
-nearest expert earns on the same episodes (a calibration).
+For each condition (run directories ``<root>/<condition>-seed<k>``) it prints, as a
+markdown table, every measure of ``evaluation.json`` as the mean over seeds with a 95%
+bootstrap interval and the per-seed values, and each learner's gain over the solo learner
+(normalised return beside experts, against the solo learner's there); then, as JSON,
+what a scripted follower that trails the nearest expert earns on the same episodes (a
+calibration).
 """
 
 from __future__ import annotations
@@ -21,8 +22,17 @@ from pathlib import Path
 
 import numpy as np
 
+from socius.agents.scripted import CycleExpert, ExpertFollower, SeatedPolicy
+from socius.envs.goal_cycle_v0 import build_world
+from socius.envs.vector import VectorEnv
+from socius.societies.engine.rollout import record_episodes
+from socius.societies.imitation.evaluate import episode_seed
+from socius.societies.imitation.experiment import EXPERIMENT as IMITATION
+from socius.societies.imitation.metrics import normalised_return
 from socius.societies.runs.directory import RunDirectory
-from socius.societies.runs.statistics import bootstrap_interval
+from socius.societies.runs.figures import save_figure
+from socius.societies.runs.tables import interval_table
+from socius.viz.plots import seed_bands
 
 MEASURES = ("normalised_with", "normalised_alone", "normalised_heldout_with",
             "normalised_heldout_alone", "transmission", "transmission_heldout",
@@ -37,47 +47,36 @@ def reports(root: Path, condition: str) -> list[dict]:
             for run in sorted(root.glob(f"{condition}-seed*"))]
 
 
-def interval(values, generator: np.random.Generator) -> str:
-    """``mean [low, high] (seed values)``."""
-    mean, low, high = bootstrap_interval(values, generator)
-    return f"{mean:.2f} [{low:.2f}, {high:.2f}] ({', '.join(f'{v:.2f}' for v in values)})"
-
-
-def summarise(root: Path, conditions: list[str], generator: np.random.Generator) -> dict:
-    """Every measure per condition, and the targets."""
-    found = {c: reports(root, c) for c in conditions}
-    table = {c: {m: interval([r[m] for r in rs], generator) for m in MEASURES}
-             for c, rs in found.items() if rs}
-    if "solo" in found and found["solo"]:
+def summarise(root: Path, conditions: list[str]) -> str:
+    """The markdown table: every measure (rows) per condition, and the gain over solo."""
+    found = {c: rs for c in conditions if (rs := reports(root, c))}
+    values = {c: {"seeds": str(len(rs)), **{m: [r[m] for r in rs] for m in MEASURES}}
+              for c, rs in found.items()}
+    if "solo" in found:
         # Gains are measured in the same setting: beside experts, against the solo learner
         # placed beside them.
         solo = np.mean([r["normalised_with"] for r in found["solo"]])
         for condition, rs in found.items():
-            if rs and condition != "solo":
-                table[condition]["gain_over_solo"] = interval(
-                    [r["normalised_with"] - solo for r in rs], generator)
-    return table
+            if condition != "solo":
+                values[condition]["gain_over_solo"] = [r["normalised_with"] - solo
+                                                       for r in rs]
+    return interval_table(values, ["seeds", *MEASURES, "gain_over_solo"],
+                          np.random.default_rng(0), label="measure", formats=".2f",
+                          seeds=True, transpose=True)
 
 
 def follower_calibration(root: Path, condition: str = "social") -> dict:
     """What trailing an expert alone earns (``ExpertFollower`` in the learner's seat), on
     the evaluation episodes of each seed of ``condition``, normalised like the learners."""
-    from socius.agents.scripted import CycleExpert, ExpertFollower, SeatedPolicy
-    from socius.envs import make_vector
-    from socius.societies.imitation.evaluate import episode_seed
-    from socius.societies.imitation.metrics import normalised_return
-    from socius.societies.imitation.experiment import config_from_run
-    from socius.societies.engine.rollout import collect
-
     values = []
     for run in sorted(root.glob(f"{condition}-seed*")):
-        config, report = config_from_run(run), json.loads((run / "evaluation.json").read_text())
-        venv = make_vector("goal_cycle_v0", config.eval_envs,
-                           **config.world_settings(config.eval_experts))
-        episodes = collect(venv, SeatedPolicy(ExpertFollower(), CycleExpert()),
-                           np.random.default_rng(config.seed), config.max_cycles,
-                           seed=episode_seed(config, config.seed, False),
-                           num_episodes=config.eval_envs)
+        config = IMITATION.config_of(run)
+        report = json.loads((run / "evaluation.json").read_text())
+        venv = VectorEnv(build_world(config.world_for(config.eval_experts)), config.eval_envs)
+        episodes = record_episodes(venv, SeatedPolicy(ExpertFollower(), CycleExpert()),
+                                   np.random.default_rng(config.seed), config.world.max_cycles,
+                                   seed=episode_seed(config, config.seed, False),
+                                   num_episodes=config.eval_envs)
         mean = float(np.mean([e.rewards[:, 0].sum() for e in episodes]))
         values.append(normalised_return(mean, report["random_with"], report["expert_with"]))
     return {"follower_normalised_with": values}
@@ -86,29 +85,26 @@ def follower_calibration(root: Path, condition: str = "social") -> dict:
 def figure(root: Path, conditions: list[str], target: Path) -> None:
     """Normalised return with experts and alone, and following, over training (dashed: the
     0.6 target, and the random walker's following)."""
-    from socius.viz.plots import seed_bands
-
     walker = np.mean([r["following_random_with"] for c in conditions for r in reports(root, c)])
     runs = {c: [RunDirectory(run).rows() for run in sorted(root.glob(f"{c}-seed*"))]
             for c in conditions}
-    seed_bands({c: tables for c, tables in runs.items() if tables}, "env_steps",
-               {"normalised return, with experts": "normalised_with",
-                "normalised return, experts removed": "normalised_alone",
-                "steps with an expert in view": "following_with"},
-               target, reference={"normalised return, with experts": 0.6,
-                                  "steps with an expert in view": float(walker)})
+    save_figure(seed_bands({c: tables for c, tables in runs.items() if tables}, "env_steps",
+                           {"normalised return, with experts": "normalised_with",
+                            "normalised return, experts removed": "normalised_alone",
+                            "steps with an expert in view": "following_with"},
+                           reference={"normalised return, with experts": 0.6,
+                                      "steps with an expert in view": float(walker)}), target)
 
 
 def main() -> None:
-    """Print the table as JSON and draw the figure."""
+    """Print the table (markdown) and the follower calibration (JSON); draw the figure."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("root", type=Path)
     parser.add_argument("--conditions", nargs="*", default=["social", "noaux", "solo", "bc"])
     parser.add_argument("--figure", type=Path, default=None)
     args = parser.parse_args()
-    table = summarise(args.root, args.conditions, np.random.default_rng(0))
-    table["scripted_follower"] = follower_calibration(args.root)
-    print(json.dumps(table, indent=1))
+    print(summarise(args.root, args.conditions))
+    print(json.dumps({"scripted_follower": follower_calibration(args.root)}, indent=1))
     if args.figure is not None:
         figure(args.root, args.conditions, args.figure)
 

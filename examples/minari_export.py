@@ -27,13 +27,13 @@ import minari  # noqa: E402
 from socius.agents.scripted import GoalSeeker  # noqa: E402
 from socius.envs import make_vector  # noqa: E402
 from socius.societies.engine.datasets import load_dataset, minari_export, save_dataset  # noqa: E402
-from socius.societies.engine.rollout import collect  # noqa: E402
+from socius.societies.engine.rollout import record_episodes  # noqa: E402
 
 DATASET_ID = "socius/maze-goalseeker-v0"
 
 # Two mazes side by side, two agents each, walked by the shortest-path expert.
 venv = make_vector("maze_v0", 2, seed=0, num_agents=2, max_cycles=40)
-episodes = collect(venv, GoalSeeker(), np.random.default_rng(0), num_steps=400,
+episodes = record_episodes(venv, GoalSeeker(), np.random.default_rng(0), num_steps=400,
                    num_episodes=6)
 dataset = load_dataset(save_dataset(folder / "maze.npz", episodes, world=venv.world))
 print(f"socius dataset: {dataset.num_episodes} episodes, {dataset.num_transitions} "

@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
+import os
 import sys
 from pathlib import Path
 
-from socius.envs import ENVIRONMENTS
+from socius import configs
+from socius.envs import ENVIRONMENTS, registry_id
 from socius.envs.config import describe
+from socius.societies.experiments import EXPERIMENTS, experiment, experiment_of
+from socius.societies.runs.grid import expand, sweep
+from socius.societies.runs.overlay import overlay
+from socius.societies.runs.tensorboard import export
+from socius.societies.viewer.demo import run_demo
+from socius.societies.viewer.play import play, screenshot, seat_of
+from socius.societies.viewer.record import record
+from socius.societies.viewer.replay import replay
+from socius.societies.viewer.seating import cast_for
 
 
 def list_environments(verbose: bool = True) -> str:
@@ -17,40 +27,13 @@ def list_environments(verbose: bool = True) -> str:
     lines = []
     for name, module in ENVIRONMENTS.items():
         doc = (module.__doc__ or "").strip().splitlines()[0]
-        lines.append(f"{name}  (PettingZoo id: {module_registry_id(name)})")
+        lines.append(f"{name}  (PettingZoo id: {registry_id(name)})")
         lines.append(f"  {doc}")
         if verbose:
             for field, default, text in describe(module.CONFIG):
                 lines.append(f"    {field:<20} {default!r:<14} {text}")
         lines.append("")
     return "\n".join(lines)
-
-
-def module_registry_id(name: str) -> str:
-    """The registry id of an environment name."""
-    from socius.envs import registry_id
-
-    return registry_id(name)
-
-
-RUN_EXPERIMENTS = {
-    "language": ("a population learns to talk (referential_v0, multi-agent PPO)", "language"),
-    "imitation": ("a recurrent learner learns from experts in view (goal_cycle_v0)",
-                  "imitation"),
-    "collect": ("a collector gathers data by information gain (maze_v0 with a noisy TV)",
-                "collect"),
-}
-"""Experiments run from a config: name -> (help, default shipped config)."""
-
-
-def experiment_module(name: str):
-    """The module holding an experiment's config_from, run, resume, plot and evaluate_run."""
-    modules = {"language": "socius.societies.language.experiment",
-               "imitation": "socius.societies.imitation.experiment",
-               "collect": "socius.societies.collection.experiment"}
-    if name not in modules:
-        raise ValueError(f"unknown experiment {name!r}; expected one of {sorted(modules)}")
-    return importlib.import_module(modules[name])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -67,38 +50,30 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--seed", type=int, default=0)
     run = commands.add_parser("run", help="run an experiment")
     experiments = run.add_subparsers(dest="experiment", required=True)
-    gcrl = experiments.add_parser("gcrl", help="offline goal-conditioned RL in a maze")
-    gcrl.add_argument("--agent", default="hier", choices=["hier", "hiql", "flat", "gcbc"])
-    gcrl.add_argument("--steps", type=int, default=50_000, help="gradient steps")
-    gcrl.add_argument("--seed", type=int, default=0)
-    gcrl.add_argument("--data", default="noisy", choices=["random", "noisy", "both"])
-    gcrl.add_argument("--out", default=None, help="run directory (metrics.jsonl, checkpoint)")
-    gcrl.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
-                      help="override a run field (size=15) or a learner field "
-                           "(learner.temperature=5)")
-    for name, (summary, default_config) in RUN_EXPERIMENTS.items():
-        experiment = experiments.add_parser(name, help=summary)
-        experiment.add_argument("--config", default=default_config,
-                                help=f"a shipped config name or a YAML file "
-                                     f"(default: {default_config})")
-        experiment.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
-                                help="override a config field, e.g. seed=1")
-        experiment.add_argument("--seeds", type=int, default=1,
-                                help="seeds 0..N-1, one run each")
-        experiment.add_argument("--out", default=f"runs/{name}",
-                                help="run directory (with several seeds: <out>-seed<S>; "
+    for name, entry in EXPERIMENTS.items():
+        options = experiments.add_parser(name, help=entry.description)
+        options.add_argument("--config", default=entry.default_config,
+                             help=f"a shipped config name or a YAML file (default: "
+                                     f"{entry.default_config or 'the config class defaults'})")
+        options.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                             help="override a config field, e.g. seed=1 or "
+                                     "world.max_cycles=20 (nested fields by dots)")
+        options.add_argument("--seeds", type=int, default=1,
+                             help="seeds 0..N-1, one run each")
+        options.add_argument("--out", default=f"runs/{name}",
+                             help="run directory (with several seeds: <out>-seed<S>; "
                                      "with --grid: <out>/<key>=<value>-seed<S>)")
-        experiment.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2",
-                                help="sweep a config field over values (repeatable: every "
+        options.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2",
+                             help="sweep a config field over values (repeatable: every "
                                      "combination x every seed, one run each; table and "
                                      "plot in <out>/grid.md, grid.png)")
-        experiment.add_argument("--workers", type=int, default=None,
-                                help="local worker processes (default: min(runs, cores))")
-        experiment.add_argument("--ray", default=None, metavar="ADDRESS",
-                                help="run on the Ray cluster at ADDRESS (default: "
+        options.add_argument("--workers", type=int, default=None,
+                             help="local worker processes (default: min(runs, cores))")
+        options.add_argument("--ray", default=None, metavar="ADDRESS",
+                             help="run on the Ray cluster at ADDRESS (default: "
                                      "$RAY_ADDRESS when set; needs socius[ray])")
-        experiment.add_argument("--retries", type=int, default=1,
-                                help="times a failed run is retried from its checkpoint")
+        options.add_argument("--retries", type=int, default=1,
+                             help="times a failed run is retried from its checkpoint")
     resume = commands.add_parser("resume", help="continue a killed run from its checkpoint")
     resume.add_argument("run_dir")
     plot = commands.add_parser("plot", help="plot a run's metrics (PNGs in the run directory), "
@@ -147,11 +122,9 @@ def main(argv: list[str] | None = None) -> int:
     board = commands.add_parser("tensorboard", help="write a run's metrics as TensorBoard "
                                                     "events (RUN_DIR/tensorboard)")
     board.add_argument("run_dir")
-    memory = experiments.add_parser("memory", help="t-maze: recurrent cloning vs no memory")
-    memory.add_argument("--seed", type=int, default=0)
-    memory.add_argument("--steps", type=int, default=800, help="gradient steps")
     report = commands.add_parser("report", help="summarise finished runs as a markdown table")
-    report.add_argument("experiment", choices=["gcrl", "collect"])
+    report.add_argument("experiment", choices=[name for name, entry in EXPERIMENTS.items()
+                                               if entry.report is not None])
     report.add_argument("run_dirs", nargs="+")
     report.add_argument("--plot", default=None, help="also save figures here (gcrl: a PNG "
                                                       "bar plot; collect: a path prefix)")
@@ -170,8 +143,6 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         print(list_environments(verbose=not args.brief))
         return 0
     if args.command == "demo":
-        from socius.societies.viewer.demo import run_demo
-
         if args.episodes < 1:
             parser.error("--episodes must be >= 1")
         result = run_demo(args.env, args.out, episodes=args.episodes, seed=args.seed)
@@ -180,89 +151,50 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         print(f"benchmark: {args.env} vector API, B=1024, random actions: "
               f"{result.agent_steps_per_second:,.0f} agent-steps/s")
         return 0
-    if args.command == "run" and args.experiment == "gcrl":
-        from socius.societies.navigation.gcrl import config_from_overrides, train
-
-        overrides = [f"learner.agent={args.agent}", f"steps={args.steps}", f"seed={args.seed}",
-                     f"data={args.data}", *args.set]
-        config = config_from_overrides(overrides)
-        out = args.out or f"runs/gcrl-{args.agent}-seed{args.seed}"
-        report = train(config, out=out)
-        print(json.dumps(report))
-        return 0
-    if args.command == "run" and args.experiment in RUN_EXPERIMENTS:
-        import os
-
-        from socius.configs import load
-        from socius.societies.runs.grid import expand, sweep
-
+    if args.command == "run":
         if args.seeds < 1:
             parser.error("--seeds must be >= 1")
-        trials = expand(args.experiment, experiment_module(args.experiment), load(args.config),
-                        args.set, args.grid, args.seeds, args.out)
+        record = experiment(args.experiment)
+        base = configs.load(args.config) if args.config else {}
+        trials = expand(record, base, args.set, args.grid, args.seeds, args.out)
         outcomes = sweep(trials, args.out, workers=args.workers, retries=args.retries,
                          ray_address=args.ray or os.environ.get("RAY_ADDRESS"))
         return 0 if all(outcome.result is not None for outcome in outcomes) else 1
     if args.command == "tensorboard":
-        from socius.societies.runs.tensorboard import export
-
         print(json.dumps({"events": str(export(args.run_dir)),
                           "view": f"tensorboard --logdir {Path(args.run_dir) / 'tensorboard'}"}))
         return 0
     if args.command in ("play", "replay", "record"):
         return _viewer(args)
     if args.command == "plot" and (len(args.run_dirs) > 1 or args.out):
-        from socius.societies.runs.overlay import overlay
-
         print(json.dumps(overlay(args.run_dirs, args.out or "overlay.png")))
         return 0
     if args.command == "plot":
         args.run_dir = args.run_dirs[0]
     if args.command in ("resume", "plot", "evaluate"):
-        from socius.societies.runs.directory import RunDirectory
-
-        module = experiment_module(RunDirectory(args.run_dir).experiment())
-        action = {"resume": module.resume, "plot": module.plot,
-                  "evaluate": module.evaluate_run}[args.command]
+        record = experiment_of(args.run_dir)
+        action = {"resume": record.resume, "plot": record.plot,
+                  "evaluate": record.evaluate_run}[args.command]
         print(json.dumps(action(args.run_dir)))
         return 0
-    if args.command == "run" and args.experiment == "memory":
-        from socius.societies.navigation.memory import MemoryRunConfig, run
-
-        print(json.dumps(run(MemoryRunConfig(seed=args.seed, steps=args.steps))))
-        return 0
-    if args.command == "report" and args.experiment == "collect":
-        from socius.societies.collection.experiment import summarize
-
-        print(summarize(args.run_dirs, figures=args.plot))
-        return 0
     if args.command == "report":
-        from socius.societies.navigation.gcrl import summarize_runs
-
-        print(summarize_runs(args.run_dirs, plot=args.plot))
+        print(experiment(args.experiment).report(args.run_dirs, args.plot))
         return 0
     return 2
 
 
 def _viewer(args: argparse.Namespace) -> int:
     """``socius play``, ``replay`` and ``record``."""
-    from socius.societies.viewer import cast as viewing
-
     if args.command == "replay":
-        from socius.societies.viewer.replay import replay
-
         session = replay(args.file)
         print(json.dumps({"episodes": len(session.episodes), "env": session.world.name}))
         return 0
-    settings = viewing.parse_settings(args.set)
     if args.command == "record":
-        print(json.dumps(viewing.record(args.target, args.out, episodes=args.episodes,
-                                        seed=args.seed, policy=args.policy, settings=settings,
-                                        fps=args.fps, dataset=args.dataset)))
+        print(json.dumps(record(args.target, args.out, episodes=args.episodes, seed=args.seed,
+                                policy=args.policy, overrides=args.set, fps=args.fps,
+                                dataset=args.dataset)))
         return 0
-    from socius.societies.viewer.play import play, screenshot, seat_of
-
-    cast = viewing.cast_for(args.target, args.policy, settings)
+    cast = cast_for(args.target, args.policy, args.set)
     if args.screenshot:
         screenshot(cast, args.screenshot, args.steps, seat=seat_of(cast, args.agent or "none"),
                    seed=args.seed)

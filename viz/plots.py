@@ -1,27 +1,33 @@
-"""Matplotlib figures of experiment results (drawing only; the numbers come from runs)."""
+"""Matplotlib figures of experiment results. They only draw: each function returns a
+``Figure`` and the caller saves it (``socius.societies.runs.figures.save_figure``).
+
+Every figure comes from :func:`new_figure`, the one matplotlib setup: the object-oriented
+API (``matplotlib.figure.Figure``) with no pyplot state and no backend to switch, so
+figures can be drawn in worker processes and threads without a display.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
-
+import matplotlib
 import numpy as np
+from matplotlib.figure import Figure
 
-from socius.societies.runs.files import atomic_write
+
+def new_figure(panels: int = 1, size: tuple[float, float] = (4.2, 3.4)):
+    """A figure with ``panels`` axes side by side: ``(figure, axes[panels])``."""
+    figure = Figure(figsize=size)
+    axes = figure.subplots(1, panels, squeeze=False)[0]
+    return figure, axes
 
 
-def grouped_bars(groups: dict[str, dict[str, tuple[float, float, float]]], path: str | Path,
-                 title: str, ylabel: str) -> None:
+def grouped_bars(groups: dict[str, dict[str, tuple[float, float, float]]], title: str,
+                 ylabel: str) -> Figure:
     """Bars of ``mean`` with ``[low, high]`` error bars: one bar group per column, one colour
-    per name (``groups[name][column] = (mean, low, high)``), saved atomically as a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    per name (``groups[name][column] = (mean, low, high)``)."""
     names = list(groups)
     columns = list(next(iter(groups.values())))
     width = 0.8 / len(names)
-    figure, axes = plt.subplots(figsize=(1.6 * len(columns) + 3.5, 3.6))
+    figure, (axes,) = new_figure(1, (1.6 * len(columns) + 3.5, 3.6))
     for i, name in enumerate(names):
         stats = np.array([groups[name][c] for c in columns])
         positions = np.arange(len(columns)) + (i - (len(names) - 1) / 2) * width
@@ -32,22 +38,16 @@ def grouped_bars(groups: dict[str, dict[str, tuple[float, float, float]]], path:
     axes.set_title(title)
     axes.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
     figure.tight_layout()
-    atomic_write(path, lambda p: figure.savefig(p, format="png", dpi=110), suffix=".png")
-    plt.close(figure)
+    return figure
 
 
-def training_curves(rows: list[dict], x: str, panels: dict[str, list[str]], path: str | Path,
-                    title: str, reference: dict[str, float] | None = None) -> None:
+def training_curves(rows: list[dict], x: str, panels: dict[str, list[str]], title: str,
+                    reference: dict[str, float] | None = None) -> Figure:
     """One panel per entry of ``panels`` (panel title -> row keys), each key drawn against
     ``x`` over the rows; ``reference`` adds dashed horizontal lines (e.g. chance)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4), squeeze=False)
+    figure, axes = new_figure(len(panels), (4.2 * len(panels), 3.4))
     steps = [row[x] for row in rows]
-    for axis, (panel, keys) in zip(axes[0], panels.items()):
+    for axis, (panel, keys) in zip(axes, panels.items()):
         for key in keys:
             axis.plot(steps, [row.get(key, float("nan")) for row in rows], marker="o",
                       markersize=3, label=key)
@@ -59,25 +59,17 @@ def training_curves(rows: list[dict], x: str, panels: dict[str, list[str]], path
         axis.legend(fontsize=7)
     figure.suptitle(title)
     figure.tight_layout()
-    atomic_write(path, lambda p: figure.savefig(p, format="png", dpi=110), suffix=".png")
-    plt.close(figure)
+    return figure
 
 
 def seed_bands(runs: dict[str, list[list[dict]]], x: str, panels: dict[str, str],
-               path: str | Path, title: str = "",
-               reference: dict[str, float] | None = None) -> None:
+               title: str = "", reference: dict[str, float] | None = None) -> Figure:
     """Learning curves with seed bands: for each condition (``runs[name]`` = one list of
     metric rows per seed), the mean over seeds of ``row[key]`` against ``row[x]``, shaded
     from the lowest to the highest seed; one panel per entry of ``panels`` (title -> key),
     ``reference`` adds a dashed line to a panel (title -> level)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 3.6),
-                                squeeze=False)
-    for axis, (panel, key) in zip(axes[0], panels.items()):
+    figure, axes = new_figure(len(panels), (4.6 * len(panels), 3.6))
+    for axis, (panel, key) in zip(axes, panels.items()):
         for index, (name, tables) in enumerate(runs.items()):
             # Rows without the key (e.g. rounds without an evaluation) are left out.
             tables = [kept for kept in ([row for row in rows if key in row] for rows in tables)
@@ -99,53 +91,41 @@ def seed_bands(runs: dict[str, list[list[dict]]], x: str, panels: dict[str, str]
     if title:
         figure.suptitle(title)
     figure.tight_layout()
-    atomic_write(path, lambda p: figure.savefig(p, format="png", dpi=110), suffix=".png")
-    plt.close(figure)
+    return figure
 
 
-def heatmaps(grids: dict[str, np.ndarray], path: str | Path, title: str,
-             blocked: np.ndarray | None = None, label: str = "") -> None:
+def heatmaps(grids: dict[str, np.ndarray], title: str, blocked: np.ndarray | None = None,
+             label: str = "") -> Figure:
     """One heatmap panel per entry of ``grids`` (name -> ``[H, W]`` values) on a shared
-    colour scale, ``blocked`` cells (e.g. walls) drawn black; saved atomically as a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    colour scale, ``blocked`` cells (e.g. walls) drawn black."""
     names = list(grids)
-    figure, axes = plt.subplots(1, len(names), figsize=(3.2 * len(names) + 0.8, 3.4),
-                                squeeze=False)
+    figure, axes = new_figure(len(names), (3.2 * len(names) + 0.8, 3.4))
     high = max(float(np.nanmax(grid)) for grid in grids.values())
     image = None
-    for axis, name in zip(axes[0], names):
+    for axis, name in zip(axes, names):
         grid = np.ma.masked_where(blocked, grids[name]) if blocked is not None else grids[name]
         cmap = matplotlib.colormaps["viridis"].with_extremes(bad="black")
         image = axis.imshow(grid, cmap=cmap, vmin=0, vmax=high)
         axis.set_title(name, fontsize=9)
         axis.set_xticks([])
         axis.set_yticks([])
-    figure.colorbar(image, ax=axes[0].tolist(), shrink=0.8, label=label)
+    figure.colorbar(image, ax=axes.tolist(), shrink=0.8, label=label)
     figure.suptitle(title)
-    atomic_write(path, lambda p: figure.savefig(p, format="png", dpi=110), suffix=".png")
-    plt.close(figure)
+    return figure
 
 
-def matrix_heatmap(matrix: np.ndarray, path: str | Path, title: str, xlabel: str, ylabel: str,
+def matrix_heatmap(matrix: np.ndarray, title: str, xlabel: str, ylabel: str,
                    xticks: list[str] | None = None, yticks: list[str] | None = None,
-                   label: str = "", vmin: float | None = None, vmax: float | None = None) -> None:
+                   label: str = "", vmin: float | None = None,
+                   vmax: float | None = None) -> Figure:
     """One annotated heatmap of ``matrix [R, C]`` (e.g. cross-play success, token usage),
-    NaN cells left blank; saved atomically as a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    NaN cells left blank."""
     values = np.asarray(matrix, dtype=float)
     if values.ndim != 2:
         raise ValueError(f"matrix must be 2-D [rows, columns]; got shape {values.shape}")
     rows, columns = values.shape
-    figure, axis = plt.subplots(figsize=(min(12, 1.2 + 0.55 * columns + 1.5),
-                                         min(10, 1.4 + 0.45 * rows)))
+    figure, (axis,) = new_figure(1, (min(12, 1.2 + 0.55 * columns + 1.5),
+                                     min(10, 1.4 + 0.45 * rows)))
     image = axis.imshow(np.ma.masked_invalid(values), cmap="viridis", vmin=vmin, vmax=vmax,
                         aspect="auto")
     if rows * columns <= 400:
@@ -160,5 +140,4 @@ def matrix_heatmap(matrix: np.ndarray, path: str | Path, title: str, xlabel: str
     axis.set(xlabel=xlabel, ylabel=ylabel, title=title)
     figure.colorbar(image, ax=axis, shrink=0.85, label=label)
     figure.tight_layout()
-    atomic_write(path, lambda p: figure.savefig(p, format="png", dpi=110), suffix=".png")
-    plt.close(figure)
+    return figure

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from socius.viz.render import BACKGROUND, TEXT_COLOUR, object_colour, role_colour
+from socius.envs.render import BACKGROUND, TEXT_COLOUR, object_colour, role_colour
 
 PANEL_WIDTH = 240
 STRIP_CELL = 18

@@ -13,11 +13,14 @@ import numpy as np
 import torch
 
 from socius.agents.dynamics import DynamicsConfig, DynamicsModel, prediction_error
+from socius.agents.gcrl import GCRLConfig
 from socius.agents.tabular import free_cells, state_distances
 from socius.envs import core
 from socius.envs.layouts import distances_from
-from socius.envs.maze_v0 import build_world
-from socius.envs.observe import MOVE_COL, MOVE_ROW
+from socius.envs.maze_v0 import MazeConfig, build_world
+from socius.envs.moves import MOVE_COL, MOVE_ROW
+from socius.societies.navigation.gcrl import GCRLRunConfig
+from socius.societies.navigation.gcrl import train as train_gcrl
 
 NEVER = np.iinfo(np.int64).max
 
@@ -195,12 +198,8 @@ def hierarchical_success(episodes: list, world, steps: int, pairs: int, subgoal_
                          seed: int) -> dict[str, float]:
     """Success of the offline ``hier`` agent (``socius.societies.navigation.gcrl``) trained on
     ``episodes`` for ``steps`` gradient steps, on held-out start/goal pairs."""
-    from socius.agents.gcrl import GCRLConfig
-    from socius.societies.navigation.gcrl import GCRLRunConfig
-    from socius.societies.navigation.gcrl import train as train_gcrl
-
     config = world.config
-    run = GCRLRunConfig(layout=config.layout, size=config.size, layout_seed=config.layout_seed,
-                        steps=steps, eval_every=steps, eval_pairs=pairs, seed=seed,
+    maze = MazeConfig(layout=config.layout, size=config.size, layout_seed=config.layout_seed)
+    run = GCRLRunConfig(world=maze, steps=steps, eval_every=steps, eval_pairs=pairs, seed=seed,
                         learner=GCRLConfig(agent="hier", subgoal_steps=subgoal_steps))
-    return train_gcrl(run, progress=False, episodes=episodes)
+    return train_gcrl(run, progress=False, episodes=episodes)[-1]

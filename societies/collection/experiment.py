@@ -1,5 +1,5 @@
-"""The collection experiment's commands: run, resume, plot and evaluate a run directory, and
-summarise several runs against their controls.
+"""The collection experiment's record: evaluation and figures of a run directory, and the
+table of several runs against their controls (``socius report collect``).
 
 A run directory holds ``config.json``, ``metrics.jsonl`` (one row per chunk), ``timing.jsonl``,
 ``checkpoint.pt`` (atomic), ``dataset.npz`` (the episodes, in the multi-agent dataset format),
@@ -14,33 +14,15 @@ from pathlib import Path
 
 import numpy as np
 
-from socius.societies.runs.files import atomic_write
 from socius.societies.collection import evaluate as measures
-from socius.societies.collection.train import CollectConfig, config_from_run, make_world, train
+from socius.societies.collection.config import CollectConfig
+from socius.societies.collection.train import make_world, train
 from socius.societies.engine.datasets import load_dataset
-from socius.societies.runs.directory import RunDirectory, apply_overrides
-from socius.societies.runs.tensorboard import export as export_tensorboard
-
-
-def config_from(base: dict, overrides: list[str]) -> CollectConfig:
-    """A config from a YAML mapping and ``key=value`` overrides."""
-    return apply_overrides(CollectConfig, base, overrides)
-
-
-def run(config: CollectConfig, out: str | Path, progress: bool = True) -> dict:
-    """Collect (or continue collecting) in ``out``, then evaluate and plot the run."""
-    rows = train(config, out, progress=progress)
-    summary = evaluate_run(out)
-    figures = plot(out)
-    export_tensorboard(out)
-    keys = ("coverage", "steps_to_90", "tv_in_view", "model_error", "hier_success", "overlap")
-    return {"run": str(out), "steps": rows[-1]["steps"] if rows else 0,
-            **{k: summary[k] for k in keys if k in summary}, **figures}
-
-
-def resume(run_dir: str | Path) -> dict:
-    """Continue a killed run from its last checkpoint (the same metrics, row for row)."""
-    return run(config_from_run(run_dir), run_dir)
+from socius.societies.runs.directory import RunDirectory
+from socius.societies.runs.experiment import EVALUATION, Experiment
+from socius.societies.runs.figures import save_figure
+from socius.societies.runs.tables import interval_table
+from socius.viz.plots import heatmaps, training_curves
 
 
 def load_record(run_dir: str | Path) -> measures.Record:
@@ -50,21 +32,22 @@ def load_record(run_dir: str | Path) -> measures.Record:
 
 
 def evaluate_run(run_dir: str | Path) -> dict:
-    """Every measure of a run's data, saved to ``evaluation.json``."""
-    config = config_from_run(run_dir)
+    """Every measure of a run's data: coverage, the noisy TV, spreading out, the error of a
+    fresh model trained on it and, with ``hier_steps``, an offline agent trained on it."""
+    config = EXPERIMENT.config_of(run_dir)
     world = make_world(config)
     record = load_record(run_dir)
     episodes = load_dataset(Path(run_dir) / "dataset.npz", expect_env="maze_v0").episodes
     reachable = measures.reachable_cells(world)
     report = {"collector": config.collector, "seed": config.seed,
-              "num_agents": config.num_agents,
-              "steps": int(record.agent_steps // config.num_agents),
+              "num_agents": config.world.num_agents,
+              "steps": int(record.agent_steps // config.world.num_agents),
               "coverage": measures.coverage(record.first_visit < measures.NEVER, reachable),
               "tv_in_view": record.tv_steps / max(record.agent_steps, 1)}
     for fraction in (0.5, 0.9, 1.0):
         report[f"steps_to_{round(fraction * 100)}"] = measures.steps_to_coverage(
             record.first_visit, reachable, fraction)
-    if config.num_agents > 1:
+    if config.world.num_agents > 1:
         report["overlap"] = measures.visitation_overlap(record.visits)
         report["pair_distance"] = record.pair_sum / max(record.pair_count, 1)
     held_out = measures.held_out_transitions(world, config.seed, config.eval_repeats)
@@ -76,31 +59,27 @@ def evaluate_run(run_dir: str | Path) -> dict:
                                              config.seed)
         report.update({f"hier_{k}": v for k, v in hier.items()
                        if k.startswith(("success", "pairs"))})
-    text = json.dumps(report, indent=2)
-    atomic_write(Path(run_dir) / "evaluation.json", lambda p: Path(p).write_text(text))
     return report
 
 
 def plot(run_dir: str | Path) -> dict:
     """Coverage, the noisy TV and disagreement against steps (``curves.png``) and the visit
     counts of every cell (``heatmap.png``)."""
-    from socius.viz.plots import heatmaps, training_curves
-
     rows = RunDirectory(run_dir).rows()
     if not rows:
         raise ValueError(f"{run_dir} has no metrics rows yet")
-    config = config_from_run(run_dir)
+    config = EXPERIMENT.config_of(run_dir)
     world = make_world(config)
     path = Path(run_dir)
-    training_curves(rows, "steps", {"coverage": ["coverage"],
-                                    "noisy TV in view": ["tv_in_view", "tv_in_view_total"],
-                                    "ensemble": ["disagreement", "prediction_error"]},
-                    path / "curves.png", f"collect, collector={config.collector}")
+    save_figure(training_curves(rows, "steps", {
+        "coverage": ["coverage"], "noisy TV in view": ["tv_in_view", "tv_in_view_total"],
+        "ensemble": ["disagreement", "prediction_error"]},
+        f"collect, collector={config.collector}"), path / "curves.png")
     visits = load_record(run_dir).visits.reshape(-1, world.height, world.width)
     grids = {f"agent {i}" if len(visits) > 1 else config.collector: np.log10(1 + grid)
              for i, grid in enumerate(visits)}
-    heatmaps(grids, path / "heatmap.png", "visits per cell", blocked=world.info["walls"][0],
-             label="log10(1 + visits)")
+    save_figure(heatmaps(grids, "visits per cell", blocked=world.info["walls"][0],
+                         label="log10(1 + visits)"), path / "heatmap.png")
     return {"plot": str(path / "curves.png"), "heatmap": str(path / "heatmap.png")}
 
 
@@ -115,39 +94,30 @@ def summarize(run_dirs: list[str | Path], figures: str | Path | None = None) -> 
     """A markdown table of every measure by collector (mean [95% bootstrap interval] over
     seeds), and optionally figures ``<figures>_coverage.png``, ``_disagreement.png`` and
     ``_heatmaps.png`` (visit counts of each collector's first run)."""
-    from socius.societies.runs.statistics import bootstrap_interval
-
     groups: dict[str, list[tuple[Path, dict]]] = {}
     for directory in map(Path, run_dirs):
-        report = json.loads((directory / "evaluation.json").read_text())
+        report = json.loads((directory / EVALUATION).read_text())
         name = report["collector"] + (f" x{report['num_agents']}"
                                       if report["num_agents"] > 1 else "")
         groups.setdefault(name, []).append((directory, report))
     columns = ["steps_to_90", "steps_to_100", "coverage", "tv_in_view", "model_error",
                "hier_success", "overlap", "pair_distance"]
-    generator = np.random.default_rng(0)
-    table = ["| collector | seeds | " + " | ".join(columns) + " |",
-             "|---" * (len(columns) + 2) + "|"]
-    for name, members in groups.items():
-        cells = []
-        for column in columns:
-            values = [r.get(column) for _, r in members]
-            if any(v is None for v in values):
-                cells.append("never" if column.startswith("steps") and values else "-")
-                continue
-            mean, low, high = bootstrap_interval(values, generator)
-            digits = 0 if column.startswith("steps") else 4 if column == "model_error" else 3
-            cells.append(f"{mean:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]")
-        table.append(f"| {name} | {len(members)} | " + " | ".join(cells) + " |")
+    rows = {name: {"seeds": str(len(members)),
+                   **{column: [report.get(column) for _, report in members]
+                      for column in columns}} for name, members in groups.items()}
+    formats = {c: ".0f" if c.startswith("steps") else ".4f" if c == "model_error" else ".3f"
+               for c in columns}
+    # steps_to_* is None for a seed that never reached that coverage.
+    never = {column: "never" for column in columns if column.startswith("steps")}
+    table = interval_table(rows, ["seeds", *columns], np.random.default_rng(0),
+                           label="collector", formats=formats, missing=never)
     if figures is not None:
         _figures(groups, str(figures))
-    return "\n".join(table)
+    return table
 
 
 def _figures(groups: dict, prefix: str) -> None:
     """Mean curves over seeds by collector, and the first run's visit heatmap of each."""
-    from socius.viz.plots import heatmaps, training_curves
-
     curves: dict[int, dict] = {}
     for name, members in groups.items():
         runs = [RunDirectory(directory).rows() for directory, _ in members]
@@ -161,18 +131,31 @@ def _figures(groups: dict, prefix: str) -> None:
     names = list(groups)
     # The collectors differ in the first tens of thousands of steps; later all sit at 1.
     early = [row for row in rows if row["steps"] <= 30_000]
-    training_curves(early, "steps", {"coverage (mean over seeds)": names},
-                    f"{prefix}_coverage.png", "coverage of reachable cells, first 30k steps")
-    training_curves(rows, "steps", {
+    save_figure(training_curves(early, "steps", {"coverage (mean over seeds)": names},
+                                "coverage of reachable cells, first 30k steps"),
+                f"{prefix}_coverage.png")
+    save_figure(training_curves(rows, "steps", {
         "ensemble disagreement": [f"{n} disagreement" for n in names],
         "noisy TV in view (cumulative)": [f"{n} tv_in_view_total" for n in names]},
-        f"{prefix}_disagreement.png", "disagreement and the noisy TV against steps")
+        "disagreement and the noisy TV against steps"), f"{prefix}_disagreement.png")
     grids = {}
     for name, members in groups.items():
         directory = members[0][0]
-        config = config_from_run(directory)
+        config = EXPERIMENT.config_of(directory)
         world = make_world(config)
         visits = load_record(directory).visits.sum(axis=0).reshape(world.height, world.width)
         grids[name] = np.log10(1 + visits)
-    heatmaps(grids, f"{prefix}_heatmaps.png", "visits per cell (first seed)",
-             blocked=world.info["walls"][0], label="log10(1 + visits)")
+    save_figure(heatmaps(grids, "visits per cell (first seed)", blocked=world.info["walls"][0],
+                         label="log10(1 + visits)"), f"{prefix}_heatmaps.png")
+
+
+EXPERIMENT = Experiment(
+    name="collect",
+    description="a collector gathers data by information gain (maze_v0 with a noisy TV)",
+    config_class=CollectConfig, default_config="collect", train=train, evaluate=evaluate_run,
+    plot=plot, progress_key="steps",
+    summary_keys=("coverage", "steps_to_90", "tv_in_view", "model_error", "hier_success",
+                  "overlap"),
+    curves=CURVES, final=FINAL, report=summarize)
+"""The collection experiment's record in the registry (its runs hold data, not agents to
+seat: ``socius replay RUN/dataset.npz`` plays them)."""

@@ -17,12 +17,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import gymnasium
 import numpy as np
 
-from socius.societies.runs.files import atomic_write
+from socius.envs import ENVIRONMENTS
 from socius.envs.spaces import action_space, observation_bounds
 from socius.envs.world import World
 from socius.societies.engine.rollout import Trajectory
+from socius.societies.runs.files import atomic_write
 
 FORMAT_NAME = "socius-dataset"
 FORMAT_VERSION = 1
@@ -128,7 +130,6 @@ def minari_export(dataset: Dataset | str | os.PathLike, agent: str, dataset_id: 
         from minari.data_collector import EpisodeBuffer
     except ImportError as error:
         raise ImportError("minari_export needs Minari: pip install 'socius[minari]'") from error
-    import gymnasium
 
     if not isinstance(dataset, Dataset):
         dataset = load_dataset(dataset)
@@ -173,8 +174,6 @@ def _agent_buffer(buffer_class, number: int, episode: Trajectory, index: int):
 def _as_world(world: Any, env_name: str) -> World:
     """The World itself, or one built from a config by the episodes' env module."""
     if not isinstance(world, World):
-        from socius.envs import ENVIRONMENTS
-
         if not dataclasses.is_dataclass(world):
             raise TypeError(f"world must be a World or its config; got {type(world).__name__}")
         if env_name not in ENVIRONMENTS:

@@ -78,7 +78,7 @@ class RolloutSummary:
     """Environment steps times agents."""
 
 
-def collect(venv: VectorEnv, policy, generator: np.random.Generator, num_steps: int,
+def record_episodes(venv: VectorEnv, policy, generator: np.random.Generator, num_steps: int,
             policy_ids: tuple[str, ...] = (), record_states: bool = False,
             seed: int | None = None, num_episodes: int | None = None,
             on_step: Callable[[WorldState, np.ndarray], None] | None = None) -> list[Trajectory]:
@@ -176,5 +176,5 @@ def summarize(episodes: list[Trajectory], agent_steps: int) -> RolloutSummary:
 def rollout(venv: VectorEnv, policy, num_steps: int, generator: np.random.Generator,
             seed: int | None = None) -> RolloutSummary:
     """Play ``num_steps`` batched steps and summarise the episodes that ended."""
-    episodes = collect(venv, policy, generator, num_steps, seed=seed)
+    episodes = record_episodes(venv, policy, generator, num_steps, seed=seed)
     return summarize(episodes, num_steps * venv.num_envs * venv.num_agents)

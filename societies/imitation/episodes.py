@@ -45,7 +45,7 @@ class Episodes:
     """The learner's predictions of ``peer_moves`` (evaluation only)."""
 
 
-def play(arenas: list[VectorEnv], seat: str, episode_seed: int,
+def play_episodes(arenas: list[VectorEnv], seat: str, episode_seed: int,
          learner: SocialLearner | None = None, generator: torch.Generator | None = None,
          greedy: bool = False) -> Episodes:
     """One episode in every arena with ``seat`` (learner, expert or random) in agent_0's

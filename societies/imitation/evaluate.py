@@ -13,7 +13,8 @@ import numpy as np
 import torch
 
 from socius.agents.imitation import SocialLearner
-from socius.societies.imitation.train import ImitationConfig, make_arenas
+from socius.societies.imitation.config import ImitationConfig, make_arenas
+from socius.societies.imitation.episodes import Episodes, play_episodes
 from socius.societies.imitation.metrics import (
     action_agreement,
     following_fraction,
@@ -21,7 +22,6 @@ from socius.societies.imitation.metrics import (
     prediction_accuracy,
     transmission_score,
 )
-from socius.societies.imitation.episodes import Episodes, play
 
 SETTINGS = {"with": (True, False), "alone": (False, False),
             "heldout_with": (True, True), "heldout_alone": (False, True)}
@@ -40,7 +40,7 @@ def play_setting(config: ImitationConfig, setting: str, seat: str, seed: int,
     arenas = make_arenas(config, config.eval_envs, seed, heldout=heldout,
                          experts=config.eval_experts if with_experts else 0)
     generator = torch.Generator().manual_seed(seed)
-    return play(arenas, seat, episode_seed(config, seed, heldout), learner, generator)
+    return play_episodes(arenas, seat, episode_seed(config, seed, heldout), learner, generator)
 
 
 def mean_return(episodes: Episodes) -> float:
@@ -93,7 +93,7 @@ def evaluate(config: ImitationConfig, learner: SocialLearner, seed: int = 0,
 def following(config: ImitationConfig, episodes: Episodes) -> float:
     """Fraction of steps with an expert adjacent or in view."""
     distance = episodes.expert_distance.numpy()
-    return following_fraction(distance, distance <= config.view_radius, within=1)
+    return following_fraction(distance, distance <= config.world.view_radius, within=1)
 
 
 def majority_accuracy(episodes: Episodes) -> float:

@@ -1,4 +1,5 @@
-"""The imitation experiment's commands: run, resume, plot and evaluate a run directory.
+"""The imitation experiment's record: its evaluation of a run directory, its figures and
+its learner for the viewer.
 
 A run directory holds ``config.json``, ``experiment.txt``, ``metrics.jsonl`` (one row per
 evaluation), ``timing.jsonl``, ``checkpoint.pt`` (atomic), ``evaluation.json`` (the final
@@ -7,48 +8,26 @@ evaluation), ``curves.png`` and ``tensorboard/``.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
 
-from socius.societies.runs.files import atomic_write
-from socius.societies.imitation.train import ImitationConfig, make_learner, train
+from socius.agents.policy import NetworkPolicy
+from socius.agents.scripted import CycleExpert, SeatedPolicy
+from socius.envs.goal_cycle_v0 import build_world
+from socius.societies.imitation.config import ImitationConfig, make_learner
 from socius.societies.imitation.evaluate import evaluate
-from socius.societies.runs.directory import RunDirectory, apply_overrides
-from socius.societies.runs.tensorboard import export as export_tensorboard
-
-
-def config_from(base: dict, overrides: list[str]) -> ImitationConfig:
-    """A config from a YAML mapping and ``key=value`` overrides."""
-    return apply_overrides(ImitationConfig, base, overrides)
-
-
-def config_from_run(path: str | Path) -> ImitationConfig:
-    """The config saved in a run directory."""
-    return ImitationConfig(**RunDirectory(path).config())
-
-
-def run(config: ImitationConfig, out: str | Path, progress: bool = True) -> dict:
-    """Train (or continue) the run in ``out``, then evaluate and plot it."""
-    train(config, out, progress=progress)
-    report = evaluate_run(out)
-    figure = plot(out)["plot"]
-    export_tensorboard(out)
-    keys = ("normalised_with", "normalised_alone", "transmission", "following_with",
-            "peer_accuracy_with")
-    return {"run": str(out), "env_steps": RunDirectory(out).rows()[-1]["env_steps"],
-            **{k: round(report[k], 3) for k in keys}, "plot": figure}
-
-
-def resume(run_dir: str | Path) -> dict:
-    """Continue a killed run from its last checkpoint."""
-    return run(config_from_run(run_dir), run_dir)
+from socius.societies.imitation.train import train
+from socius.societies.runs.directory import RunDirectory
+from socius.societies.runs.experiment import Experiment
+from socius.societies.runs.figures import save_figure
+from socius.societies.viewer.cast import Cast
+from socius.viz.plots import training_curves
 
 
 def load_learner(run_dir: str | Path):
     """The config and the learner of a run's last checkpoint."""
-    config = config_from_run(run_dir)
+    config = EXPERIMENT.config_of(run_dir)
     checkpoint = RunDirectory(run_dir).require_checkpoint()
     learner = make_learner(config, torch.Generator().manual_seed(config.seed))
     learner.load_state_dict(checkpoint["learner"])
@@ -56,33 +35,39 @@ def load_learner(run_dir: str | Path):
 
 
 def evaluate_run(run_dir: str | Path) -> dict:
-    """Every measure of a run's last checkpoint, saved to ``evaluation.json``."""
+    """Every measure of a run's last checkpoint."""
     config, learner = load_learner(run_dir)
-    report = evaluate(config, learner, seed=config.seed)
-    text = json.dumps(report, indent=2)
-    atomic_write(Path(run_dir) / "evaluation.json", lambda p: Path(p).write_text(text))
-    return report
+    return evaluate(config, learner, seed=config.seed)
 
 
 def plot(run_dir: str | Path) -> dict:
     """Normalised returns, following and the auxiliary head over training (``curves.png``)."""
-    from socius.viz.plots import training_curves
-
     rows = RunDirectory(run_dir).rows()
     if not rows:
         raise ValueError(f"{run_dir} has no metrics rows yet")
-    config = config_from_run(run_dir)
+    config = EXPERIMENT.config_of(run_dir)
     target = Path(run_dir) / "curves.png"
-    training_curves(rows, "env_steps", {
+    save_figure(training_curves(rows, "env_steps", {
         "normalised return": ["normalised_with", "normalised_alone",
                               "normalised_heldout_with", "normalised_heldout_alone"],
         "social": ["following_with", "following_random_with", "agreement_with",
                    "transmission"],
         "peer-move prediction": ["peer_accuracy_with", "peer_majority_with"]},
-        target, f"imitation, method={config.method}, experts={config.experts}, "
+        f"imitation, method={config.method}, experts={config.experts}, "
                 f"aux_weight={config.aux_weight}",
-        reference={"normalised_with": 0.0})
+        reference={"normalised_with": 0.0}), target)
     return {"plot": str(target)}
+
+
+def load_policy(run_dir: str | Path) -> Cast:
+    """The run's training world with its learner in agent_0's seat beside the experts."""
+    config, learner = load_learner(run_dir)
+    if config.reward_input:
+        raise ValueError(f"{run_dir}: runs with reward_input=true read the previous reward, "
+                         "which the viewer does not feed; pick another run")
+    world = build_world(config.world_for(config.experts))
+    policy = SeatedPolicy(NetworkPolicy(learner, world.num_agents), CycleExpert(0), seat=0)
+    return Cast("goal_cycle_v0", world, policy, str(run_dir))
 
 
 CURVES = ("env_steps", {"normalised return, with experts": "normalised_with",
@@ -92,3 +77,13 @@ CURVES = ("env_steps", {"normalised return, with experts": "normalised_with",
 """What ``socius plot`` overlays for several imitation runs: x key, panel title -> key."""
 FINAL = ("normalised_with", "normalised_alone", "transmission", "following_with")
 """The ``evaluation.json`` figures a grid tabulates for each cell."""
+
+EXPERIMENT = Experiment(
+    name="imitation",
+    description="a recurrent learner learns from experts in view (goal_cycle_v0)",
+    config_class=ImitationConfig, default_config="imitation", train=train,
+    evaluate=evaluate_run, plot=plot, progress_key="env_steps",
+    summary_keys=("normalised_with", "normalised_alone", "transmission", "following_with",
+                  "peer_accuracy_with"),
+    curves=CURVES, final=FINAL, load_policy=load_policy)
+"""The imitation experiment's record in the registry."""

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -26,140 +25,11 @@ from torch import nn
 from tqdm import tqdm
 
 from socius.agents.imitation import SocialLearner
-from socius.agents.modules import ObservationSpec
-from socius.agents.ppo import clipped_surrogate, gae, normalise
-from socius.envs import make_vector
-from socius.envs.config import require
-from socius.envs.vector import VectorEnv
-from socius.societies.imitation.episodes import Episodes, play
+from socius.agents.ppo import clipped_surrogate, gae, gradient_step, minibatches, normalise
+from socius.societies.imitation.config import ImitationConfig, make_arenas, make_learner
+from socius.societies.imitation.episodes import Episodes, play_episodes
+from socius.societies.imitation.evaluate import evaluate, reference
 from socius.societies.runs.directory import RunDirectory, open_run
-
-METHODS = ("ppo", "bc")
-
-
-@dataclass(frozen=True)
-class ImitationConfig:
-    """One social-learning run: the world, the learner, the control and the budget."""
-
-    seed: int = 0
-    """Seed of the worlds, the weights and every sample."""
-    method: str = "ppo"
-    """ppo (reward only, plus the auxiliary loss) or bc (clone the expert in the seat)."""
-    experts: int = 2
-    """Scripted experts beside the learner in training; 0 is the solo control."""
-    aux_weight: float = 1.0
-    """Weight of the loss predicting the next move of each agent in view (0: the control)."""
-    expert_dropout: float = 0.0
-    """Fraction of training environments that hold no experts."""
-    env_steps: int = 1_000_000
-    """Budget: environment steps of training (rounds x num_envs x max_cycles)."""
-    num_envs: int = 64
-    """Environments per round, one episode each."""
-    size: int = 9
-    """Side of the grid, border walls included."""
-    num_tiles: int = 3
-    """Goal tiles in the cycle."""
-    penalty: float = 1.0
-    """Cost of entering a tile out of order."""
-    penalty_warmup: float = 0.0
-    """Fraction of the budget over which the training penalty grows from 0 to ``penalty``
-    (a curriculum; evaluation always uses the full penalty)."""
-    view_radius: int = 2
-    """Partial view radius of every agent."""
-    max_cycles: int = 100
-    """Steps per episode."""
-    heldout_obstacles: int = 6
-    """Walls scattered in the held-out layouts (training layouts have none)."""
-    hidden: int = 128
-    """Width of the learner's network."""
-    reward_input: bool = False
-    """The learner's memory also reads its previous reward (as meta-RL agents do)."""
-    learning_rate: float = 5e-4
-    """Adam step size."""
-    epochs: int = 4
-    """Passes over each round."""
-    minibatches: int = 4
-    """Minibatches per pass (split over environments, whole episodes each)."""
-    clip: float = 0.2
-    """PPO ratio clip."""
-    gamma: float = 0.99
-    """Discount."""
-    gae_lambda: float = 0.95
-    """GAE lambda."""
-    entropy: float = 0.01
-    """Entropy bonus of the learner's moves."""
-    value_weight: float = 0.5
-    """Weight of the value loss."""
-    eval_every: int = 100_000
-    """Environment steps between evaluations (and checkpoints)."""
-    eval_envs: int = 256
-    """Evaluation episodes per setting."""
-    eval_experts: int = 2
-    """Experts beside the learner when it is evaluated with experts (every method)."""
-
-    def __post_init__(self):
-        require(self.method in METHODS, "method", f"one of {METHODS}", self.method)
-        for name in ("env_steps", "num_envs", "epochs", "minibatches", "eval_every",
-                     "eval_envs", "hidden", "max_cycles", "num_tiles", "view_radius"):
-            value = getattr(self, name)
-            require(isinstance(value, int) and value >= 1, name, "an integer >= 1", value)
-        require(self.experts >= 0, "experts", "an integer >= 0", self.experts)
-        require(self.eval_experts >= 1, "eval_experts", "an integer >= 1", self.eval_experts)
-        require(self.num_envs % self.minibatches == 0, "num_envs",
-                f"a multiple of minibatches ({self.minibatches})", self.num_envs)
-        require(self.aux_weight >= 0, "aux_weight", "a number >= 0", self.aux_weight)
-        require(0 <= self.expert_dropout < 1, "expert_dropout", "a fraction in [0, 1)",
-                self.expert_dropout)
-        require(self.experts > 0 or self.method == "ppo", "experts",
-                "at least 1 with method=bc (it clones an expert)", self.experts)
-        require(0 < self.learning_rate < 1, "learning_rate", "a number in (0, 1)",
-                self.learning_rate)
-        require(0 <= self.penalty_warmup <= 1, "penalty_warmup", "a fraction in [0, 1]",
-                self.penalty_warmup)
-        require(self.env_steps >= self.steps_per_round, "env_steps",
-                f"at least one round ({self.steps_per_round} steps)", self.env_steps)
-
-    @property
-    def steps_per_round(self) -> int:
-        """Environment steps of one round."""
-        return self.num_envs * self.max_cycles
-
-    @property
-    def rounds(self) -> int:
-        """Rounds in the budget."""
-        return self.env_steps // self.steps_per_round
-
-    def world_settings(self, experts: int, heldout: bool = False) -> dict:
-        """Settings of ``goal_cycle_v0`` with ``experts`` beside the learner."""
-        return {"num_agents": 1 + experts, "size": self.size, "num_tiles": self.num_tiles,
-                "penalty": self.penalty, "view_radius": self.view_radius,
-                "max_cycles": self.max_cycles, "resample_order": True,
-                "num_obstacles": self.heldout_obstacles if heldout else 0}
-
-
-def make_arenas(config: ImitationConfig, num_envs: int, seed: int,
-                heldout: bool = False, experts: int | None = None,
-                dropout: float = 0.0) -> list[VectorEnv]:
-    """Vector envs (no auto-reset) that together hold ``num_envs`` worlds: a share
-    ``dropout`` without experts, the rest with ``experts`` (the config's by default)."""
-    experts = config.experts if experts is None else experts
-    alone = int(round(num_envs * dropout)) if experts else num_envs
-    sizes = [(experts, num_envs - alone), (0, alone)] if experts else [(0, num_envs)]
-    return [make_vector("goal_cycle_v0", count, seed=seed + 7919 * index, auto_reset=False,
-                        **config.world_settings(count_experts, heldout))
-            for index, (count_experts, count) in enumerate(sizes) if count]
-
-
-def learner_spec(config: ImitationConfig) -> ObservationSpec:
-    """The learner's observation sizes (the same with and without experts)."""
-    venv = make_arenas(config, 1, 0)[0]
-    return ObservationSpec.from_spaces(venv.single_observation_space, venv.single_action_space)
-
-
-def make_learner(config: ImitationConfig, generator: torch.Generator) -> SocialLearner:
-    """A fresh recurrent learner."""
-    return SocialLearner(learner_spec(config), config.hidden,
-                         reward_input=config.reward_input, generator=generator)
 
 
 def losses(config: ImitationConfig, learner: SocialLearner, episodes: Episodes,
@@ -206,20 +76,13 @@ def update(config: ImitationConfig, learner: SocialLearner, optimizer: torch.opt
     alive = torch.ones_like(episodes.rewards, dtype=torch.bool)
     advantage, returns = gae(episodes.rewards, episodes.values, alive, config.gamma,
                              config.gae_lambda)
-    batch = episodes.rewards.shape[1]
-    size = batch // config.minibatches
     report: dict[str, list[float]] = {}
-    for _ in range(config.epochs):
-        order = torch.randperm(batch, generator=generator)
-        for start in range(0, batch, size):
-            envs = order[start:start + size].sort().values
-            parts = losses(config, learner, episodes, advantage, returns, envs)
-            optimizer.zero_grad()
-            total_loss(config, parts).backward()
-            nn.utils.clip_grad_norm_(learner.parameters(), 0.5)
-            optimizer.step()
-            for key, value in parts.items():
-                report.setdefault(key, []).append(float(value.detach()))
+    for envs in minibatches(episodes.rewards.shape[1], config.minibatches, config.epochs,
+                            generator):
+        parts = losses(config, learner, episodes, advantage, returns, envs)
+        gradient_step(optimizer, total_loss(config, parts), learner.parameters(), 0.5)
+        for key, value in parts.items():
+            report.setdefault(key, []).append(float(value.detach()))
     return {f"loss_{key}": float(np.mean(values)) for key, values in report.items()}
 
 
@@ -230,8 +93,6 @@ def train(config: ImitationConfig, out: str | Path | None = None, progress: bool
     With ``out`` the run is logged and checkpointed there, and a run already in ``out``
     resumes from its checkpoint. ``stop_after`` ends the call after that many rounds.
     """
-    from socius.societies.imitation.evaluate import evaluate, reference
-
     run = open_run(out, config, "imitation")
     generator = torch.Generator().manual_seed(config.seed)
     learner = make_learner(config, generator)
@@ -248,7 +109,7 @@ def train(config: ImitationConfig, out: str | Path | None = None, progress: bool
     for round_index in bar:
         if stop_after is not None and round_index - start >= stop_after:
             break
-        episodes = play(arenas, seat, _round_seed(config, round_index), learner, generator)
+        episodes = play_episodes(arenas, seat, _round_seed(config, round_index), learner, generator)
         episodes = scale_penalty(episodes, penalty_scale(config, round_index))
         report = update(config, learner, optimizer, episodes, generator)
         done = round_index + 1
@@ -260,9 +121,7 @@ def train(config: ImitationConfig, out: str | Path | None = None, progress: bool
             bar.set_postfix(norm=f"{row['normalised_with']:.2f}",
                             alone=f"{row['normalised_alone']:.2f}")
             if run is not None:
-                run.append(row)
-                run.append({"round": done, "seconds": round(time.perf_counter() - started, 1)},
-                           "timing.jsonl")
+                run.log(row, "round", started)
                 run.save_checkpoint({"progress": done, "learner": learner.state_dict(),
                                      "optimizer": optimizer.state_dict(),
                                      "generator": generator.get_state()})

@@ -11,16 +11,11 @@ import itertools
 import numpy as np
 import torch
 
-from socius.societies.language import metrics
-from socius.societies.language.train import (
-    LISTENER,
-    LanguageConfig,
-    Round,
-    make_world,
-    play_round,
-    run_members,
-)
 from socius.societies.engine.population import Population, pairing_schedule
+from socius.societies.language import metrics
+from socius.societies.language.agents import LISTENER, run_members
+from socius.societies.language.config import LanguageConfig, make_world
+from socius.societies.language.rollout import Round, play_round
 
 # Evaluation episodes use episode numbers far from any training round.
 EVALUATION_EPISODE = 1_000_000
@@ -32,9 +27,9 @@ def play_evaluation(config: LanguageConfig, population: Population, split: str,
     episodes, or ``random``; ``members [B, 2]`` says who plays where."""
     world = make_world(config, split)
     generator = np.random.default_rng(seed)
-    batch, length = len(members), config.message_length
+    batch, length = len(members), config.world.message_length
     fixed = {"shuffled": generator.permutation(batch),
-             "random": generator.integers(0, config.vocab_size, (batch, length))}
+             "random": generator.integers(0, config.world.vocab_size, (batch, length))}
 
     def intervene(tokens):
         if intervention == "shuffled":
@@ -58,8 +53,8 @@ def listener_probabilities(config: LanguageConfig, population: Population,
                            episode: Round) -> np.ndarray:
     """``p(a | do(m))`` ``[S, M, A]``: each listener's move distribution at step 1 (the first
     step that hears the speaker) with every possible message ``m`` put in its inbox."""
-    messages = np.array(list(itertools.product(range(config.vocab_size),
-                                               repeat=config.message_length)))
+    messages = np.array(list(itertools.product(range(config.world.vocab_size),
+                                               repeat=config.world.message_length)))
     inputs = {k: v[1] for k, v in episode.listener.items()}  # [S, ...] at step 1
     states = inputs["view"].shape[0]
     probabilities = []
@@ -74,7 +69,7 @@ def listener_probabilities(config: LanguageConfig, population: Population,
 
 def message_index(config: LanguageConfig, tokens: np.ndarray) -> np.ndarray:
     """Messages ``[n, L]`` as integers in ``[0, V ** L)`` (the order of listener_probabilities)."""
-    weights = config.vocab_size ** np.arange(config.message_length - 1, -1, -1)
+    weights = config.world.vocab_size ** np.arange(config.world.message_length - 1, -1, -1)
     return (tokens * weights).sum(-1)
 
 
@@ -87,8 +82,8 @@ def evaluate(config: LanguageConfig, population: Population, seed: int = 0,
     report["success"] = train.success
     report["success_heldout"] = play_evaluation(config, population, "test", pairs,
                                                 seed).success
-    report["chance"] = 1 / config.num_objects
-    if not config.message_length:
+    report["chance"] = 1 / config.world.num_objects
+    if not config.world.message_length:
         return report
     for mode in ("shuffled", "random"):
         report[f"success_{mode}"] = play_evaluation(config, population, "train", pairs, seed,
@@ -104,15 +99,15 @@ def evaluate(config: LanguageConfig, population: Population, seed: int = 0,
                    "topsim_percentile": structure["percentile"]})
     report["posdis"] = metrics.positional_disentanglement(meanings, messages)
     report["bosdis"] = metrics.bag_of_symbols_disentanglement(meanings, messages,
-                                                              config.vocab_size)
+                                                              config.world.vocab_size)
     report["message_entropy"] = metrics.message_entropy(messages)["whole"]
-    report["vocabulary"] = metrics.vocabulary_use(messages, config.vocab_size)
+    report["vocabulary"] = metrics.vocabulary_use(messages, config.world.vocab_size)
     goal_code = meanings[:, 0] * 100 + meanings[:, 1]
     report["signalling"] = metrics.positive_signalling(messages, goal_code)
     report["signalling_permuted"] = metrics.positive_signalling(
         messages[generator.permutation(len(messages))], goal_code)
     probabilities = listener_probabilities(config, population, train)
-    count = config.vocab_size ** config.message_length
+    count = config.world.vocab_size ** config.world.message_length
     marginal = np.bincount(message_index(config, messages), minlength=count) / len(messages)
     report["cic"] = metrics.causal_influence(probabilities, marginal)
     report["cic_uniform"] = metrics.causal_influence(probabilities, np.full(count, 1 / count))

@@ -1,6 +1,6 @@
 """Memory in the t-maze, top to bottom: recurrent behaviour cloning against its control.
 
-    socius run memory --seed 0
+    socius run memory --set seed=0
 
 1. A BFS expert (which reads the hidden goal) walks the ``t_maze``; its cue is
    visible only on the first step.
@@ -12,25 +12,33 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
+from tqdm import tqdm
 
 from socius.agents.modules import AgentNetwork, ObservationSpec
 from socius.agents.policy import NetworkPolicy
 from socius.agents.scripted import GoalSeeker
-from socius.envs import make_vector
-from socius.societies.engine.rollout import collect
+from socius.envs.maze_v0 import MazeConfig, build_world
+from socius.envs.vector import VectorEnv
+from socius.societies.engine.rollout import record_episodes
+from socius.societies.runs.directory import RunDirectory, open_run
+from socius.societies.runs.experiment import Experiment
+from socius.societies.runs.figures import save_figure
+from socius.societies.viewer.cast import Cast
+from socius.viz.plots import training_curves
 
 
 @dataclass(frozen=True)
 class MemoryRunConfig:
     """One t-maze memory experiment."""
 
-    length: int = 6
-    """Length of the t-maze stem."""
+    world: MazeConfig = field(default_factory=lambda: MazeConfig(layout="t_maze", size=6))
+    """The maze_v0 world: a t-maze whose ``size`` is the length of its stem."""
     episodes: int = 256
     """Expert episodes to clone."""
     steps: int = 800
@@ -47,9 +55,9 @@ class MemoryRunConfig:
 
 def expert_episodes(config: MemoryRunConfig):
     """Expert episodes in the t-maze."""
-    venv = make_vector("maze_v0", 32, seed=config.seed, layout="t_maze", size=config.length)
-    steps = config.episodes * (config.length + 4) // 32 + 1
-    return collect(venv, GoalSeeker(), np.random.default_rng(config.seed), steps,
+    venv = VectorEnv(build_world(config.world), 32, seed=config.seed)
+    steps = config.episodes * (config.world.size + 4) // 32 + 1
+    return record_episodes(venv, GoalSeeker(), np.random.default_rng(config.seed), steps,
                    num_episodes=config.episodes), venv
 
 
@@ -68,12 +76,16 @@ def stack_episodes(episodes) -> tuple[dict[str, torch.Tensor], torch.Tensor, tor
     return observation, torch.as_tensor(moves), torch.as_tensor(valid)
 
 
-def clone(config: MemoryRunConfig, episodes, venv, memory: bool) -> AgentNetwork:
-    """Behaviour-clone the expert's moves into a network with or without memory."""
+def make_network(config: MemoryRunConfig, venv: VectorEnv, memory: bool) -> AgentNetwork:
+    """A fresh network with or without memory (the same initial weights otherwise)."""
     spec = ObservationSpec.from_spaces(venv.single_observation_space, venv.single_action_space)
     generator = torch.Generator().manual_seed(config.seed)
-    network = AgentNetwork(spec, hidden=config.hidden, inbox=False, others=False, goal=False,
-                           memory=memory, generator=generator)
+    return AgentNetwork(spec, hidden=config.hidden, inbox=False, others=False, goal=False,
+                        memory=memory, generator=generator)
+
+
+def clone(config: MemoryRunConfig, episodes, network: AgentNetwork) -> AgentNetwork:
+    """Behaviour-clone the expert's moves into ``network``."""
     observation, moves, valid = stack_episodes(episodes)
     optimizer = torch.optim.Adam(network.parameters(), lr=config.learning_rate)
     for _ in range(config.steps):
@@ -88,8 +100,8 @@ def clone(config: MemoryRunConfig, episodes, venv, memory: bool) -> AgentNetwork
 
 def success_rate(network: AgentNetwork, config: MemoryRunConfig) -> float:
     """Greedy success on fresh t-maze episodes (the first episode of each environment)."""
-    venv = make_vector("maze_v0", config.eval_episodes, seed=10_000 + config.seed,
-                       layout="t_maze", size=config.length, auto_reset=False)
+    venv = VectorEnv(build_world(config.world), config.eval_episodes,
+                     seed=10_000 + config.seed, auto_reset=False)
     policy = NetworkPolicy(network, venv.num_agents, greedy=True)
     generator = np.random.default_rng(config.seed)
     observation = venv.reset()
@@ -106,8 +118,83 @@ def success_rate(network: AgentNetwork, config: MemoryRunConfig) -> float:
     return float(success.float().mean())
 
 
-def run(config: MemoryRunConfig) -> dict[str, float]:
-    """Success of the recurrent clone and of its memoryless control."""
+def train(config: MemoryRunConfig, out: str | Path | None = None,
+          progress: bool = True) -> list[dict]:
+    """Clone the recurrent network and its memoryless control, then evaluate both; returns
+    the metric row. With ``out``, each clone is checkpointed as it finishes and a killed
+    run continues with the clone it had not finished."""
+    run = open_run(out, config, "memory")
+    checkpoint = (run.load_checkpoint() if run is not None else None) or {"progress": 0}
+    if run is not None and run.rows():
+        return run.rows()
     episodes, venv = expert_episodes(config)
-    return {"memory": success_rate(clone(config, episodes, venv, memory=True), config),
-            "no_memory": success_rate(clone(config, episodes, venv, memory=False), config)}
+    success = {}
+    for index, (name, memory) in enumerate(tqdm(MODELS.items(), disable=not progress,
+                                                desc="memory")):
+        network = make_network(config, venv, memory)
+        if checkpoint["progress"] > index:
+            network.load_state_dict(checkpoint[name])
+        else:
+            clone(config, episodes, network)
+            checkpoint = {**checkpoint, "progress": index + 1, name: network.state_dict()}
+            if run is not None:
+                run.save_checkpoint(checkpoint)
+        success[name] = success_rate(network, config)
+    row = {"steps": config.steps, **success}
+    if run is not None:
+        run.append(row)
+    return [row]
+
+
+MODELS = {"memory": True, "no_memory": False}
+"""The two clones: the network with GRU memory, and the same network without it."""
+
+
+def load_networks(run_dir: str | Path) -> tuple[MemoryRunConfig, dict[str, AgentNetwork]]:
+    """The config and both cloned networks of a finished run."""
+    config = EXPERIMENT.config_of(run_dir)
+    checkpoint = RunDirectory(run_dir).require_checkpoint()
+    if checkpoint["progress"] < len(MODELS):
+        raise ValueError(f"{run_dir}: the run has cloned {checkpoint['progress']} of "
+                         f"{len(MODELS)} networks; resume it first")
+    venv = VectorEnv(build_world(config.world), 1, seed=config.seed)
+    networks = {}
+    for name, memory in MODELS.items():
+        networks[name] = make_network(config, venv, memory)
+        networks[name].load_state_dict(checkpoint[name])
+    return config, networks
+
+
+def evaluate_run(run_dir: str | Path) -> dict:
+    """Greedy success of both clones on fresh t-mazes."""
+    config, networks = load_networks(run_dir)
+    return {name: success_rate(network, config) for name, network in networks.items()}
+
+
+def plot(run_dir: str | Path) -> dict:
+    """Success of the clone with memory and without it (``curves.png``)."""
+    rows = RunDirectory(run_dir).rows()
+    if not rows:
+        raise ValueError(f"{run_dir} has no metrics rows yet")
+    target = Path(run_dir) / "curves.png"
+    save_figure(training_curves(rows, "steps", {"success in the t-maze": list(MODELS)},
+                                "memory: recurrent clone vs no memory",
+                                reference={"no_memory": 0.5}), target)
+    return {"plot": str(target)}
+
+
+def load_policy(run_dir: str | Path) -> Cast:
+    """The run's t-maze walked greedily by the clone with memory."""
+    config, networks = load_networks(run_dir)
+    world = build_world(config.world)
+    return Cast("maze_v0", world, NetworkPolicy(networks["memory"], 1, greedy=True),
+                str(run_dir))
+
+
+EXPERIMENT = Experiment(
+    name="memory", description="t-maze: recurrent behaviour cloning vs the same net without memory",
+    config_class=MemoryRunConfig, default_config=None, train=train, evaluate=evaluate_run,
+    plot=plot, progress_key="steps", summary_keys=tuple(MODELS),
+    curves=("steps", {"memory": "memory", "no memory": "no_memory"}), final=tuple(MODELS),
+    load_policy=load_policy)
+"""The memory experiment's record in the registry."""

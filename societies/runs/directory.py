@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ import torch
 from socius.societies.runs.files import atomic_write
 
 CHECKPOINT = "checkpoint.pt"
+TIMING = "timing.jsonl"
 EXPERIMENT = "experiment.txt"
 
 
@@ -77,6 +79,14 @@ class RunDirectory:
                     raise ValueError(f"{target} line {number + 1} is not valid JSON") from None
         return rows
 
+    def log(self, row: dict, key: str, started: float) -> None:
+        """Append a metrics row, and to ``timing.jsonl`` the wall time since ``started``
+        (a ``time.perf_counter()`` reading) at the row's ``key``: clock times stay out of
+        the metrics, which must be the same on every rerun."""
+        self.append(row)
+        self.append({key: row[key], "seconds": round(time.perf_counter() - started, 2)},
+                    TIMING)
+
     def save_checkpoint(self, payload: dict) -> None:
         """Write the checkpoint atomically (a temporary file, then a rename). Only payloads
         with a ``progress`` entry can be resumed by ``load_checkpoint``."""
@@ -130,44 +140,3 @@ def open_run(out: str | Path | None, config: Any, experiment: str) -> RunDirecto
                              f"not a {experiment} run; choose another --out")
         return run
     return RunDirectory.create(out, config, experiment=experiment)
-
-
-def apply_overrides(config_class: type, base: dict, overrides: list[str]):
-    """``config_class(**base)`` with ``key=value`` strings applied; unknown keys and values
-    of the wrong type raise errors that name the key."""
-    fields = {f.name: f for f in dataclasses.fields(config_class)}
-    values = dict(base)
-    for key in values:
-        if key not in fields:
-            raise ValueError(f"unknown config key {key!r}; expected one of {sorted(fields)}")
-    for item in overrides:
-        if "=" not in item:
-            raise ValueError(f"override {item!r} must look like key=value")
-        key, text = item.split("=", 1)
-        if key not in fields:
-            raise ValueError(f"unknown config key {key!r}; expected one of {sorted(fields)}")
-        values[key] = parse_value(text, fields[key].type, key)
-    return config_class(**values)
-
-
-def parse_value(text: str, annotation: str, key: str):
-    """``text`` as the type a config field is annotated with (int, float, str or tuple)."""
-    if annotation == "tuple":
-        import yaml
-
-        value = yaml.safe_load(text)
-        if not isinstance(value, list):
-            raise ValueError(f"config key {key!r} must be a list such as [[0, 1], [2, 3]]; "
-                             f"got {text!r}")
-        return tuple(tuple(v) if isinstance(v, list) else v for v in value)
-    if annotation == "bool":
-        if text.lower() not in ("true", "false", "1", "0"):
-            raise ValueError(f"config key {key!r} must be true or false; got {text!r}")
-        return text.lower() in ("true", "1")
-    kinds = {"int": int, "float": float, "str": str}
-    if annotation not in kinds:
-        raise ValueError(f"config key {key!r} cannot be set from the command line")
-    try:
-        return kinds[annotation](text)
-    except ValueError:
-        raise ValueError(f"config key {key!r} must be {annotation}; got {text!r}") from None

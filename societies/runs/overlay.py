@@ -1,8 +1,8 @@
 """``socius plot`` over several runs: learning curves of each condition with seed bands.
 
 Run directories named ``<condition>-seed<S>`` are seeds of one condition; the bands span
-the lowest to the highest seed. Each experiment says which curves to draw in its
-``CURVES`` (x key, panel title -> metric key).
+the lowest to the highest seed. Each experiment's record says which curves to draw
+(``curves``: x key, panel title -> metric key).
 """
 
 from __future__ import annotations
@@ -10,7 +10,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from socius.societies.experiments import experiment
 from socius.societies.runs.directory import RunDirectory
+from socius.societies.runs.figures import save_figure
+from socius.viz.plots import seed_bands
 
 SEED_SUFFIX = re.compile(r"-seed\d+$")
 
@@ -33,16 +36,13 @@ def group_runs(run_dirs: list[str | Path]) -> dict[str, list[list[dict]]]:
 
 def overlay(run_dirs: list[str | Path], out: str | Path) -> dict:
     """One figure at ``out`` with the runs' curves overlaid, seeds of a condition banded."""
-    from socius.societies.cli import experiment_module
-    from socius.viz.plots import seed_bands
-
     if not run_dirs:
         raise ValueError("run_dirs: give at least one run directory")
     experiments = {RunDirectory(run_dir).experiment() for run_dir in run_dirs}
     if len(experiments) != 1:
         raise ValueError(f"run_dirs: runs of one experiment overlay; got {sorted(experiments)}")
-    experiment = experiments.pop()
-    x, panels = experiment_module(experiment).CURVES
+    name = experiments.pop()
+    x, panels = experiment(name).curves
     groups = group_runs(run_dirs)
-    seed_bands(groups, x, panels, out, title=f"{experiment}: {len(run_dirs)} runs")
+    save_figure(seed_bands(groups, x, panels, title=f"{name}: {len(run_dirs)} runs"), out)
     return {"plot": str(out), "conditions": {name: len(rows) for name, rows in groups.items()}}

@@ -1,112 +1,88 @@
-"""TensorBoard view of a run's ``metrics.jsonl``, written without TensorBoard installed.
+"""TensorBoard view of a run's ``metrics.jsonl``, written by ``torch.utils.tensorboard``.
 
     socius tensorboard RUN_DIR     # then: tensorboard --logdir RUN_DIR/tensorboard
 
-A TensorBoard event file is a TFRecord stream of ``Event`` protocol buffers. Only scalars
-are needed here, so this module encodes the few protobuf fields involved by hand
-(``Event.wall_time``, ``step``, ``file_version``, ``summary.value[].tag/simple_value``)
-and frames each record with TFRecord's masked CRC-32C checksums.
+torch's ``SummaryWriter`` is used rather than tensorboardX: torch is already a core
+dependency, and its writer needs only the ``tensorboard`` package, which a user needs
+anyway to read the events; tensorboardX would add a second writer of the same format.
+Scalars are stored as TensorBoard's classic 32-bit ``simple_value``.
 """
 
 from __future__ import annotations
 
 import math
-import struct
+import os
+import shutil
+import tempfile
 import time
 from pathlib import Path
 
-from socius.societies.runs.files import atomic_write
 from socius.societies.runs.directory import RunDirectory
-
-EVENTS_NAME = "events.out.tfevents.socius"
-
-
-def _crc32c_table() -> list[int]:
-    table = []
-    for byte in range(256):
-        crc = byte
-        for _ in range(8):
-            crc = (crc >> 1) ^ 0x82F63B78 if crc & 1 else crc >> 1
-        table.append(crc)
-    return table
-
-
-_TABLE = _crc32c_table()
-
-
-def crc32c(data: bytes) -> int:
-    """CRC-32C (Castagnoli) of ``data``, the checksum TFRecord uses."""
-    crc = 0xFFFFFFFF
-    for byte in data:
-        crc = _TABLE[(crc ^ byte) & 0xFF] ^ (crc >> 8)
-    return crc ^ 0xFFFFFFFF
-
-
-def _masked(crc: int) -> int:
-    return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
-
-
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, value = value & 0x7F, value >> 7
-        out.append(byte | (0x80 if value else 0))
-        if not value:
-            return bytes(out)
-
-
-def _field(number: int, payload: bytes) -> bytes:
-    """A length-delimited protobuf field."""
-    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
-
-
-def _event(wall_time: float, step: int, *, version: str | None = None,
-           scalars: dict[str, float] | None = None) -> bytes:
-    """One ``Event`` message: a file version, or scalars at ``step``."""
-    message = _varint(1 << 3 | 1) + struct.pack("<d", wall_time) + _varint(2 << 3) + _varint(step)
-    if version is not None:
-        message += _field(3, version.encode())
-    for tag, value in (scalars or {}).items():
-        entry = _field(1, tag.encode()) + _varint(2 << 3 | 5) + struct.pack("<f", value)
-        message += _field(5, _field(1, entry))
-    return message
-
-
-def _record(data: bytes) -> bytes:
-    length = struct.pack("<Q", len(data))
-    return (length + struct.pack("<I", _masked(crc32c(length))) + data
-            + struct.pack("<I", _masked(crc32c(data))))
-
-
-def event_bytes(rows: list[dict], step_key: str, wall_time: float | None = None) -> bytes:
-    """The event stream of ``rows``: every finite number in a row becomes a scalar."""
-    wall_time = time.time() if wall_time is None else wall_time
-    stream = [_record(_event(wall_time, 0, version="brain.Event:2"))]
-    for row in rows:
-        if step_key not in row:
-            raise ValueError(f"metrics row has no {step_key!r} to use as the step: {row}")
-        scalars = {key: float(value) for key, value in row.items()
-                   if key != step_key and isinstance(value, (int, float))
-                   and not isinstance(value, bool) and math.isfinite(value)}
-        stream.append(_record(_event(wall_time, int(row[step_key]), scalars=scalars)))
-    return b"".join(stream)
-
 
 STEP_KEYS = ("env_steps", "steps", "episodes", "round")
 """Row keys that can serve as the step, in order of preference."""
 
+EVENTS_GLOB = "events.out.tfevents.*"
+"""The name pattern of the event file ``SummaryWriter`` writes."""
+
+
+def scalars(row: dict, step_key: str) -> dict[str, float]:
+    """The finite numbers of a metrics row (booleans, texts and the step key left out)."""
+    return {key: float(value) for key, value in row.items()
+            if key != step_key and isinstance(value, (int, float))
+            and not isinstance(value, bool) and math.isfinite(value)}
+
+
+def write_events(rows: list[dict], step_key: str, log_dir: str | Path) -> Path:
+    """Write every row's scalars at step ``row[step_key]`` into ``log_dir``; the event file."""
+    from torch.utils.tensorboard import SummaryWriter  # torch loads only when exporting
+
+    wall_time = time.time()
+    writer = SummaryWriter(log_dir=str(log_dir))
+    try:
+        for row in rows:
+            if step_key not in row:
+                raise ValueError(f"metrics row has no {step_key!r} to use as the step: {row}")
+            for tag, value in scalars(row, step_key).items():
+                writer.add_scalar(tag, value, int(row[step_key]), walltime=wall_time)
+    finally:
+        writer.close()
+    return next(Path(log_dir).glob(EVENTS_GLOB))
+
 
 def export(run_dir: str | Path, step_key: str | None = None) -> Path:
-    """Write ``RUN_DIR/tensorboard/`` from ``metrics.jsonl`` (atomically; reruns replace it).
-    The step is ``step_key``, or else the first of :data:`STEP_KEYS` the rows hold."""
+    """Write ``RUN_DIR/tensorboard/`` from ``metrics.jsonl`` (reruns replace it); the event file.
+
+    The step is ``step_key``, or else the first of :data:`STEP_KEYS` the rows hold.
+    """
     path = Path(run_dir)
     rows = RunDirectory(path).rows()
     if not rows:
         raise ValueError(f"{path} has no metrics rows to export")
     if step_key is None:
         step_key = next((key for key in STEP_KEYS if key in rows[0]), STEP_KEYS[0])
-    target = path / "tensorboard" / EVENTS_NAME
-    target.parent.mkdir(exist_ok=True)
-    data = event_bytes(rows, step_key)
-    atomic_write(target, lambda temporary: Path(temporary).write_bytes(data))
-    return target
+    target = path / "tensorboard"
+    # Written beside the target and renamed into place: a reader never sees half a
+    # directory, and a failed export leaves the previous one as it was.
+    fresh = Path(tempfile.mkdtemp(dir=path, prefix=".tensorboard-new-"))
+    stale = None
+    try:
+        # mkdtemp makes a 0700 directory; give it the usual umask-based mode.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(fresh, 0o777 & ~umask)
+        name = write_events(rows, step_key, fresh).name
+        if target.exists():
+            # A directory cannot be renamed onto a non-empty one: move the old one aside.
+            stale = Path(tempfile.mkdtemp(dir=path, prefix=".tensorboard-old-")) / "tensorboard"
+            os.replace(target, stale)
+        os.replace(fresh, target)
+    except BaseException:
+        shutil.rmtree(fresh, ignore_errors=True)
+        if stale is not None and not target.exists():
+            os.replace(stale, target)
+        raise
+    finally:
+        if stale is not None:
+            shutil.rmtree(stale.parent, ignore_errors=True)
+    return target / name

@@ -9,9 +9,11 @@ from pathlib import Path
 import numpy as np
 
 from socius import configs
-from socius.agents.scripted import CycleExpert, GoalSeeker, ReferentialExpert
-from socius.envs import make_vector
-from socius.envs.vector import VectorEnv
+from socius.envs import ENVIRONMENTS, make_vector
+from socius.envs.settings import configure
+from socius.societies.viewer.cast import Cast, play_episodes, scripted_expert
+from socius.societies.viewer.record import episode_frames
+from socius.societies.viewer.video import save_gif
 
 
 @dataclass(frozen=True)
@@ -28,24 +30,12 @@ class DemoResult:
     """Vector-API speed with random actions, B = 1024."""
 
 
-def expert_for(venv: VectorEnv):
-    """The scripted expert of a task."""
-    name = venv.world.name
-    if name == "referential_v0":
-        return ReferentialExpert(venv.world)
-    if name == "goal_cycle_v0":
-        return CycleExpert(venv.world.config.message_length)
-    return GoalSeeker(venv.world.config.message_length)
-
-
-def record_episodes(name: str, episodes: int, seed: int, out: Path,
+def record_demo(name: str, episodes: int, seed: int, out: Path,
                     cell_size: int = 32) -> tuple[list[np.ndarray], list[float]]:
     """Play ``episodes`` episodes of scripted experts and draw every step."""
-    from socius.societies.viewer.cast import Cast, episode_frames, play_episodes
-
     settings = configs.load("demo").get(name, {})
-    venv = make_vector(name, 1, seed=seed, **settings)
-    cast = Cast(name, settings, venv.world, expert_for(venv), "scripted")
+    world = ENVIRONMENTS[name].build_world(configure(ENVIRONMENTS[name].CONFIG, settings))
+    cast = Cast(name, world, scripted_expert(world), "scripted")
     venv, trajectories = play_episodes(cast, episodes, seed)
     frames = episode_frames(venv.world, trajectories, cell_size)
     return frames, [float(t.rewards.sum()) for t in trajectories]
@@ -70,10 +60,8 @@ def measure_speed(name: str, num_envs: int = 1024, seconds: float = 2.0, seed: i
 def run_demo(name: str = "referential_v0", out: str | Path = "socius_demo.gif",
              episodes: int = 3, seed: int = 0) -> DemoResult:
     """Record scripted episodes of ``name`` to a GIF and measure the vector API's speed."""
-    from socius.viz.gif import save_gif
-
     out = Path(out)
-    frames, returns = record_episodes(name, episodes, seed, out)
+    frames, returns = record_demo(name, episodes, seed, out)
     save_gif(frames, out, fps=4)
     speed = measure_speed(name)
     return DemoResult(gif=out, episodes=episodes, mean_return=float(np.mean(returns)),

@@ -1,7 +1,7 @@
 """``socius play``: step a world with a human at the keyboard in one agent's seat.
 
 This is a rollout with a human policy, so it lives here and not in ``viz`` (which only
-draws). The other agents follow a :class:`~socius.societies.viewing.Cast`: scripted
+draws). The other agents follow a :class:`~socius.societies.viewer.cast.Cast`: scripted
 experts, random walkers or a run's trained agents.
 
 Keys: arrows or WASD move (``.`` waits); digits choose the tokens of the next message
@@ -17,10 +17,13 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import torch
 
 from socius.agents.scripted import Privileged, SeatedPolicy, as_numpy
-from socius.envs import make_vector
+from socius.envs.render import Renderer
 from socius.societies.viewer.cast import Cast
+from socius.societies.viewer.video import save_png
+from socius.viz.viewer import Overlay, Screen
 
 MOVE_KEYS = {"up": 1, "w": 1, "down": 2, "s": 2, "left": 3, "a": 3, "right": 4, "d": 4,
              ".": 0}
@@ -57,7 +60,7 @@ class PlaySession:
     def __init__(self, cast: Cast, seat: int | None = 0, seed: int = 0,
                  realtime: bool = False, speed: int = 4):
         self.cast = cast
-        self.venv = make_vector(cast.env_name, 1, seed=seed, auto_reset=False, **cast.settings)
+        self.venv = cast.vector(seed, auto_reset=False)
         self.world = self.venv.world
         if seat is not None and not 0 <= seat < self.world.num_agents:
             raise ValueError(f"agent: seat {seat} is not one of 0..{self.world.num_agents - 1}")
@@ -100,7 +103,6 @@ class PlaySession:
         if self.ended:
             self.reset()
             return
-        import torch
 
         state = self.venv.state
         if self.seat is None:
@@ -249,7 +251,6 @@ def run_viewer(session: Any, screen, frame_of, max_frames: int | None = None,
 
 def play_frame(session: PlaySession, renderer, view_cell: int = 24):
     """The world frame and the overlay of a play session."""
-    from socius.viz.viewer import Overlay
 
     world = session.world
     subgoals = None
@@ -271,8 +272,6 @@ def play(cast: Cast, seat: int | None = 0, seed: int = 0, realtime: bool = False
          speed: int = 4, mode: str = "human", max_frames: int | None = None,
          cell_size: int = 32) -> PlaySession:
     """Open the viewer on ``cast`` with the keyboard in ``seat`` and run until it quits."""
-    from socius.viz.render import Renderer
-    from socius.viz.viewer import Screen
 
     session = PlaySession(cast, seat=seat, seed=seed, realtime=realtime, speed=speed)
     screen = Screen(mode=mode)
@@ -287,9 +286,6 @@ def play(cast: Cast, seat: int | None = 0, seed: int = 0, realtime: bool = False
 def screenshot(cast: Cast, path, steps: int, seat: int | None = None, seed: int = 0,
                follow: int | None = None, cell_size: int = 32) -> np.ndarray:
     """Play ``steps`` steps headless and save the viewer's screen as a PNG at ``path``."""
-    from socius.viz.gif import save_png
-    from socius.viz.render import Renderer
-    from socius.viz.viewer import Screen
 
     if steps < 0:
         raise ValueError(f"steps must be >= 0; got {steps!r}")

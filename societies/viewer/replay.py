@@ -19,10 +19,13 @@ from typing import Any
 import numpy as np
 
 from socius.envs import ENVIRONMENTS, core
-from socius.envs.config import make_config
+from socius.envs.render import Renderer
+from socius.envs.settings import configure
 from socius.envs.world import World
-from socius.societies.viewer.play import SPEEDS
+from socius.societies.engine.datasets import load_dataset
 from socius.societies.engine.rollout import Trajectory
+from socius.societies.viewer.play import SPEEDS, run_viewer
+from socius.viz.viewer import Overlay, Screen
 
 
 def world_from_metadata(metadata: dict[str, Any]) -> World:
@@ -37,7 +40,7 @@ def world_from_metadata(metadata: dict[str, Any]) -> World:
         return tuple(frozen(v) for v in value) if isinstance(value, list) else value
 
     config = {key: frozen(value) for key, value in metadata["config"].items()}
-    return module.build_world(make_config(module.CONFIG, config))
+    return module.build_world(configure(module.CONFIG, config))
 
 
 def replay_states(world: World, episode: Trajectory) -> Trajectory:
@@ -67,7 +70,6 @@ def _check_same(observation: dict[str, np.ndarray], episode: Trajectory, step: i
 
 def load_episodes(path: str | Path, limit: int | None = None) -> tuple[World, list[Trajectory]]:
     """The world and the first ``limit`` episodes (all by default) of a dataset, with states."""
-    from socius.societies.engine.datasets import load_dataset
 
     if not Path(path).is_file():
         raise ValueError(f"file: no dataset at {path} (replay reads .npz files written by "
@@ -164,7 +166,6 @@ class ReplaySession:
 
 def replay_frame(session: ReplaySession, renderer, view_cell: int = 24):
     """The world frame and the overlay at the replay's cursor."""
-    from socius.viz.viewer import Overlay
 
     episode, world = session.episode, session.world
     frame = renderer.draw(episode.states[session.step], 0)
@@ -180,9 +181,6 @@ def replay_frame(session: ReplaySession, renderer, view_cell: int = 24):
 def replay(path: str | Path, mode: str = "human", max_frames: int | None = None,
            speed: int = 4, cell_size: int = 32) -> ReplaySession:
     """Open the viewer on the episodes of the dataset at ``path`` until it quits."""
-    from socius.societies.viewer.play import run_viewer
-    from socius.viz.render import Renderer
-    from socius.viz.viewer import Screen
 
     world, episodes = load_episodes(path)
     session = ReplaySession(world, episodes, speed=speed)

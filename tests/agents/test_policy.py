@@ -8,7 +8,7 @@ import torch
 from socius.agents.modules import AgentNetwork, ObservationSpec
 from socius.agents.policy import NetworkPolicy
 from socius.envs import make_vector
-from socius.societies.engine.rollout import collect
+from socius.societies.engine.rollout import record_episodes
 
 
 def test_network_policy_acts_validly_and_resets_memory():
@@ -17,7 +17,7 @@ def test_network_policy_acts_validly_and_resets_memory():
     network = AgentNetwork(spec, hidden=32, generator=torch.Generator().manual_seed(0))
     for greedy in (True, False):
         policy = NetworkPolicy(network, venv.num_agents, greedy=greedy)
-        episodes = collect(venv, policy, np.random.default_rng(0), num_steps=25)
+        episodes = record_episodes(venv, policy, np.random.default_rng(0), num_steps=25)
         assert episodes and all(e.actions.shape[-1] == 3 for e in episodes)
     policy = NetworkPolicy(network, venv.num_agents)
     observation = venv.reset()

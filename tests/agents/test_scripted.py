@@ -69,10 +69,10 @@ def test_cycle_expert_beats_random():
 
 def seat_returns(seat_policy, num_agents=3, steps=100):
     """Agent 0's mean episode return with ``seat_policy`` and cycle experts elsewhere."""
-    from socius.societies.engine.rollout import collect
+    from socius.societies.engine.rollout import record_episodes
 
     venv = make_vector("goal_cycle_v0", 64, seed=2, num_agents=num_agents, max_cycles=steps)
-    episodes = collect(venv, SeatedPolicy(seat_policy, CycleExpert()),
+    episodes = record_episodes(venv, SeatedPolicy(seat_policy, CycleExpert()),
                        np.random.default_rng(0), steps, num_episodes=64)
     return np.array([e.rewards[:, 0].sum() for e in episodes]), episodes
 

@@ -30,44 +30,59 @@ def written(run_dir: Path) -> list[dict]:
 
 
 def test_language_rows_unchanged(tmp_path, one_torch_thread):
-    from socius.societies.language.train import LanguageConfig, train
+    from socius.envs.settings import configure
+    from socius.societies.language.config import LanguageConfig
+    from socius.societies.language.train import train
 
-    train(LanguageConfig(num_envs=16, population=2, room_size=3, num_objects=2, eval_envs=16,
-                         rounds=4, eval_every=2), tmp_path, progress=False)
+    config = configure(LanguageConfig, {"num_envs": 16, "population": 2, "eval_envs": 16,
+                                        "rounds": 4, "eval_every": 2},
+                       ["world.room_size=3", "world.view_radius=2", "world.num_objects=2"])
+    train(config, tmp_path, progress=False)
     assert written(tmp_path) == saved("language")
 
 
 def test_imitation_rows_unchanged(tmp_path, one_torch_thread):
-    from socius.societies.imitation.train import ImitationConfig, train
+    from socius.envs.settings import configure
+    from socius.societies.imitation.config import ImitationConfig
+    from socius.societies.imitation.train import train
 
-    train(ImitationConfig(num_envs=32, minibatches=2, hidden=32, max_cycles=40,
-                          env_steps=32 * 40 * 4, eval_every=32 * 40 * 2, eval_envs=32),
-          tmp_path, progress=False)
+    config = configure(ImitationConfig, {"num_envs": 32, "minibatches": 2, "hidden": 32,
+                                         "env_steps": 32 * 40 * 4, "eval_every": 32 * 40 * 2,
+                                         "eval_envs": 32, "world": {"max_cycles": 40}})
+    train(config, tmp_path, progress=False)
     assert written(tmp_path) == saved("imitation")
 
 
 def test_collection_rows_unchanged(tmp_path, one_torch_thread):
-    from socius.societies.collection.train import CollectConfig, train
+    from socius.envs.settings import configure
+    from socius.societies.collection.config import CollectConfig
+    from socius.societies.collection.train import train
 
-    train(CollectConfig(size=9, max_cycles=20, num_envs=2, steps=400, checkpoint_every=120,
-                        model_hidden=32, eval_model_steps=50, eval_repeats=1, hier_steps=0),
-          tmp_path, progress=False)
+    config = configure(CollectConfig, {"num_envs": 2, "steps": 400, "checkpoint_every": 120,
+                                       "model_hidden": 32, "eval_model_steps": 50,
+                                       "eval_repeats": 1, "hier_steps": 0,
+                                       "world": {"size": 9, "max_cycles": 20}})
+    train(config, tmp_path, progress=False)
     assert written(tmp_path) == saved("collect")
 
 
 @pytest.mark.parametrize("agent", ["hier", "hiql"])
 def test_gcrl_rows_unchanged(tmp_path, one_torch_thread, agent):
-    from socius.agents.gcrl import GCRLConfig
+    from socius.envs.settings import configure
     from socius.societies.navigation.gcrl import GCRLRunConfig, train
 
-    train(GCRLRunConfig(layout="maze", size=11, data_steps=4000, data_envs=16, eval_pairs=50,
-                        steps=200, eval_every=100, learner=GCRLConfig(agent=agent)), tmp_path,
-          progress=False)
+    config = configure(GCRLRunConfig, {"data_steps": 4000, "data_envs": 16, "eval_pairs": 50,
+                                       "steps": 200, "eval_every": 100},
+                       ["world.layout=maze", "world.size=11", f"learner.agent={agent}"])
+    train(config, tmp_path, progress=False)
     assert written(tmp_path) == saved(f"gcrl-{agent}")
 
 
-def test_memory_result_unchanged(one_torch_thread):
-    from socius.societies.navigation.memory import MemoryRunConfig, run
+def test_memory_result_unchanged(tmp_path, one_torch_thread):
+    from socius.envs.settings import configure
+    from socius.societies.navigation.memory import MemoryRunConfig, train
 
-    result = run(MemoryRunConfig(length=4, episodes=64, steps=60, eval_episodes=50, seed=1))
-    assert [result] == saved("memory")
+    config = configure(MemoryRunConfig, {"episodes": 64, "steps": 60, "eval_episodes": 50,
+                                         "seed": 1, "world": {"size": 4}})
+    (row,) = train(config, tmp_path, progress=False)
+    assert [{key: row[key] for key in ("memory", "no_memory")}] == saved("memory")

@@ -3,44 +3,52 @@ determinism, and small seeded versions of the claims beside their controls."""
 
 from __future__ import annotations
 
+import copy
 import json
 
 import numpy as np
 import pytest
+import torch
 
 from socius.configs import load
+from socius.envs.settings import configure
+from socius.envs.vector import VectorEnv
+from socius.societies.cli import main
 from socius.societies.collection import evaluate as measures
-from socius.societies.collection.train import CollectConfig, make_world, train
-from socius.societies.collection.experiment import (
-    config_from,
-    load_record,
-    resume,
-    run,
-    summarize,
-)
+from socius.societies.collection.collectors import LearnedCollector, Learner, RandomCollector
+from socius.societies.collection.config import CollectConfig
+from socius.societies.collection.experiment import EXPERIMENT, load_record, summarize
+from socius.societies.collection.train import make_world, train
 from socius.societies.engine.datasets import load_dataset
+from socius.societies.engine.rollout import record_episodes
 
-TINY = dict(size=9, max_cycles=20, num_envs=2, steps=400, checkpoint_every=120,
-            model_hidden=32, eval_model_steps=50, eval_repeats=1, hier_steps=0)
+TINY = dict(num_envs=2, steps=400, checkpoint_every=120, model_hidden=32, eval_model_steps=50,
+            eval_repeats=1, hier_steps=0, world={"size": 9, "max_cycles": 20})
+
+
+def tiny(*overrides: str, **fields) -> CollectConfig:
+    """A 9x9 four-rooms run of 400 steps with ``fields`` and ``key=value`` overrides."""
+    return configure(CollectConfig, {**TINY, **fields}, overrides)
 
 
 @pytest.mark.parametrize("field, value", [
-    ("collector", "greedy"), ("steps", 150), ("noisy_tv", 2), ("temperature", 0.0),
-    ("gamma", 1.0), ("num_envs", 0), ("start", (1,)), ("checkpoint_every", 7),
-    ("layout", "t_maze"), ("update_every", 0)])
+    ("collector", "greedy"), ("steps", "150"), ("world.noisy_tv", "2"), ("temperature", "0"),
+    ("gamma", "1"), ("num_envs", "0"), ("world.start", "[1]"), ("checkpoint_every", "7"),
+    ("world.layout", "t_maze"), ("update_every", "0")])
 def test_bad_config_values_raise_naming_the_field(field, value):
     with pytest.raises(ValueError, match=f"'{field}'"):
-        CollectConfig(**{field: value})
+        configure(CollectConfig, {}, [f"{field}={value}"])
     with pytest.raises(ValueError, match="'members'"):
-        CollectConfig(collector="disagreement", members=1)
+        configure(CollectConfig, {}, ["collector=disagreement", "members=1"])
 
 
 def test_shipped_config_is_the_default_and_takes_overrides():
-    assert config_from(load("collect"), []) == CollectConfig()
-    config = config_from(load("collect"), ["collector=random", "start=[2, 2]", "steps=4000"])
-    assert (config.collector, config.start, config.steps) == ("random", (2, 2), 4000)
+    assert EXPERIMENT.config_from(load("collect")) == CollectConfig()
+    config = EXPERIMENT.config_from(load("collect"), ["collector=random", "world.start=[2, 2]",
+                                                      "steps=4000"])
+    assert (config.collector, config.world.start, config.steps) == ("random", (2, 2), 4000)
     with pytest.raises(ValueError, match="unknown config key 'colector'"):
-        config_from({}, ["colector=random"])
+        EXPERIMENT.config_from({}, ["colector=random"])
 
 
 def test_coverage_and_steps_to_coverage_on_known_visits():
@@ -74,12 +82,48 @@ def test_collectors_may_not_step_onto_their_goal():
                                                                     False]
 
 
+def same(first, second) -> bool:
+    """Nested dicts/lists of tensors, arrays and plain values are equal, element for element."""
+    if isinstance(first, dict):
+        return first.keys() == second.keys() and all(same(first[k], second[k]) for k in first)
+    if isinstance(first, (list, tuple)):
+        return len(first) == len(second) and all(map(same, first, second))
+    if isinstance(first, torch.Tensor):
+        return torch.equal(first, second)
+    if isinstance(first, np.ndarray):
+        return np.array_equal(first, second, equal_nan=first.dtype.kind == "f")
+    return first == second
+
+
+def test_learned_collector_acts_without_learning(one_torch_thread):
+    config = tiny(update_every=2)
+    world = make_world(config)
+    venv = VectorEnv(world, config.num_envs, seed=0)
+    learner = Learner(config, world)
+    generator = np.random.default_rng(0)
+    chunk = measures.transitions(record_episodes(venv, RandomCollector(), generator,
+                                                 config.world.max_cycles, seed=0), world.width)
+    learner.learn(chunk, generator)  # Q is no longer all zeros
+    before = copy.deepcopy(learner.state_dict())
+    assert before["values"]["q"].any()
+    policy = LearnedCollector(learner, world.width)
+    state, done = policy.initial_state(config.num_envs), np.ones(config.num_envs, bool)
+    observation = venv.reset(seed=1)
+    # Several times update_every moves: acting used to learn on every update_every-th call.
+    for _ in range(3 * config.update_every + 1):
+        action, state = policy.act(observation, state, done, generator)
+        assert action.shape == (config.num_envs, config.world.num_agents, 1)
+        observation, _, terminated, truncated, _ = venv.step(torch.as_tensor(action))
+        done = (terminated | truncated).numpy()
+    assert same(learner.state_dict(), before)
+
+
 def test_dataset_holds_every_step_of_every_agent(tmp_path, one_torch_thread):
-    config = CollectConfig(**TINY, collector="covering", num_agents=2)
+    config = tiny("world.num_agents=2", collector="covering")
     rows = train(config, tmp_path, progress=False)
     dataset = load_dataset(tmp_path / "dataset.npz", expect_env="maze_v0")
     assert dataset.num_transitions == config.steps
-    assert all(e.length == config.max_cycles and e.actions.shape[1] == 2
+    assert all(e.length == config.world.max_cycles and e.actions.shape[1] == 2
                for e in dataset.episodes)
     # Goal cells are avoided, so no agent ever finishes and every step is data.
     assert all(e.alive.all() for e in dataset.episodes)
@@ -88,7 +132,7 @@ def test_dataset_holds_every_step_of_every_agent(tmp_path, one_torch_thread):
 
 @pytest.mark.parametrize("collector", ["disagreement", "curiosity", "random", "covering"])
 def test_resume_gives_the_same_metrics_row_for_row(collector, tmp_path, one_torch_thread):
-    config = CollectConfig(**{**TINY, "steps": 480}, collector=collector, num_agents=2)
+    config = tiny("world.num_agents=2", steps=480, collector=collector)
     whole = train(config, tmp_path / "whole", progress=False)
     train(config, tmp_path / "killed", progress=False, stop_after=5)  # checkpoint at 3 chunks
     (tmp_path / "killed" / "metrics.jsonl").open("a").write('{"steps": 2')  # a cut-off row
@@ -100,9 +144,9 @@ def test_resume_gives_the_same_metrics_row_for_row(collector, tmp_path, one_torc
 
 
 def test_same_seed_gives_the_same_run_and_another_seed_does_not(one_torch_thread):
-    config = CollectConfig(**TINY)
+    config = tiny()
     first, second = train(config, progress=False), train(config, progress=False)
-    other = train(CollectConfig(**TINY, seed=1), progress=False)
+    other = train(tiny(seed=1), progress=False)
     assert first == second
     assert first != other
 
@@ -110,16 +154,15 @@ def test_same_seed_gives_the_same_run_and_another_seed_does_not(one_torch_thread
 def test_run_evaluates_plots_and_summarises(tmp_path, one_torch_thread):
     directories = []
     for collector in ("disagreement", "random"):
-        config = CollectConfig(**{**TINY, "hier_steps": 20, "hier_pairs": 10},
-                               collector=collector)
-        summary = run(config, tmp_path / collector, progress=False)
+        config = tiny(hier_steps=20, hier_pairs=10, collector=collector)
+        summary = EXPERIMENT.run(config, tmp_path / collector, progress=False)
         directories.append(tmp_path / collector)
         assert (tmp_path / collector / "curves.png").exists()
         assert summary["plot"].endswith("curves.png")
         assert 0 <= summary["hier_success"] <= 1 and summary["model_error"] > 0
     saved = json.loads((tmp_path / "random" / "evaluation.json").read_text())
     assert saved["steps"] == 400 and 0 < saved["coverage"] <= 1
-    assert resume(tmp_path / "random")["steps"] == 400
+    assert EXPERIMENT.resume(tmp_path / "random", progress=False)["steps"] == 400
     table = summarize(directories, tmp_path / "collect")
     assert "| disagreement | 1 |" in table and "| random | 1 |" in table
     for suffix in ("coverage", "disagreement", "heatmaps"):
@@ -129,8 +172,6 @@ def test_run_evaluates_plots_and_summarises(tmp_path, one_torch_thread):
 @pytest.fixture(scope="module")
 def four_rooms_runs(tmp_path_factory):
     """The real layout (four rooms, side 13, noisy TV) at 4,000 steps, a smaller model."""
-    import torch
-
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     runs = {}
@@ -167,9 +208,9 @@ def test_a_fresh_model_learns_more_from_the_disagreement_data(four_rooms_runs, o
 
 def test_curiosity_watches_the_noisy_tv_and_disagreement_does_not(one_torch_thread):
     # A 3x3 view: the TV is in view only from the corner of its room.
-    small = dict(size=11, view_radius=1, max_cycles=50, steps=6000, checkpoint_every=200,
-                 model_hidden=64, model_learning_rate=3e-3)
-    watched = {kind: train(CollectConfig(collector=kind, **small),
+    small = dict(steps=6000, checkpoint_every=200, model_hidden=64, model_learning_rate=3e-3,
+                 world={"size": 11, "view_radius": 1, "max_cycles": 50})
+    watched = {kind: train(configure(CollectConfig, {"collector": kind, **small}),
                            progress=False)[-1]["tv_in_view_total"]
                for kind in ("curiosity", "disagreement")}
     assert watched["disagreement"] <= 0.08, watched
@@ -177,9 +218,8 @@ def test_curiosity_watches_the_noisy_tv_and_disagreement_does_not(one_torch_thre
 
 
 def test_cli_runs_a_collector_and_reports_it(tmp_path, capsys, one_torch_thread):
-    from socius.societies.cli import main
-
-    settings = [f"{key}={value}" for key, value in TINY.items()] + ["collector=random"]
+    settings = [f"{key}={value}" for key, value in TINY.items() if key != "world"]
+    settings += ["world.size=9", "world.max_cycles=20", "collector=random"]
     assert main(["run", "collect", "--out", str(tmp_path / "random"), "--set",
                  *settings]) == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])

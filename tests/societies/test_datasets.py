@@ -16,7 +16,7 @@ from socius.agents.scripted import RandomPolicy
 from socius.envs import make_vector
 from socius.societies.engine import datasets
 from socius.societies.engine.datasets import load_dataset, minari_export, save_dataset
-from socius.societies.engine.rollout import collect
+from socius.societies.engine.rollout import record_episodes
 
 ENVS = {
     "referential_v0": {"num_agents": 4, "message_length": 2, "token_drop_prob": 0.2},
@@ -30,7 +30,7 @@ def episodes_of(name, num_steps=25, **overrides):
     config = venv.world.config
     policy = RandomPolicy(config.vocab_size, config.message_length)
     ids = tuple(f"random_{i}" for i in range(venv.num_agents))
-    episodes = collect(venv, policy, np.random.default_rng(0), num_steps=num_steps,
+    episodes = record_episodes(venv, policy, np.random.default_rng(0), num_steps=num_steps,
                        policy_ids=ids)
     assert len(episodes) >= 2
     return venv.world, episodes

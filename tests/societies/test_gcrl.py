@@ -2,26 +2,31 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
 
 from socius.agents.gcrl import GCRLAgent, GCRLConfig, GoalDataset
+from socius.envs.settings import configure
 from socius.societies.engine.datasets import load_dataset
-from socius.societies.navigation.gcrl import (
-    GCRLRunConfig,
-    collect_dataset,
-    config_from_overrides,
-    evaluate,
-    train,
-)
+from socius.societies.navigation.gcrl import GCRLRunConfig, collect_dataset, evaluate, train
+from socius.societies.viewer.cast import play_episodes
+from socius.societies.viewer.seating import cast_for
 
-SMALL = dict(layout="maze", size=11, data_steps=20_000, data_envs=32, eval_pairs=100)
+SMALL = dict(data_steps=20_000, data_envs=32, eval_pairs=100,
+             world={"layout": "maze", "size": 11})
+
+
+def small(*overrides: str, **fields) -> GCRLRunConfig:
+    """A run on an 11x11 maze with 20k steps of data, with ``fields`` and overrides."""
+    return configure(GCRLRunConfig, {**SMALL, **fields}, overrides)
 
 
 @pytest.fixture(scope="module")
 def small_data():
-    config = GCRLRunConfig(**SMALL)
+    config = small()
     episodes, world = collect_dataset(config)
     return config, GoalDataset(episodes, world.width), world
 
@@ -49,12 +54,15 @@ def test_random_share_draws_goals_from_anywhere(small_data):
 
 
 def test_overrides_name_bad_keys():
-    config = config_from_overrides(["size=15", "learner.temperature=5", "learner.agent=flat"])
-    assert config.size == 15 and config.learner.temperature == 5.0
-    with pytest.raises(ValueError, match="unknown config key 'sise'"):
-        config_from_overrides(["sise=3"])
+    config = configure(GCRLRunConfig, {}, ["world.size=15", "learner.temperature=5",
+                                           "learner.agent=flat"])
+    assert config.world.size == 15 and config.learner.temperature == 5.0
+    with pytest.raises(ValueError, match="unknown config key 'world.sise'"):
+        configure(GCRLRunConfig, {}, ["world.sise=3"])
+    with pytest.raises(ValueError, match="unknown config key 'learner.temprature'"):
+        configure(GCRLRunConfig, {}, ["learner.temprature=3"])
     with pytest.raises(ValueError, match="'steps' must be int"):
-        config_from_overrides(["steps=many"])
+        configure(GCRLRunConfig, {}, ["steps=many"])
     with pytest.raises(ValueError, match="config field 'agent'"):
         GCRLAgent(GCRLConfig(agent="dqn"), 10, torch.Generator().manual_seed(0))
 
@@ -63,9 +71,9 @@ def test_overrides_name_bad_keys():
 def test_small_run_learns_far_beyond_the_untrained_control(kind, small_data, tmp_path,
                                                           one_torch_thread):
     config, _, world = small_data
-    config = GCRLRunConfig(**SMALL, steps=4000, eval_every=4000,
-                           learner=GCRLConfig(agent=kind, subgoal_steps=5))
-    report = train(config, out=tmp_path, progress=False)
+    config = small("steps=4000", "eval_every=4000", f"learner.agent={kind}",
+                   "learner.subgoal_steps=5")
+    report = train(config, out=tmp_path, progress=False)[-1]
     control = GCRLAgent(config.learner, world.height * world.width,
                         torch.Generator().manual_seed(0))
     untrained = evaluate(control, config, config.seed)
@@ -77,8 +85,6 @@ def test_small_run_learns_far_beyond_the_untrained_control(kind, small_data, tmp
     assert saved.metadata["user"]["source"] == "noisy" and saved.num_transitions > 10_000
     # The saved agent acts through the policy interface (as the viewer seats it): in the
     # run's maze it walks from random starts to the goals in its observations.
-    from socius.societies.viewer.cast import cast_for, play_episodes
-
     cast = cast_for(tmp_path)
     _, episodes = play_episodes(cast, 20, seed=3)
     reached = np.mean([episode.goal_achieved.max() > 0 for episode in episodes])
@@ -90,10 +96,9 @@ def test_hierarchical_value_stitches_random_walks_past_the_flat_agent(one_torch_
     # trajectories. V_H backs up k steps at a time; the flat value one step at a time.
     runs = {}
     for kind in ("hier", "flat"):
-        config = GCRLRunConfig(layout="maze", size=11, data="random", data_steps=20_000,
-                               data_envs=32, eval_pairs=100, steps=10_000, eval_every=10_000,
-                               learner=GCRLConfig(agent=kind, subgoal_steps=5))
-        runs[kind] = train(config, progress=False)
+        config = small("data=random", "steps=10000", "eval_every=10000",
+                       f"learner.agent={kind}", "learner.subgoal_steps=5")
+        runs[kind] = train(config, progress=False)[-1]
 
     def far_success(report):
         far = report["pairs_d10-24"] + report["pairs_d25-49"]
@@ -102,3 +107,15 @@ def test_hierarchical_value_stitches_random_walks_past_the_flat_agent(one_torch_
 
     assert runs["hier"]["success"] >= 0.75, runs["hier"]
     assert far_success(runs["hier"]) >= far_success(runs["flat"]) + 0.15, runs
+
+
+def test_killed_run_resumes_to_the_same_rows(tmp_path, one_torch_thread):
+    config = small("data_steps=4000", "steps=300", "eval_every=100", "eval_pairs=30")
+    whole = train(config, tmp_path / "whole", progress=False)
+    train(config, tmp_path / "cut", progress=False, stop_after=1)
+    assert len((tmp_path / "cut" / "metrics.jsonl").read_text().splitlines()) == 1
+    resumed = train(config, tmp_path / "cut", progress=False)
+    # As text: buckets without pairs hold NaN, which never equals itself.
+    assert len(whole) == 3 and json.dumps(resumed) == json.dumps(whole)
+    with pytest.raises(ValueError, match="another config"):
+        train(configure(config, {"seed": 1}), tmp_path / "whole", progress=False)

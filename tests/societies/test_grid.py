@@ -3,6 +3,7 @@ plot, retries from the checkpoint after a failure or a killed worker, determinis
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -14,40 +15,37 @@ from pathlib import Path
 import pytest
 
 from socius.configs import load
-from socius.societies.language import experiment as language_runs
 from socius.societies.cli import main
-from socius.societies.runs.grid import InlineExecutor, expand, run_trials, sweep, table
+from socius.societies.experiments import experiment
+from socius.societies.language.train import train as train_language
+from socius.societies.runs.executors import InlineExecutor
+from socius.societies.runs.grid import expand, run_trials, sweep, table
 
 TINY = ["rounds=3", "eval_every=1", "num_envs=32", "eval_envs=16", "population=2",
-        "room_size=3", "num_objects=2"]
+        "world.room_size=3", "world.view_radius=2", "world.num_objects=2"]
 """A language run of a few seconds that checkpoints after every round."""
-CELLS = ("message_length=0-seed0", "message_length=2-seed0")
+CELLS = ("world.message_length=0-seed0", "world.message_length=2-seed0")
+LANGUAGE = experiment("language")
 
 
-CURVES, FINAL = language_runs.CURVES, language_runs.FINAL
-
-
-def config_from(base: dict, overrides: list[str]):
-    """This module stands in for an experiment module whose runs fail on purpose."""
-    return language_runs.config_from(base, overrides)
-
-
-def run(config, out, progress: bool = False) -> dict:
+def flaky_train(config, out, progress: bool = False) -> list[dict]:
     """The first attempt of a mute run (``message_length=0``) trains one round (a
     checkpoint), then dies: its process is killed when ``vocab_size`` is 8, it raises
     otherwise. Seed 1 with ``vocab_size`` 7 always raises. Other runs are normal."""
-    from socius.societies.language.train import train
-
     marker = Path(out) / "failed-once"
-    if config.seed == 1 and config.vocab_size == 7:
+    if config.seed == 1 and config.world.vocab_size == 7:
         raise RuntimeError("seed 1 always fails")
-    if config.message_length == 0 and not marker.exists():
-        train(config, out, progress=False, stop_after=1)
+    if config.world.message_length == 0 and not marker.exists():
+        train_language(config, out, progress=False, stop_after=1)
         marker.write_text("")
-        if config.vocab_size == 8:
+        if config.world.vocab_size == 8:
             os.kill(os.getpid(), signal.SIGKILL)
         raise RuntimeError("the first attempt fails after a checkpoint")
-    return language_runs.run(config, out, progress=progress)
+    return train_language(config, out, progress=progress)
+
+
+FLAKY = dataclasses.replace(LANGUAGE, train=flaky_train)
+"""The language experiment whose runs fail on purpose (workers unpickle it from here)."""
 
 
 def metrics(directory: Path) -> list[dict]:
@@ -57,26 +55,28 @@ def metrics(directory: Path) -> list[dict]:
 
 def test_grid_expands_values_by_field_type_and_bad_input_names_the_key(tmp_path):
     base = load("language")
-    trials = expand("language", language_runs, base, ["rounds=3"],
-                    ["message_length=0,2", "held_out=[[0, 1]],[[1, 2], [2, 0]]"], 2, tmp_path)
+    trials = expand(LANGUAGE, base, ["rounds=3"],
+                    ["world.message_length=0,2", "world.held_out=[[0, 1]],[[1, 2], [2, 0]]"],
+                    2, tmp_path)
     assert len(trials) == 2 * 2 * 2
-    assert {t.config.message_length for t in trials} == {0, 2}
-    assert {t.config.held_out for t in trials} == {((0, 1),), ((1, 2), (2, 0))}
+    assert {t.config.world.message_length for t in trials} == {0, 2}
+    assert {t.config.world.held_out for t in trials} == {((0, 1),), ((1, 2), (2, 0))}
     assert all(t.config.rounds == 3 for t in trials)
-    assert Path(trials[0].out) == tmp_path / "message_length=0,held_out=[[0,1]]-seed0"
+    assert Path(trials[0].out) == (tmp_path /
+                                   "world.message_length=0,world.held_out=[[0,1]]-seed0")
     assert [t.seed for t in trials[:2]] == [0, 1] and len({t.out for t in trials}) == 8
-    plain = expand("language", language_runs, base, [], [], 3, tmp_path / "run")
+    plain = expand(LANGUAGE, base, [], [], 3, tmp_path / "run")
     assert [t.out for t in plain] == [f"{tmp_path / 'run'}-seed{s}" for s in range(3)]
-    alone = expand("language", language_runs, base, ["seed=5"], [], 1, tmp_path / "run")
+    alone = expand(LANGUAGE, base, ["seed=5"], [], 1, tmp_path / "run")
     assert [(t.out, t.seed, t.cell) for t in alone] == [(str(tmp_path / "run"), 5, "")]
-    for grid, key in [(["mesage_length=1,2"], "mesage_length"),
-                      (["message_length=1,two"], "message_length"),
+    for grid, key in [(["world.mesage_length=1,2"], "world.mesage_length"),
+                      (["world.message_length=1,two"], "world.message_length"),
                       (["channel=rl,telepathy"], "channel"), (["seed=1,2"], "seed"),
                       (["rounds=1", "rounds=2"], "rounds"), (["rounds="], "rounds")]:
         with pytest.raises(ValueError, match=f"'{key}'"):
-            expand("language", language_runs, base, [], grid, 1, tmp_path)
+            expand(LANGUAGE, base, [], grid, 1, tmp_path)
     with pytest.raises(ValueError, match="key=value1,value2"):
-        expand("language", language_runs, base, [], ["rounds"], 1, tmp_path)
+        expand(LANGUAGE, base, [], ["rounds"], 1, tmp_path)
 
 
 @pytest.fixture(scope="module")
@@ -86,11 +86,10 @@ def sweeps(tmp_path_factory):
     import torch
 
     root = tmp_path_factory.mktemp("grid")
-    grid = ["message_length=0,2"]
-    flaky = expand("language", sys.modules[__name__], load("language"), TINY, grid, 1,
-                   root / "pool")
+    grid = ["world.message_length=0,2"]
+    flaky = expand(FLAKY, load("language"), TINY, grid, 1, root / "pool")
     outcomes = sweep(flaky, root / "pool", workers=2, retries=1)
-    clean = expand("language", language_runs, load("language"), TINY, grid, 1, root / "inline")
+    clean = expand(LANGUAGE, load("language"), TINY, grid, 1, root / "inline")
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as in the workers
     try:
@@ -103,16 +102,17 @@ def sweeps(tmp_path_factory):
 def test_local_workers_run_the_grid_and_write_the_table_and_the_plot(sweeps, capsys):
     pool = sweeps[0] / "pool"
     markdown = (pool / "grid.md").read_text()
-    assert "| message_length=0 | 1/1 |" in markdown and "| message_length=2 | 1/1 |" in markdown
+    assert "| world.message_length=0 | 1/1 |" in markdown
+    assert "| world.message_length=2 | 1/1 |" in markdown
     assert "failed" not in markdown
     assert (pool / "grid.png").stat().st_size > 10_000
     for cell in CELLS:
         assert len(metrics(pool / cell)) == 3 and (pool / cell / "result.json").exists()
     # Run again through the command line: finished trials are read back, not trained again.
     before = (pool / CELLS[1] / "metrics.jsonl").stat().st_mtime_ns
-    assert main(["run", "language", "--set", *TINY, "--grid", "message_length=0,2",
+    assert main(["run", "language", "--set", *TINY, "--grid", "world.message_length=0,2",
                  "--out", str(pool)]) == 0
-    assert "| message_length=2 | 1/1 |" in capsys.readouterr().out
+    assert "| world.message_length=2 | 1/1 |" in capsys.readouterr().out
     assert (pool / CELLS[1] / "metrics.jsonl").stat().st_mtime_ns == before
 
 
@@ -134,9 +134,9 @@ def test_the_same_seeds_give_the_same_metrics_twice(sweeps):
 
 
 def test_a_failed_trial_is_retried_and_one_that_keeps_failing_is_reported(tmp_path):
-    this = sys.modules[__name__]
-    trials = expand("language", this, load("language"),
-                    [*TINY, "vocab_size=7", "message_length=0"], [], 2, tmp_path / "run")
+    trials = expand(FLAKY, load("language"),
+                    [*TINY, "world.vocab_size=7", "world.message_length=0"], [], 2,
+                    tmp_path / "run")
     outcomes = run_trials(trials, InlineExecutor(), retries=2, echo=lambda text: None)
     first, second = outcomes
     assert first.result is not None and first.attempts == 2
@@ -144,7 +144,7 @@ def test_a_failed_trial_is_retried_and_one_that_keeps_failing_is_reported(tmp_pa
         (tmp_path / "run-seed0" / "evaluation.json").read_text())["success"]
     assert second.result is None and second.attempts == 3
     assert second.errors == ["RuntimeError: seed 1 always fails"] * 3
-    text = table("language", outcomes)
+    text = table(LANGUAGE, outcomes)
     assert "| language | 1/2 |" in text
     assert "failed after 3 attempts" in text and "seed 1 always fails" in text
 
@@ -178,7 +178,8 @@ def test_ray_runs_the_grid_to_the_same_metrics_as_local_workers(sweeps, tmp_path
         assert address, "the Ray head did not start"
         done = subprocess.run(
             [sys.executable, "-m", "socius.societies.cli", "run", "language", "--set", *TINY,
-             "--grid", "message_length=0,2", "--ray", address, "--out", str(tmp_path / "ray")],
+             "--grid", "world.message_length=0,2", "--ray", address,
+             "--out", str(tmp_path / "ray")],
             env=environment, capture_output=True, text=True, timeout=600)
         assert done.returncode == 0, done.stderr[-3000:]
     finally:

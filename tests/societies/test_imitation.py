@@ -10,8 +10,10 @@ import numpy as np
 import pytest
 import torch
 
+from socius.envs.settings import configure
 from socius.societies.imitation import train as imitation
-from socius.societies.imitation.train import ImitationConfig, make_arenas
+from socius.societies.imitation.config import ImitationConfig, make_arenas
+from socius.societies.imitation.episodes import play_episodes
 from socius.societies.imitation.evaluate import play_setting
 from socius.societies.imitation.metrics import (
     action_agreement,
@@ -20,10 +22,14 @@ from socius.societies.imitation.metrics import (
     prediction_accuracy,
     transmission_score,
 )
-from socius.societies.imitation.episodes import play
 
-SMALL = dict(num_envs=32, minibatches=2, hidden=32, max_cycles=40, env_steps=32 * 40 * 4,
-             eval_every=32 * 40 * 2, eval_envs=32)
+SMALL = dict(num_envs=32, minibatches=2, hidden=32, env_steps=32 * 40 * 4,
+             eval_every=32 * 40 * 2, eval_envs=32, world={"max_cycles": 40})
+
+
+def small(*overrides: str, **fields) -> ImitationConfig:
+    """The small config with ``fields`` and ``key=value`` overrides applied."""
+    return configure(ImitationConfig, {**SMALL, **fields}, overrides)
 
 
 def test_normalised_return_and_transmission_on_known_values():
@@ -54,7 +60,7 @@ def test_following_and_agreement_on_known_steps():
 
 
 def test_with_and_without_experts_share_layouts_and_the_expert_beats_chance():
-    config = ImitationConfig(**SMALL)
+    config = small()
     together = play_setting(config, "with", "expert", seed=3)
     alone = play_setting(config, "alone", "expert", seed=3)
     walker = play_setting(config, "with", "random", seed=3)
@@ -69,8 +75,8 @@ def test_with_and_without_experts_share_layouts_and_the_expert_beats_chance():
 
 
 def test_peer_targets_are_the_moves_the_agents_in_view_make_next():
-    config = ImitationConfig(**SMALL)
-    episodes = play(make_arenas(config, 16, seed=0), "random", episode_seed=5)
+    config = small()
+    episodes = play_episodes(make_arenas(config, 16, seed=0), "random", episode_seed=5)
     others = episodes.observation["others"]  # [T, B, M, 6]
     checked = 0
     for t in range(others.shape[0] - 1):
@@ -87,25 +93,25 @@ def test_peer_targets_are_the_moves_the_agents_in_view_make_next():
 
 def test_bad_config_values_name_the_field():
     for field, value, message in [("method", "dagger", "method"),
-                                  ("experts", -1, "experts"),
+                                  ("world.num_agents", 0, "num_agents"),
                                   ("expert_dropout", 1.0, "expert_dropout"),
                                   ("aux_weight", -0.5, "aux_weight"),
                                   ("num_envs", 31, "num_envs"),
                                   ("env_steps", 10, "env_steps")]:
         with pytest.raises(ValueError, match=message):
-            ImitationConfig(**{**SMALL, field: value})
-    with pytest.raises(ValueError, match="experts"):
-        ImitationConfig(**{**SMALL, "experts": 0, "method": "bc"})
+            small(f"{field}={value}")
+    with pytest.raises(ValueError, match="world.num_agents"):
+        small("world.num_agents=1", "method=bc")
 
 
 def test_expert_dropout_trains_in_worlds_with_and_without_experts():
-    config = ImitationConfig(**SMALL, expert_dropout=0.25)
+    config = small(expert_dropout=0.25)
     arenas = make_arenas(config, config.num_envs, 0, dropout=config.expert_dropout)
     assert [(a.num_envs, a.num_agents) for a in arenas] == [(24, 3), (8, 1)]
 
 
 def test_same_seed_same_rows_and_a_killed_run_resumes_row_for_row(tmp_path):
-    config = ImitationConfig(**SMALL)
+    config = small()
     whole = imitation.train(config, tmp_path / "whole", progress=False)
     imitation.train(config, tmp_path / "cut", progress=False, stop_after=2)
     assert len((tmp_path / "cut" / "metrics.jsonl").read_text().splitlines()) == 1
@@ -122,7 +128,7 @@ def test_cli_runs_resumes_and_plots_by_the_run_s_experiment(tmp_path, capsys):
     from socius.societies.cli import main
 
     out = tmp_path / "run"
-    settings = [f"{k}={v}" for k, v in SMALL.items()]
+    settings = [f"{k}={v}" for k, v in SMALL.items() if k != "world"] + ["world.max_cycles=40"]
     assert main(["run", "imitation", "--out", str(out), "--set", *settings]) == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["env_steps"] == SMALL["env_steps"]
@@ -137,8 +143,9 @@ def test_the_auxiliary_head_learns_to_predict_the_experts_moves():
     """The issue's CI claim: after a short run the head predicts the experts' next moves
     well above the majority-move baseline, while the same learner without the loss
     (an untrained head) does not."""
-    config = ImitationConfig(num_envs=64, minibatches=2, hidden=64, max_cycles=50,
-                             env_steps=64 * 50 * 12, eval_every=64 * 50 * 12, eval_envs=128)
+    config = configure(ImitationConfig, {"num_envs": 64, "minibatches": 2, "hidden": 64,
+                                         "env_steps": 64 * 50 * 12, "eval_every": 64 * 50 * 12,
+                                         "eval_envs": 128, "world": {"max_cycles": 50}})
     trained = imitation.train(config, progress=False)[-1]
     control = imitation.train(dataclasses.replace(config, aux_weight=0.0), progress=False)[-1]
     # Measured at this budget: 0.41 against a majority baseline of 0.25; the control 0.22.
@@ -148,13 +155,11 @@ def test_the_auxiliary_head_learns_to_predict_the_experts_moves():
 
 
 def test_reward_input_lets_the_memory_read_the_previous_reward():
-    from socius.societies.runs.directory import apply_overrides
-
-    config = apply_overrides(ImitationConfig, SMALL, ["reward_input=true"])
+    config = small("reward_input=true")
     assert config.reward_input is True
     with pytest.raises(ValueError, match="reward_input"):
-        apply_overrides(ImitationConfig, SMALL, ["reward_input=maybe"])
-    episodes = play(make_arenas(config, 4, seed=0), "random", episode_seed=1)
+        small("reward_input=maybe")
+    episodes = play_episodes(make_arenas(config, 4, seed=0), "random", episode_seed=1)
     observation = {k: v[0] for k, v in episodes.observation.items()}
     scored = dict(observation, previous_reward=torch.ones(4))
     for reads, learner in ((True, imitation.make_learner(config, torch.Generator())),
@@ -164,13 +169,13 @@ def test_reward_input_lets_the_memory_read_the_previous_reward():
         assert reads != torch.equal(plain["move_logits"], after_a_point["move_logits"])
 
 
-SMALL_CONFIG = ImitationConfig(**SMALL)
+SMALL_CONFIG = small()
 
 
 def test_penalty_warm_up_scales_only_the_penalties():
-    config = ImitationConfig(**{**SMALL, "env_steps": 32 * 40 * 10, "penalty_warmup": 0.5})
+    config = small(env_steps=32 * 40 * 10, penalty_warmup=0.5)
     assert [imitation.penalty_scale(config, r) for r in (0, 1, 4, 5, 9)] == [0, 0.2, 0.8, 1, 1]
-    episodes = play(make_arenas(config, 8, seed=0), "random", episode_seed=2)
+    episodes = play_episodes(make_arenas(config, 8, seed=0), "random", episode_seed=2)
     scaled = imitation.scale_penalty(episodes, 0.25)
     wrong, right = episodes.rewards < 0, episodes.rewards > 0
     assert wrong.any() and right.any()

@@ -14,11 +14,18 @@ import numpy as np
 import pytest
 import torch
 
+from socius.envs.settings import configure
 from socius.societies.language import train as language
-from socius.societies.language.train import LanguageConfig
-from socius.societies.runs.directory import apply_overrides
+from socius.societies.language.config import LanguageConfig
 
-TINY = dict(num_envs=16, population=2, room_size=3, num_objects=2, eval_envs=16)
+SMALL_ROOM = ["world.room_size=3", "world.view_radius=2", "world.num_objects=2"]
+"""A 3x3 room with K = 2 objects, seen whole."""
+
+
+def tiny(**fields) -> LanguageConfig:
+    """A small config: 2 speakers and 2 listeners on 16 environments in a small room."""
+    return configure(LanguageConfig, {"num_envs": 16, "population": 2, "eval_envs": 16,
+                                      **fields}, SMALL_ROOM)
 
 
 def one_round(config):
@@ -45,12 +52,12 @@ def speaker_gradient(config, term="listener"):
 
 @pytest.mark.parametrize("critic", ["independent", "central"])
 def test_listener_loss_reaches_the_speaker_only_through_the_differentiable_channel(critic):
-    assert speaker_gradient(LanguageConfig(**TINY, channel="gumbel", critic=critic)) > 0
-    assert speaker_gradient(LanguageConfig(**TINY, channel="rl", critic=critic)) == 0
+    assert speaker_gradient(tiny(channel="gumbel", critic=critic)) > 0
+    assert speaker_gradient(tiny(channel="rl", critic=critic)) == 0
 
 
 def test_only_the_policy_term_trains_the_speaker_through_the_message():
-    config = LanguageConfig(**TINY, channel="gumbel", signalling_weight=0.0)
+    config = tiny(channel="gumbel", signalling_weight=0.0)
     assert speaker_gradient(config, "listener") > 0
     assert speaker_gradient(config, "move_entropy") == 0
     # The speaker's own value head still learns from the value loss; nothing else of it.
@@ -65,7 +72,7 @@ def test_only_the_policy_term_trains_the_speaker_through_the_message():
 
 
 def test_central_critic_reads_the_target_and_learns_from_the_value_loss():
-    config = LanguageConfig(**TINY, critic="central")
+    config = tiny(critic="central")
     population, episode = one_round(config)
     assert len(population.config.roles) == 3
     advantage, returns = language.advantages(config, episode)
@@ -80,7 +87,7 @@ def test_central_critic_reads_the_target_and_learns_from_the_value_loss():
 
 
 def test_positive_signalling_makes_each_speaker_name_its_goals_apart():
-    config = LanguageConfig(**{**TINY, "population": 1, "signalling_scope": "member"})
+    config = tiny(population=1, signalling_scope="member")
     population, episode = one_round(config)
     speaker = population.member("speaker", 0)
     optimizer = torch.optim.Adam(speaker.parameters(), lr=1e-3)
@@ -98,9 +105,9 @@ def test_positive_signalling_makes_each_speaker_name_its_goals_apart():
 
 
 def test_relaxed_inbox_has_the_value_the_listener_heard():
-    config = LanguageConfig(**TINY)
+    config = tiny()
     population, episode = one_round(config)
-    logits = torch.randn(*episode.tokens.shape, config.vocab_size, requires_grad=True)
+    logits = torch.randn(*episode.tokens.shape, config.world.vocab_size, requires_grad=True)
     relaxed = language.relaxed_inbox(config, logits.log_softmax(-1), episode.tokens,
                                      episode.noise, episode.listener["inbox"])
     heard = episode.listener["inbox"].long()
@@ -117,17 +124,23 @@ def test_bad_config_values_name_the_key():
     with pytest.raises(ValueError, match="'num_envs'"):
         LanguageConfig(num_envs=10, minibatches=4)
     with pytest.raises(ValueError, match="unknown config key 'rouns'"):
-        apply_overrides(LanguageConfig, {}, ["rouns=3"])
+        configure(LanguageConfig, {}, ["rouns=3"])
+    with pytest.raises(ValueError, match=r"unknown config key 'world.rom_size'.*'world.room_size'"):
+        configure(LanguageConfig, {}, ["world.rom_size=3"])
     with pytest.raises(ValueError, match="'rounds' must be int"):
-        apply_overrides(LanguageConfig, {}, ["rounds=many"])
-    config = apply_overrides(LanguageConfig, {"channel": "rl"},
-                             ["held_out=[[0, 0]]", "rounds=7"])
-    assert config.held_out == ((0, 0),) and config.rounds == 7 and config.channel == "rl"
+        configure(LanguageConfig, {}, ["rounds=many"])
+    with pytest.raises(ValueError, match="'world.view_radius' must be at least"):
+        configure(LanguageConfig, {}, ["world.room_size=7"])
+    with pytest.raises(ValueError, match="'world' holds settings"):
+        configure(LanguageConfig, {}, ["world=3"])
+    config = configure(LanguageConfig, {"channel": "rl"},
+                       ["world.held_out=[[0, 0]]", "rounds=7"])
+    assert config.world.held_out == ((0, 0),) and config.rounds == 7 and config.channel == "rl"
 
 
 def _run(out, extra=()):
     settings = ["rounds=8", "eval_every=2", "num_envs=32", "eval_envs=16", "population=2",
-                "room_size=3", "num_objects=2"]
+                *SMALL_ROOM]
     command = [sys.executable, "-m", "socius.societies.cli", "run", "language", "--out",
                str(out), "--set", *settings, *extra]
     environment = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
@@ -175,9 +188,9 @@ def test_corrupt_checkpoint_is_a_clear_error_and_is_left_in_place(tmp_path):
 def test_a_pair_learns_to_talk_well_above_chance():
     """The issue's CI version: one pair, K = 2, a small budget. Greedy success must clear
     chance (50%) by 25 points, and shuffling the messages must undo most of the gain."""
-    config = LanguageConfig(population=1, num_objects=2, room_size=3, num_envs=256,
-                            rounds=150, eval_every=150, eval_envs=256, move_entropy=0.01,
-                            seed=0)
+    config = configure(LanguageConfig, {"population": 1, "num_envs": 256, "rounds": 150,
+                                        "eval_every": 150, "eval_envs": 256,
+                                        "move_entropy": 0.01, "seed": 0}, SMALL_ROOM)
     report = language.train(config, progress=False)[-1]
     assert report["success"] >= 0.5 + 0.25
     assert report["success_shuffled"] <= report["success"] - 0.2
@@ -185,7 +198,7 @@ def test_a_pair_learns_to_talk_well_above_chance():
 
 
 def test_population_signalling_penalises_a_message_that_means_different_goals():
-    member = LanguageConfig(**{**TINY, "signalling_scope": "member"})
+    member = tiny(signalling_scope="member")
     pooled = dataclasses.replace(member, signalling_scope="population")
     population, episode = one_round(member)
     first, second = population.member("speaker", 0), population.member("speaker", 1)

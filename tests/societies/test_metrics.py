@@ -95,10 +95,47 @@ def test_message_entropy_vocabulary_and_frequent_messages():
     assert unique.tolist() == [[0], [1]] and frequent.tolist() == [[0, 1], [0, 2]]
 
 
-def test_edit_distance_and_interventions():
-    left = np.array([[1, 2, 3], [1, 2, 3], [1, 2, 3]])
-    right = np.array([[1, 2, 3], [2, 3, 1], [4, 5, 6]])
-    assert metrics.edit_distances(left, right).tolist() == [0, 2, 3]
+def reference_edit_distance(left, right) -> int:
+    """Levenshtein distance by the textbook dynamic programme."""
+    previous = list(range(len(right) + 1))
+    for i, token in enumerate(left, 1):
+        current = [i]
+        for j, other in enumerate(right, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1,
+                               previous[j - 1] + (token != other)))
+        previous = current
+    return previous[-1]
+
+
+def test_edit_distances_match_the_textbook_programme():
+    left = np.array([[1, 2, 3], [2, 3, 1], [4, 5, 6]])
+    assert metrics.edit_distance_matrix(left[:1], left).tolist() == [[0, 2, 3]]
+    generator = np.random.default_rng(0)
+    for length, vocab in [(1, 2), (2, 3), (3, 8), (5, 3)]:
+        messages = generator.integers(0, vocab, (30, length))
+        expected = [[reference_edit_distance(a, b) for b in messages] for a in messages]
+        assert metrics.edit_distance_matrix(messages, messages).tolist() == expected
+
+
+def test_spearman_keeps_average_ranks_and_the_constant_case():
+    # The ties of 1, 1 share rank 1.5; the Pearson correlation of (1.5, 1.5, 3) and (1, 2, 3).
+    assert metrics.spearman([1, 1, 2], [1, 2, 3]) == pytest.approx(math.sqrt(3) / 2)
+    assert metrics.spearman([1, 2, 3], [3, 2, 1]) == -1.0
+    assert metrics.spearman([0, 0, 0], [1, 2, 3]) == 0.0
+
+
+def test_topographic_similarity_values_stay_those_already_logged():
+    # Values of the earlier hand-written ranks and edit distances: metrics.jsonl holds such
+    # values, so they must not move by one bit. scipy.stats.spearmanr gives
+    # 0.7262018734136478 for the first (np.corrcoef rounds differently).
+    generator = np.random.default_rng(7)
+    meanings = generator.integers(0, 4, (40, 2))
+    assert metrics.topographic_similarity(meanings, meanings % 3) == 0.726201873413648
+    messages = generator.integers(0, 5, (40, 3))
+    assert metrics.topographic_similarity(meanings, messages) == -0.006677485113100552
+
+
+def test_interventions():
     generator = np.random.default_rng(0)
     messages = np.arange(20).reshape(10, 2)
     shuffled = metrics.intervene(messages, "shuffled", 20, generator)

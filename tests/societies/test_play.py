@@ -14,11 +14,14 @@ import numpy as np  # noqa: E402
 import pygame  # noqa: E402
 import pytest  # noqa: E402
 
-from socius.societies.viewer import cast as viewing  # noqa: E402
+from socius.envs.render import Renderer, role_colour  # noqa: E402
 from socius.societies.cli import main  # noqa: E402
+from socius.societies.experiments import experiment  # noqa: E402
+from socius.societies.viewer.cast import built_in_policy  # noqa: E402
 from socius.societies.viewer.play import MOVE_KEYS, PlaySession, play_frame, run_viewer, seat_of  # noqa: E402,E501
+from socius.societies.viewer.record import record  # noqa: E402
 from socius.societies.viewer.replay import ReplaySession, load_episodes, replay  # noqa: E402
-from socius.viz.render import Renderer, role_colour  # noqa: E402
+from socius.societies.viewer.seating import cast_for  # noqa: E402
 from socius.viz.viewer import Screen  # noqa: E402
 
 KEY_CODES = {"up": pygame.K_UP, "down": pygame.K_DOWN, "left": pygame.K_LEFT,
@@ -35,7 +38,7 @@ def colour_at(frame, renderer, row, col):
 
 
 def test_posted_arrow_keys_move_the_seat_and_the_frames_follow():
-    cast = viewing.cast_for("maze_v0", "scripted", {"layout": "open", "size": 7})
+    cast = cast_for("maze_v0", "scripted", ["layout=open", "size=7"])
     session = PlaySession(cast, seat=0, seed=3)
     screen = Screen(mode="rgb_array")
     screen.open()
@@ -68,7 +71,7 @@ def test_posted_arrow_keys_move_the_seat_and_the_frames_follow():
 
 
 def test_spectating_runs_at_its_speed_and_pause_step_speed_reset_work():
-    session = PlaySession(viewing.cast_for("goal_cycle_v0", "scripted"), seat=None, speed=4)
+    session = PlaySession(cast_for("goal_cycle_v0", "scripted"), seat=None, speed=4)
     session.tick(1.0)
     assert len(session.states) == 5  # four steps in one second at 4 steps/s
     session.handle_key("space")
@@ -85,7 +88,7 @@ def test_spectating_runs_at_its_speed_and_pause_step_speed_reset_work():
 
 
 def test_with_a_seat_the_world_waits_for_its_moves_unless_realtime():
-    cast = viewing.cast_for("goal_cycle_v0", "scripted")
+    cast = cast_for("goal_cycle_v0", "scripted")
     waiting = PlaySession(cast, seat=1)
     waiting.tick(5.0)
     assert len(waiting.states) == 1
@@ -96,7 +99,7 @@ def test_with_a_seat_the_world_waits_for_its_moves_unless_realtime():
 
 
 def test_digit_keys_put_tokens_in_the_seats_next_message():
-    cast = viewing.cast_for("referential_v0", "scripted", {"vocab_size": 8})
+    cast = cast_for("referential_v0", "scripted", ["vocab_size=8"])
     speaker = seat_of(cast, "speaker_0")
     session = PlaySession(cast, seat=speaker)
     session.handle_key("3")
@@ -110,7 +113,7 @@ def test_digit_keys_put_tokens_in_the_seats_next_message():
 
 
 def test_seats_are_named_or_numbered_and_unknown_ones_are_errors():
-    cast = viewing.cast_for("referential_v0", "scripted")
+    cast = cast_for("referential_v0", "scripted")
     assert seat_of(cast, None) == 1  # the speaker stands outside the room; the listener is in
     assert seat_of(cast, "listener_0") == 1 and seat_of(cast, "0") == 0
     assert seat_of(cast, "none") is None
@@ -120,15 +123,17 @@ def test_seats_are_named_or_numbered_and_unknown_ones_are_errors():
 
 def test_bad_targets_and_settings_are_errors_that_name_them(tmp_path):
     with pytest.raises(ValueError, match="neither an environment"):
-        viewing.cast_for(tmp_path / "missing")
+        cast_for(tmp_path / "missing")
     with pytest.raises(ValueError, match="policy must be 'scripted', 'random'"):
-        viewing.built_in_policy(None, "clever")
+        built_in_policy(None, "clever")
     with pytest.raises(ValueError, match="is not 'scripted', 'random' or a run directory"):
-        viewing.cast_for("maze_v0", str(tmp_path / "nowhere"))
+        cast_for("maze_v0", str(tmp_path / "nowhere"))
     with pytest.raises(ValueError, match="must look like key=value"):
-        viewing.parse_settings(["size"])
+        cast_for("maze_v0", "scripted", ["size"])
+    with pytest.raises(ValueError, match=r"unknown config key 'sise' for MazeConfig.*'size'"):
+        cast_for("maze_v0", "scripted", ["sise=9"])
     with pytest.raises(ValueError, match="out must end in .gif or .mp4"):
-        viewing.record("maze_v0", tmp_path / "video.avi")
+        record("maze_v0", tmp_path / "video.avi")
     assert not (tmp_path / "video.avi").exists()
     with pytest.raises(ValueError, match="no dataset at"):
         load_episodes(tmp_path / "missing.npz")
@@ -138,26 +143,24 @@ def test_bad_targets_and_settings_are_errors_that_name_them(tmp_path):
 
 
 def test_a_language_runs_agents_play_in_their_own_world(tmp_path):
-    from socius.societies.language.experiment import config_from, run
-
+    language = experiment("language")
     settings = ["rounds=2", "eval_every=2", "num_envs=16", "eval_envs=16", "population=2",
-                "room_size=3", "num_objects=2"]
-    run(config_from({}, settings), tmp_path / "language", progress=False)
-    cast = viewing.cast_for(tmp_path / "language")
-    assert cast.env_name == "referential_v0" and cast.settings["room_size"] == 3
+                "world.room_size=3", "world.view_radius=2", "world.num_objects=2"]
+    language.run(language.config_from({}, settings), tmp_path / "language", progress=False)
+    cast = cast_for(tmp_path / "language")
+    assert cast.env_name == "referential_v0" and cast.world.config.room_size == 3
     session = PlaySession(cast, seat=None)
     session.tick(1.0)
     assert len(session.states) == 5
     with pytest.raises(ValueError, match="drop --set"):
-        viewing.cast_for(tmp_path / "language", settings={"room_size": 4})
+        cast_for(tmp_path / "language", overrides=["room_size=4"])
 
 
 @pytest.fixture
 def recorded(tmp_path):
     """Two scripted goal_cycle episodes as a GIF and a dataset."""
-    report = viewing.record("goal_cycle_v0", tmp_path / "episodes.gif", episodes=2, seed=1,
-                            settings={"num_agents": 2, "max_cycles": 12},
-                            dataset=tmp_path / "episodes.npz")
+    report = record("goal_cycle_v0", tmp_path / "episodes.gif", episodes=2, seed=1,
+                    overrides=["num_agents=2", "max_cycles=12"], dataset=tmp_path / "episodes.npz")
     return tmp_path, report
 
 

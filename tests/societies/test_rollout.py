@@ -7,7 +7,7 @@ import pytest
 
 from socius.agents.scripted import GoalSeeker, RandomPolicy
 from socius.envs import core, make_vector
-from socius.societies.engine.rollout import collect, summarize
+from socius.societies.engine.rollout import record_episodes, summarize
 
 
 def random_policy(venv):
@@ -21,7 +21,7 @@ def random_policy(venv):
 ])
 def test_recorded_episodes_replay_exactly(name, kwargs):
     venv = make_vector(name, 3, seed=11, **kwargs)
-    episodes = collect(venv, random_policy(venv), np.random.default_rng(0), num_steps=40,
+    episodes = record_episodes(venv, random_policy(venv), np.random.default_rng(0), num_steps=40,
                        policy_ids=("random",) * venv.num_agents)
     assert len(episodes) >= 3
     for episode in episodes:
@@ -48,7 +48,7 @@ def test_recorded_episodes_replay_exactly(name, kwargs):
 
 def test_shapes_and_states():
     venv = make_vector("maze_v0", 2, seed=0, max_cycles=30, layout="four_rooms", size=11)
-    (episode,) = collect(venv, GoalSeeker(), np.random.default_rng(0), num_steps=60,
+    (episode,) = record_episodes(venv, GoalSeeker(), np.random.default_rng(0), num_steps=60,
                          num_episodes=1, record_states=True)
     steps, agents = episode.length, venv.num_agents
     assert episode.observations["view"].shape[:2] == (steps + 1, agents)
@@ -63,6 +63,6 @@ def test_shapes_and_states():
 
 def test_collect_stops_after_enough_episodes():
     venv = make_vector("referential_v0", 4, seed=0)
-    episodes = collect(venv, random_policy(venv), np.random.default_rng(1), num_steps=1000,
+    episodes = record_episodes(venv, random_policy(venv), np.random.default_rng(1), num_steps=1000,
                        num_episodes=5)
     assert len(episodes) == 5

@@ -1,66 +1,74 @@
-"""TensorBoard export: TFRecord framing, and (when TensorBoard is installed) its own reader."""
+"""TensorBoard export, read back with TensorBoard's own event reader."""
 
 from __future__ import annotations
 
 import json
-import struct
 
+import numpy as np
 import pytest
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from socius.societies.runs import tensorboard
 
 
-def test_crc32c_matches_the_standard_check_value():
-    # The CRC-32C check value of the ASCII digits 1-9 (RFC 3720, appendix B.4).
-    assert tensorboard.crc32c(b"123456789") == 0xE3069283
-
-
-def read_records(data: bytes) -> list[bytes]:
-    records, offset = [], 0
-    while offset < len(data):
-        header = data[offset:offset + 8]
-        (length,) = struct.unpack("<Q", header)
-        (header_crc,) = struct.unpack("<I", data[offset + 8:offset + 12])
-        assert header_crc == tensorboard._masked(tensorboard.crc32c(header))
-        payload = data[offset + 12:offset + 12 + length]
-        (payload_crc,) = struct.unpack("<I", data[offset + 12 + length:offset + 16 + length])
-        assert payload_crc == tensorboard._masked(tensorboard.crc32c(payload))
-        records.append(payload)
-        offset += 16 + length
-    return records
-
-
 def write_run(path, rows):
-    path.mkdir()
+    path.mkdir(exist_ok=True)
     (path / "metrics.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
 
 
-def test_export_frames_one_record_per_row_plus_the_version(tmp_path):
-    rows = [{"episodes": 100, "success": 0.25, "label": "x"},
-            {"episodes": 200, "success": 0.5, "cic": float("nan")}]
+def read_scalars(log_dir) -> dict[str, list[tuple[int, float]]]:
+    """Every scalar series in ``log_dir`` as (step, value) pairs."""
+    events = EventAccumulator(str(log_dir), size_guidance={"scalars": 0})
+    events.Reload()
+    return {tag: [(event.step, event.value) for event in events.Scalars(tag)]
+            for tag in events.Tags()["scalars"]}
+
+
+def float32(value: float) -> float:
+    """TensorBoard keeps scalars as 32-bit floats."""
+    return float(np.float32(value))
+
+
+def test_every_finite_number_of_a_row_is_a_scalar_at_its_step(tmp_path):
+    rows = [{"episodes": 100, "success": 0.25, "label": "x", "solved": True, "loss": 1.1},
+            {"episodes": 200, "success": 0.5, "cic": float("nan"), "loss": 0.3},
+            {"episodes": 300, "success": 0.75, "per_position": [1.0, 2.0], "loss": 1e-7}]
     write_run(tmp_path / "run", rows)
-    records = read_records(tensorboard.export(tmp_path / "run").read_bytes())
-    assert len(records) == 3
-    assert b"brain.Event:2" in records[0]
-    assert b"success" in records[1] and b"label" not in records[1]
-    assert struct.pack("<f", 0.5) in records[2] and b"cic" not in records[2]
+    events = tensorboard.export(tmp_path / "run")
+    assert events.parent == tmp_path / "run" / "tensorboard" and events.is_file()
+    scalars = read_scalars(events.parent)
+    assert set(scalars) == {"success", "loss"}
+    for tag in scalars:
+        assert scalars[tag] == [(row["episodes"], float32(row[tag])) for row in rows]
+
+
+def test_step_key_is_the_first_present_or_the_one_asked_for(tmp_path):
+    rows = [{"round": 1, "steps": 512, "coverage": 0.1}, {"round": 2, "steps": 1024,
+                                                         "coverage": 0.2}]
+    write_run(tmp_path / "run", rows)
+    scalars = read_scalars(tensorboard.export(tmp_path / "run").parent)
+    assert scalars["coverage"] == [(512, float32(0.1)), (1024, float32(0.2))]
+    assert scalars["round"] == [(512, 1.0), (1024, 2.0)]
+    scalars = read_scalars(tensorboard.export(tmp_path / "run", step_key="round").parent)
+    assert scalars["steps"] == [(1, 512.0), (2, 1024.0)]
+
+
+def test_a_rerun_replaces_the_export_and_a_failed_one_keeps_it(tmp_path):
+    run = tmp_path / "run"
+    write_run(run, [{"episodes": 1, "success": 0.1}])
+    tensorboard.export(run)
+    write_run(run, [{"episodes": 1, "success": 0.1}, {"episodes": 2, "success": 0.2}])
+    events = tensorboard.export(run)
+    assert list(events.parent.iterdir()) == [events]
+    assert read_scalars(events.parent)["success"] == [(1, float32(0.1)), (2, float32(0.2))]
+    write_run(run, [{"episodes": 1, "success": 0.1}, {"success": 0.3}])
+    with pytest.raises(ValueError, match="no 'episodes' to use as the step"):
+        tensorboard.export(run)
+    assert list(events.parent.iterdir()) == [events]
+    assert sorted(path.name for path in run.iterdir()) == ["metrics.jsonl", "tensorboard"]
 
 
 def test_export_without_rows_is_a_clear_error(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="no metrics rows"):
         tensorboard.export(tmp_path / "empty")
-
-
-def test_tensorboard_reads_the_scalars_back(tmp_path):
-    accumulator = pytest.importorskip(
-        "tensorboard.backend.event_processing.event_accumulator",
-        reason="TensorBoard is not installed; the framing tests above still run")
-    write_run(tmp_path / "run", [{"episodes": 100, "success": 0.25},
-                                 {"episodes": 200, "success": 0.5}])
-    tensorboard.export(tmp_path / "run")
-    events = accumulator.EventAccumulator(str(tmp_path / "run" / "tensorboard"))
-    events.Reload()
-    scalars = events.Scalars("success")
-    assert [s.step for s in scalars] == [100, 200]
-    assert [s.value for s in scalars] == pytest.approx([0.25, 0.5])

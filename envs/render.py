@@ -1,4 +1,8 @@
-"""Pygame frames of a world state: walls, objects, goal tiles, agents, views and speech."""
+"""Pygame frames of a world state: walls, objects, goal tiles, agents, views and speech.
+
+It lives in ``envs`` because the PettingZoo facade's ``render()`` draws with it; pygame is
+imported on the first frame only, so importing the worlds starts no display library.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ import os
 
 import numpy as np
 
+from socius.envs.moves import MOVE_COL, MOVE_ROW
 from socius.envs.state import AGENT, COLOUR, OUTSIDE, SHAPE, TERRAIN, TILE, WALL
 
 BACKGROUND = (18, 18, 22)
@@ -30,7 +35,6 @@ ROLE_COLOURS = ((255, 175, 60), (120, 205, 255), (150, 230, 120), (190, 160, 255
 SHAPE_NAMES = ("square", "circle", "triangle", "diamond", "cross", "star", "hexagon",
                "inverted_triangle")
 """Glyph of object shape s is SHAPE_NAMES[s % len]; shapes beyond them also show s."""
-MOVE_DIRECTION = ((0, 0), (-1, 0), (1, 0), (0, -1), (0, 1))
 
 
 def _extended(palette: tuple, index: int) -> tuple[int, int, int]:
@@ -292,8 +296,8 @@ class Renderer:
             pygame.draw.circle(self._canvas, FINISHED_RING if finished[agent] else INK,
                                centre, radius, 3 if finished[agent] else 1)
             move = int(last_move[agent])
-            if 0 < move < len(MOVE_DIRECTION):
-                d_row, d_col = MOVE_DIRECTION[move]
+            if 0 < move < len(MOVE_ROW):
+                d_row, d_col = int(MOVE_ROW[move]), int(MOVE_COL[move])
                 tip = (centre[0] + d_col * radius, centre[1] + d_row * radius)
                 pygame.draw.circle(self._canvas, INK, tip, max(2, size // 10))
             self._text(str(agent), centre, int(size * 0.55))

@@ -9,14 +9,12 @@ os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 import pickle  # noqa: E402
 import types  # noqa: E402
 
-import imageio.v3 as iio  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from socius.envs import goal_cycle_v0, maze_v0, referential_v0  # noqa: E402
+from socius.envs.render import Renderer, grid_cells, object_colour, role_colour  # noqa: E402
 from socius.envs.state import COLOUR, SHAPE  # noqa: E402
-from socius.viz.gif import save_gif, save_png  # noqa: E402
-from socius.viz.render import Renderer, grid_cells, object_colour, role_colour  # noqa: E402
 
 MODULES = {"referential_v0": referential_v0, "goal_cycle_v0": goal_cycle_v0, "maze_v0": maze_v0}
 
@@ -184,24 +182,6 @@ def test_bad_mode_is_rejected():
     env, _ = make_env()
     with pytest.raises(ValueError, match="mode"):
         Renderer(env.world, mode="ascii")
-
-
-def test_save_gif_and_png_are_readable_and_atomic(tmp_path):
-    env, _ = make_env()
-    frames = [env.render()]
-    for token in range(3):
-        env.step(stay_actions(env, token=token))
-        frames.append(env.render())
-    gif_path, png_path = tmp_path / "episode.gif", tmp_path / "frame.png"
-    save_gif(frames, gif_path, fps=4)
-    save_png(frames[0], png_path)
-    stack = iio.imread(gif_path, index=None)
-    assert stack.shape[0] == len(frames) and stack.shape[1:3] == frames[0].shape[:2]
-    assert np.array_equal(iio.imread(png_path)[..., :3], frames[0])
-    assert sorted(os.listdir(tmp_path)) == ["episode.gif", "frame.png"]
-    with pytest.raises(ValueError):
-        save_gif([], tmp_path / "empty.gif")
-    assert sorted(os.listdir(tmp_path)) == ["episode.gif", "frame.png"]
 
 
 def test_grid_cells_reads_both_grid_layouts():

@@ -1,10 +1,13 @@
-"""Write rendered frames to GIF and PNG files atomically (temp file, then ``os.replace``)."""
+"""Write rendered frames to GIF, MP4 and PNG files atomically (a temporary file, then a
+rename): the viewer's and the recorder's output. ``socius.viz`` draws the frames."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Sequence
 
+import imageio.v2 as imageio
+import imageio.v3 as iio
 import numpy as np
 
 from socius.societies.runs.files import atomic_write
@@ -19,8 +22,6 @@ def _as_frame(frame: np.ndarray) -> np.ndarray:
 
 def save_gif(frames: Sequence[np.ndarray], path: str | os.PathLike, fps: float = 4) -> None:
     """Write uint8 [H, W, 3] frames of one shape to an endlessly looping GIF at ``path``."""
-    import imageio.v3 as iio
-
     if len(frames) == 0:
         raise ValueError("save_gif needs at least one frame")
     if fps <= 0:
@@ -32,8 +33,6 @@ def save_gif(frames: Sequence[np.ndarray], path: str | os.PathLike, fps: float =
 
 def save_png(frame: np.ndarray, path: str | os.PathLike) -> None:
     """Write one uint8 [H, W, 3] frame to a PNG at ``path``."""
-    import imageio.v3 as iio
-
     image = _as_frame(frame)
     atomic_write(path, suffix=".png",
                  write=lambda temporary: iio.imwrite(temporary, image, extension=".png"))
@@ -56,8 +55,6 @@ def save_video(frames: Sequence[np.ndarray], path: str | os.PathLike, fps: float
     except ImportError:
         raise ValueError("writing .mp4 needs imageio-ffmpeg: pip install 'socius[video]' "
                          "(or write a .gif)") from None
-    import imageio.v2 as imageio
-
     stack = np.stack([_as_frame(f) for f in frames])
     # H.264 wants even sides; pad with the frame's own edge rather than resizing.
     height, width = stack.shape[1:3]

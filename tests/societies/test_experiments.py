@@ -1,0 +1,105 @@
+"""The registry: every experiment is one record that the CLI, the grid, the viewer and the
+plots read; each one runs, resumes, plots and (where it has agents) seats in the viewer
+the same way; configs nest their world and read older flat run directories."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from socius import configs
+from socius.societies.cli import main
+from socius.societies.experiments import EXPERIMENTS, experiment, experiment_of
+from socius.societies.language.config import LanguageConfig
+from socius.societies.runs.directory import RunDirectory
+from socius.societies.runs.experiment import nest_world_keys
+from socius.societies.viewer.cast import play_episodes
+from socius.societies.viewer.seating import cast_for
+
+MEMORY = ["episodes=32", "steps=20", "eval_episodes=20", "hidden=16", "world.size=3"]
+"""A t-maze memory run of a few seconds."""
+
+
+@pytest.mark.parametrize("name", sorted(EXPERIMENTS))
+def test_every_record_builds_its_config_and_names_its_curves(name):
+    record = experiment(name)
+    assert record.name == name
+    base = configs.load(record.default_config) if record.default_config else {}
+    config = record.config_from(base)
+    assert isinstance(config, record.config_class) and hasattr(config, "world")
+    x, panels = record.curves
+    assert isinstance(x, str) and panels and all(isinstance(k, str) for k in panels.values())
+    assert record.final and set(record.summary_keys)
+
+
+def test_the_command_line_offers_every_experiment(capsys):
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    listing = capsys.readouterr().out
+    assert all(name in listing for name in EXPERIMENTS)
+    with pytest.raises(ValueError, match="unknown experiment 'lang'"):
+        experiment("lang")
+
+
+def test_a_bad_set_key_is_one_line_naming_it_and_the_keys_it_could_be(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["run", "language", "--out", str(tmp_path / "run"), "--set", "world.rom_size=3"])
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "--grid" not in error
+    assert "unknown config key 'world.rom_size'" in error and "'world.room_size'" in error
+    with pytest.raises(SystemExit):
+        main(["run", "language", "--out", str(tmp_path / "run"), "--set", "rounds=3",
+              "--grid", "world.message_length=0,two"])
+    assert "--grid world.message_length=two" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
+def test_memory_runs_resumes_plots_and_seats_like_every_experiment(tmp_path, capsys,
+                                                                    one_torch_thread):
+    out = tmp_path / "memory"
+    assert main(["run", "memory", "--out", str(out), "--set", *MEMORY]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["steps"] == 20 and 0 <= summary["memory"] <= 1
+    for name in ("config.json", "metrics.jsonl", "checkpoint.pt", "evaluation.json",
+                 "curves.png", "tensorboard"):
+        assert (out / name).exists(), name
+    assert experiment_of(out).name == "memory"
+    rows = RunDirectory(out).rows()
+    assert main(["resume", str(out)]) == 0  # a finished run is read back, not trained again
+    assert RunDirectory(out).rows() == rows
+    assert json.loads(capsys.readouterr().out)["memory"] == summary["memory"]
+    assert main(["plot", str(out)]) == 0
+    cast = cast_for(out)
+    _, episodes = play_episodes(cast, 2, seed=0)
+    assert cast.env_name == "maze_v0" and len(episodes) == 2
+
+
+def test_a_memory_run_killed_after_its_first_clone_finishes_with_the_same_numbers(
+        tmp_path, one_torch_thread):
+    record = experiment("memory")
+    config = record.config_from({}, MEMORY)
+    whole = record.train(config, tmp_path / "whole", progress=False)
+    cut = RunDirectory.create(tmp_path / "cut", config, experiment="memory")
+    payload = {key: value for key, value in
+               RunDirectory(tmp_path / "whole").require_checkpoint().items()
+               if key != "no_memory"}
+    cut.save_checkpoint({**payload, "progress": 1})  # as if killed during the second clone
+    assert record.train(config, tmp_path / "cut", progress=False) == whole
+
+
+def test_flat_configs_of_older_runs_are_read_with_their_world_nested(tmp_path):
+    old = {"seed": 3, "rounds": 7, "room_size": 3, "view_radius": 2, "num_objects": 2,
+           "message_length": 0}
+    nested = nest_world_keys(LanguageConfig, old)
+    assert nested["world"] == {"room_size": 3, "view_radius": 2, "num_objects": 2,
+                               "message_length": 0}
+    run = tmp_path / "old"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps(old))
+    (run / "experiment.txt").write_text("language\n")
+    config = experiment_of(run).config_of(run)
+    assert config.rounds == 7 and config.world.room_size == 3
+    assert config.world.message_length == 0 and config.world.held_out == (
+        (0, 1), (1, 3), (2, 0), (3, 2))
