@@ -14,7 +14,7 @@ import sys
 
 PROBE = ("import sys, time; start = time.perf_counter(); import {module}; "
          "print(time.perf_counter() - start, 'torch' in sys.modules)")
-MODULES = ("socius.envs", "socius.agents", "socius.societies.cli")
+MODULES = ("socius.envs", "socius.agents.modules", "socius.societies.cli")
 
 
 def import_seconds(module: str, repeats: int) -> tuple[float, bool]:

@@ -48,7 +48,7 @@ import numpy as np
 
 import socius.envs as E
 from socius.envs import core, referential_v0
-from socius.envs.config import make_config
+from socius.envs.settings import configure
 
 try:
     from socius.benchmarks import peers
@@ -85,7 +85,7 @@ def timed_steps(step: Callable[[int], int], duration_seconds: float,
 def make_world(name: str, **kwargs):
     """The static world of environment ``name`` with settings ``kwargs``."""
     module = E.ENVIRONMENTS[name]
-    return module.build_world(make_config(module.CONFIG, kwargs))
+    return module.build_world(configure(module.CONFIG, kwargs))
 
 
 def action_pool(world, num_envs: int, seed: int) -> list[np.ndarray]:

@@ -8,8 +8,6 @@ import inspect
 from dataclasses import dataclass, field
 from typing import Any
 
-from socius.envs.settings import configure
-
 
 @dataclass(frozen=True)
 class WorldConfig:
@@ -81,12 +79,6 @@ def require_counts(config: Any, names: tuple[str, ...], minimum: int = 1) -> Non
         value = getattr(config, name)
         require(isinstance(value, int) and not isinstance(value, bool) and value >= minimum,
                 name, f"an integer >= {minimum}", value)
-
-
-def make_config(config_class: type, overrides: dict[str, Any]) -> Any:
-    """Build and check a world config from keyword settings; an unknown key or a value of
-    the wrong type is an error naming it (the one mechanism, ``settings.configure``)."""
-    return configure(config_class, overrides)
 
 
 def describe(config_class: type) -> list[tuple[str, Any, str]]:

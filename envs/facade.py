@@ -11,8 +11,8 @@ from pettingzoo.utils import OrderEnforcingWrapper
 from pettingzoo.utils.conversions import parallel_to_aec
 
 from socius.envs import core, spaces
-from socius.envs.config import make_config
 from socius.envs.render import Renderer
+from socius.envs.settings import configure
 from socius.envs.world import World
 
 
@@ -194,7 +194,7 @@ def make_factories(name: str, config_class: type, build_world: Callable[[Any], W
     def parallel_env(render_mode: str | None = None, seed: int | None = None,
                      **config: Any) -> SociusParallelEnv:
         """The raw PettingZoo ParallelEnv of this task."""
-        world = build_world(make_config(config_class, config))
+        world = build_world(configure(config_class, config))
         return SociusParallelEnv(world, render_mode=render_mode, seed=seed)
 
     def raw_env(render_mode: str | None = None, seed: int | None = None, **config: Any):

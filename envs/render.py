@@ -173,6 +173,8 @@ class Renderer:
             return self._pygame
         if self.mode == "rgb_array":
             os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+        # Here, not at the top: the worlds import without a display library, and SDL reads
+        # SDL_VIDEODRIVER when pygame loads, so it must be set first.
         import pygame
 
         pygame.font.init()

@@ -1,5 +1,5 @@
 """The one way to set a config: a YAML mapping and ``key=value`` strings over frozen
-dataclasses, nested configs reached by dotted keys (``world.room_size=7``).
+dataclasses, nested configs reached by dotted keys (``world.max_cycles=20``).
 
 Every command uses it: ``--set`` and ``--grid`` of ``socius run``, the viewer's world
 settings, the environments' keyword arguments and a run directory's saved
@@ -67,10 +67,15 @@ def _values(instance: Any) -> dict[str, Any]:
 
 
 def _unknown(key: str, prefix: str, instance: Any) -> ConfigError:
-    """The error for a key the config does not have, listing the keys it has."""
+    """The error for a key the config does not have, listing the keys it has (and the
+    nested config that has it, for a world key given at the top level)."""
     known = sorted(prefix + name for name in _fields(instance))
-    return ConfigError(f"unknown config key {prefix + key!r} for {type(instance).__name__}; "
-                       f"expected one of {known}")
+    nested = [f"{prefix}{name}.{key}" for name in _fields(instance)
+              if dataclasses.is_dataclass(getattr(instance, name))
+              and key in _fields(getattr(instance, name))]
+    hint = f"; did you mean {nested[0]!r}?" if nested else ""
+    return ConfigError(f"unknown config key {prefix + key!r} for {type(instance).__name__}"
+                       f"{hint}; expected one of {known}")
 
 
 def _apply_mapping(instance: Any, settings: dict[str, Any], prefix: str) -> dict[str, Any]:

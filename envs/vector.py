@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from socius.envs import core, spaces
-from socius.envs.config import make_config
 from socius.envs.facade import fresh_seed, global_state
 from socius.envs.registry import ENVIRONMENTS
+from socius.envs.settings import configure
 from socius.envs.state import WorldState
 from socius.envs.world import World
 
@@ -127,5 +127,5 @@ def make_vector(name: str, num_envs: int, seed: int | None = None,
     if name not in ENVIRONMENTS:
         raise ValueError(f"unknown environment {name!r}; expected one of {sorted(ENVIRONMENTS)}")
     module = ENVIRONMENTS[name]
-    world = module.build_world(make_config(module.CONFIG, task_kwargs))
+    world = module.build_world(configure(module.CONFIG, task_kwargs))
     return VectorEnv(world, num_envs, seed=seed, device=device, auto_reset=auto_reset)

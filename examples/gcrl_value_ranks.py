@@ -19,15 +19,15 @@ import torch
 
 from socius.agents.gcrl import GCRLAgent, GCRLConfig
 from socius.agents.tabular import free_cells, state_distances
-from socius.envs.config import make_config
 from socius.envs.maze_v0 import CONFIG, build_world
+from socius.envs.settings import configure
 from socius.societies.language.metrics import spearman
 
 BUCKETS = ((1, 10), (10, 25), (25, 50), (50, 10_000))
 
 for directory in map(Path, sys.argv[1:]):
     saved = json.loads((directory / "config.json").read_text())
-    world = build_world(make_config(CONFIG, {
+    world = build_world(configure(CONFIG, {
         "layout": saved["layout"], "size": saved["size"], "layout_seed": saved["layout_seed"]}))
     walls = world.info["walls"][0]
     cells, _ = free_cells(walls)

@@ -2,7 +2,7 @@
 
     socius run imitation --seeds 3 --out runs/imitation/social
     socius run imitation --seeds 3 --set aux_weight=0 --out runs/imitation/noaux
-    socius run imitation --seeds 3 --set experts=0 --out runs/imitation/solo
+    socius run imitation --seeds 3 --set world.num_agents=1 --out runs/imitation/solo
     socius run imitation --seeds 3 --set method=bc aux_weight=0 --out runs/imitation/bc
     python examples/imitation_table.py runs/imitation --figure docs/imitation_curves.png
 

@@ -2,8 +2,8 @@
 
     socius run language --config language_pair --seeds 3 --set channel=gumbel --out runs/gumbel
     socius run language --config language_pair --seeds 3 --set channel=rl --out runs/rl
-    socius run language --config language_pair --set seed=0 message_length=0 --out runs/mute-seed0
-    ...   (mute seeds 1 and 2 likewise)
+    socius run language --config language_pair --seeds 3 --set world.message_length=0 \
+        --out runs/mute
     python examples/language_table.py runs --figure docs/language_curves.png
 
 For each condition (the run directories ``<root>/<condition>-seed<k>``) it prints a

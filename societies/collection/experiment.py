@@ -149,6 +149,11 @@ def _figures(groups: dict, prefix: str) -> None:
                          label="log10(1 + visits)"), f"{prefix}_heatmaps.png")
 
 
+def legacy(saved: dict) -> dict:
+    """An older flat config: its noisy TV was the integer 0 or 1."""
+    return {**saved, "noisy_tv": bool(saved.get("noisy_tv", 1))}
+
+
 EXPERIMENT = Experiment(
     name="collect",
     description="a collector gathers data by information gain (maze_v0 with a noisy TV)",
@@ -156,6 +161,6 @@ EXPERIMENT = Experiment(
     plot=plot, progress_key="steps",
     summary_keys=("coverage", "steps_to_90", "tv_in_view", "model_error", "hier_success",
                   "overlap"),
-    curves=CURVES, final=FINAL, report=summarize)
+    curves=CURVES, final=FINAL, report=summarize, legacy=legacy)
 """The collection experiment's record in the registry (its runs hold data, not agents to
 seat: ``socius replay RUN/dataset.npz`` plays them)."""

@@ -78,6 +78,12 @@ CURVES = ("env_steps", {"normalised return, with experts": "normalised_with",
 FINAL = ("normalised_with", "normalised_alone", "transmission", "following_with")
 """The ``evaluation.json`` figures a grid tabulates for each cell."""
 
+def legacy(saved: dict) -> dict:
+    """An older flat config: ``experts`` beside the learner are now world.num_agents - 1."""
+    kept = {key: value for key, value in saved.items() if key != "experts"}
+    return {**kept, "num_agents": saved.get("experts", 2) + 1}
+
+
 EXPERIMENT = Experiment(
     name="imitation",
     description="a recurrent learner learns from experts in view (goal_cycle_v0)",
@@ -85,5 +91,5 @@ EXPERIMENT = Experiment(
     evaluate=evaluate_run, plot=plot, progress_key="env_steps",
     summary_keys=("normalised_with", "normalised_alone", "transmission", "following_with",
                   "peer_accuracy_with"),
-    curves=CURVES, final=FINAL, load_policy=load_policy)
+    curves=CURVES, final=FINAL, load_policy=load_policy, legacy=legacy)
 """The imitation experiment's record in the registry."""

@@ -8,7 +8,8 @@
 2. Every round plays one whole episode in every environment (all end together, at
    ``max_cycles``), so a recurrent learner's memory starts fresh with every sequence.
 3. The learner is a recurrent PPO agent; its auxiliary loss (``aux_weight``) predicts the
-   move each agent in view makes next. ``experts=0`` is the solo control, ``aux_weight=0``
+   move each agent in view makes next. ``world.num_agents=1`` (no experts) is the solo
+   control, ``aux_weight=0``
    the no-auxiliary control, ``method=bc`` behaviour cloning of the expert's own moves
    in the learner's seat, on the same budget of environment steps.
 """

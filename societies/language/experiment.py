@@ -135,10 +135,15 @@ def heatmap_figures(run_dir: str | Path) -> dict:
     return figures
 
 
+def legacy(saved: dict) -> dict:
+    """An older flat config: its listener saw the whole room (view radius room_size - 1)."""
+    return {**saved, "view_radius": saved.get("room_size", 5) - 1}
+
+
 EXPERIMENT = Experiment(
     name="language", description="a population learns to talk (referential_v0, multi-agent PPO)",
     config_class=LanguageConfig, default_config="language", train=train,
     evaluate=evaluate_run, plot=plot, progress_key="round",
     summary_keys=("success", "success_heldout", "chance"), curves=CURVES, final=FINAL,
-    load_policy=load_policy)
+    load_policy=load_policy, legacy=legacy)
 """The language experiment's record in the registry."""

@@ -23,6 +23,7 @@ from socius.agents.gcrl import GCRLAgent, GCRLConfig, GoalDataset
 from socius.agents.scripted import GoalSeeker, NoisyPolicy, RandomPolicy
 from socius.agents.tabular import free_cells, state_distances
 from socius.envs import core
+from socius.envs.config import require, require_counts
 from socius.envs.maze_v0 import MazeConfig, build_world
 from socius.envs.vector import VectorEnv
 from socius.societies.engine.datasets import save_dataset
@@ -30,6 +31,7 @@ from socius.societies.engine.rollout import record_episodes
 from socius.societies.runs.directory import open_run
 
 DISTANCE_BUCKETS = ((1, 10), (10, 25), (25, 50), (50, 10_000))
+DATA_SOURCES = ("random", "noisy", "both")
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,12 @@ class GCRLRunConfig:
     learner: GCRLConfig = field(default_factory=GCRLConfig)
     """The learner's hyper-parameters."""
 
+    def __post_init__(self):
+        require(self.data in DATA_SOURCES, "data", f"one of {DATA_SOURCES}", self.data)
+        require_counts(self, ("data_steps", "data_envs", "steps", "eval_every", "eval_pairs"))
+        require(0 <= self.noise <= 1, "noise", "a probability in [0, 1]", self.noise)
+        self.world.check()
+
 
 def collect_dataset(config: GCRLRunConfig) -> tuple[list, object]:
     """Episodes of the data policy in the run's maze, and the world they came from."""
@@ -66,9 +74,6 @@ def collect_dataset(config: GCRLRunConfig) -> tuple[list, object]:
     walker = RandomPolicy(vocab_size=8, message_length=0)
     sources = {"random": [walker], "noisy": [NoisyPolicy(GoalSeeker(), walker, config.noise)],
                "both": [walker, NoisyPolicy(GoalSeeker(), walker, config.noise)]}
-    if config.data not in sources:
-        raise ValueError(f"config field 'data' must be one of {sorted(sources)}; "
-                         f"got {config.data!r}")
     generator = np.random.default_rng(config.seed)
     episodes = []
     policies = sources[config.data]

@@ -101,9 +101,15 @@ CURVES = ("step", {"success": "success", "success, d >= 25": "success_d25-49"})
 FINAL = ("success", "success_d1-9", "success_d10-24", "success_d25-49", "success_d50+")
 """The ``evaluation.json`` figures a grid tabulates for each cell."""
 
+def legacy(saved: dict) -> dict:
+    """An older flat config: its collection episode length was ``data_max_cycles``."""
+    kept = {key: value for key, value in saved.items() if key != "data_max_cycles"}
+    return {**kept, "max_cycles": saved.get("data_max_cycles", 200)}
+
+
 EXPERIMENT = Experiment(
     name="gcrl", description="offline goal-conditioned RL in a maze (hier, hiql, flat, gcbc)",
     config_class=GCRLRunConfig, default_config=None, train=train, evaluate=evaluate_run,
     plot=plot, progress_key="step", summary_keys=FINAL, curves=CURVES, final=FINAL,
-    load_policy=load_policy, report=summarize_runs)
+    load_policy=load_policy, report=summarize_runs, legacy=legacy)
 """The gcrl experiment's record in the registry."""

@@ -55,6 +55,9 @@ class Experiment:
     (None: the run has no agents to seat)."""
     report: Callable[[list, str | None], str] | None = field(default=None)
     """``report(run_dirs, figures)``: a markdown table over finished runs (``socius report``)."""
+    legacy: Callable[[dict], dict] | None = field(default=None)
+    """``legacy(saved)``: a flat ``config.json`` of a run made before configs nested their
+    world, with keys that changed meaning translated (keys that only moved need nothing)."""
 
     def config_from(self, settings: Mapping[str, Any] | None = None,
                     overrides: list[str] | tuple[str, ...] = ()) -> Any:
@@ -64,6 +67,8 @@ class Experiment:
     def config_of(self, run_dir: str | Path) -> Any:
         """The config saved in a run directory (flat configs of older runs are read too)."""
         saved = RunDirectory(run_dir).config()
+        if self.legacy is not None and "world" not in saved:
+            saved = self.legacy(saved)
         return configure(self.config_class, nest_world_keys(self.config_class, saved))
 
     def run(self, config: Any, out: str | Path, progress: bool = True) -> dict:

@@ -19,8 +19,9 @@ def bootstrap_interval(values, generator: np.random.Generator, resamples: int = 
     if values.size == 0:
         raise ValueError("bootstrap_interval needs at least one value")
     mean = float(values.mean())
-    if (values == values[0]).all():
-        # scipy needs two values, and warns (or gives nan) when the resamples never vary.
+    if (values == values[0]).all() or not np.isfinite(values).all():
+        # scipy needs two values, and warns (or gives nan) when the resamples never vary;
+        # a NaN (a bucket with no pairs) makes the mean NaN, and the interval with it.
         return mean, mean, mean
     result = stats.bootstrap((values,), np.mean, n_resamples=resamples, vectorized=True,
                              confidence_level=level, method="percentile", rng=generator)

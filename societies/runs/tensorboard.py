@@ -17,9 +17,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from torch.utils.tensorboard import SummaryWriter
+
 from socius.societies.runs.directory import RunDirectory
 
-STEP_KEYS = ("env_steps", "steps", "episodes", "round")
+STEP_KEYS = ("env_steps", "steps", "episodes", "round", "step")
 """Row keys that can serve as the step, in order of preference."""
 
 EVENTS_GLOB = "events.out.tfevents.*"
@@ -35,8 +37,6 @@ def scalars(row: dict, step_key: str) -> dict[str, float]:
 
 def write_events(rows: list[dict], step_key: str, log_dir: str | Path) -> Path:
     """Write every row's scalars at step ``row[step_key]`` into ``log_dir``; the event file."""
-    from torch.utils.tensorboard import SummaryWriter  # torch loads only when exporting
-
     wall_time = time.time()
     writer = SummaryWriter(log_dir=str(log_dir))
     try:

@@ -10,7 +10,7 @@ from configurations import CONFIGURATIONS, config_id
 from reference_world import UNKNOWN, ReferenceEnv, make_spec
 
 from socius.envs import ENVIRONMENTS, core
-from socius.envs.config import make_config
+from socius.envs.settings import configure
 
 DTYPES = {"view": np.uint8, "others": np.int32, "inbox": np.int32, "goal": np.int32,
           "goal_mask": np.int8, "position": np.int32, "action_mask": np.int8}
@@ -59,7 +59,7 @@ CASES = CONFIGURATIONS + OWN_CASES
 def build(task: str, overrides: dict):
     """The core's world and the reference's spec of one configuration."""
     module = ENVIRONMENTS[task]
-    config = make_config(module.CONFIG, dict(overrides))
+    config = configure(module.CONFIG, dict(overrides))
     world = module.build_world(config)
     settings = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
     return world, make_spec(task, settings)

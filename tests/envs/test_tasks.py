@@ -10,13 +10,13 @@ from pettingzoo.test import render_test
 
 import socius.envs as envs
 from socius.envs import core, layouts
-from socius.envs.config import make_config
+from socius.envs.settings import configure
 from socius.envs.state import COLOUR, SHAPE
 
 
 def build(name, **kwargs):
     module = envs.ENVIRONMENTS[name]
-    return module.build_world(make_config(module.CONFIG, kwargs))
+    return module.build_world(configure(module.CONFIG, kwargs))
 
 
 def stay(world, batch):

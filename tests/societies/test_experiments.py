@@ -5,6 +5,7 @@ the same way; configs nest their world and read older flat run directories."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -76,6 +77,21 @@ def test_memory_runs_resumes_plots_and_seats_like_every_experiment(tmp_path, cap
     assert cast.env_name == "maze_v0" and len(episodes) == 2
 
 
+def test_gcrl_runs_reports_and_exports_through_the_command_line(tmp_path, capsys,
+                                                              one_torch_thread):
+    settings = ["data_steps=2000", "data_envs=8", "steps=50", "eval_every=50",
+                "eval_pairs=20", "world.size=11"]
+    assert main(["run", "gcrl", "--out", str(tmp_path / "gcrl"), "--set", *settings]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["step"] == 50 and (tmp_path / "gcrl" / "tensorboard").is_dir()
+    assert main(["report", "gcrl", str(tmp_path / "gcrl")]) == 0
+    assert "| hier (noisy data) | 1 | 50 |" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["run", "gcrl", "--out", str(tmp_path / "bad"), "--set", "data=bogus"])
+    assert "'data' must be one of" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()
+
+
 def test_a_memory_run_killed_after_its_first_clone_finishes_with_the_same_numbers(
         tmp_path, one_torch_thread):
     record = experiment("memory")
@@ -89,17 +105,35 @@ def test_a_memory_run_killed_after_its_first_clone_finishes_with_the_same_number
     assert record.train(config, tmp_path / "cut", progress=False) == whole
 
 
-def test_flat_configs_of_older_runs_are_read_with_their_world_nested(tmp_path):
-    old = {"seed": 3, "rounds": 7, "room_size": 3, "view_radius": 2, "num_objects": 2,
-           "message_length": 0}
-    nested = nest_world_keys(LanguageConfig, old)
-    assert nested["world"] == {"room_size": 3, "view_radius": 2, "num_objects": 2,
-                               "message_length": 0}
-    run = tmp_path / "old"
+BEFORE = Path(__file__).parent / "before"
+
+
+@pytest.mark.parametrize("name, settings, overrides", [
+    ("language", {"num_envs": 16, "population": 2, "eval_envs": 16, "rounds": 4,
+                  "eval_every": 2},
+     ["world.room_size=3", "world.view_radius=2", "world.num_objects=2"]),
+    ("imitation", {"num_envs": 32, "minibatches": 2, "hidden": 32, "env_steps": 5120,
+                   "eval_every": 2560, "eval_envs": 32}, ["world.max_cycles=40"]),
+    ("collect", {"num_envs": 2, "steps": 400, "checkpoint_every": 120, "model_hidden": 32,
+                 "eval_model_steps": 50, "eval_repeats": 1, "hier_steps": 0},
+     ["world.size=9", "world.max_cycles=20"]),
+    ("gcrl-hier", {"data_steps": 4000, "data_envs": 16, "eval_pairs": 50, "steps": 200,
+                   "eval_every": 100}, ["world.layout=maze", "world.size=11"]),
+])
+def test_flat_configs_of_older_runs_read_as_the_nested_configs_they_were(tmp_path, name,
+                                                                        settings, overrides):
+    """The ``config.json`` files the code before the move wrote (for the runs whose rows
+    test_behaviour keeps) load as the nested configs that reproduce those rows."""
+    run = tmp_path / name
     run.mkdir()
-    (run / "config.json").write_text(json.dumps(old))
-    (run / "experiment.txt").write_text("language\n")
-    config = experiment_of(run).config_of(run)
-    assert config.rounds == 7 and config.world.room_size == 3
-    assert config.world.message_length == 0 and config.world.held_out == (
-        (0, 1), (1, 3), (2, 0), (3, 2))
+    (run / "config.json").write_text((BEFORE / f"config-{name}.json").read_text())
+    record = experiment(name.split("-")[0])
+    (run / "experiment.txt").write_text(record.name + "\n")
+    assert experiment_of(run).config_of(run) == record.config_from(settings, overrides)
+
+
+def test_a_world_key_given_at_the_top_level_is_pointed_to_its_nested_place():
+    with pytest.raises(ValueError, match="did you mean 'world.room_size'"):
+        experiment("language").config_from({}, ["room_size=3"])
+    nested = nest_world_keys(LanguageConfig, {"seed": 3, "room_size": 3})
+    assert nested == {"seed": 3, "world": {"room_size": 3}}

@@ -78,3 +78,9 @@ def test_tables_are_reproducible_from_the_generator_state():
     first = interval_table(rows, ["x"], np.random.default_rng(3), formats=".6f")
     assert first == interval_table(rows, ["x"], np.random.default_rng(3), formats=".6f")
     assert first != interval_table(rows, ["x"], np.random.default_rng(4), formats=".6f")
+
+
+def test_a_nan_value_gives_a_nan_interval_not_an_error():
+    # A distance bucket without pairs logs NaN; the table shows nan rather than failing.
+    mean, low, high = bootstrap_interval([0.5, float("nan"), 0.7], np.random.default_rng(0))
+    assert np.isnan(mean) and np.isnan(low) and np.isnan(high)
