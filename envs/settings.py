@@ -42,12 +42,6 @@ def configure(base: Any, settings: Mapping[str, Any] | None = None,
     return _build(type(instance), values)
 
 
-def as_settings(config: Any) -> dict[str, Any]:
-    """A world config as the keyword settings that build it again (``make_vector(name, n,
-    **as_settings(config))``)."""
-    return {name: getattr(config, name) for name in _fields(config)}
-
-
 def _fields(instance: Any) -> dict[str, dataclasses.Field]:
     """The settable fields of a config (``extra`` is a reserved note field, not a setting)."""
     return {f.name: f for f in dataclasses.fields(instance) if f.name != "extra"}

@@ -9,10 +9,8 @@ import torch
 
 from socius.agents.imitation import SocialLearner
 from socius.agents.modules import ObservationSpec
-from socius.envs import make_vector
 from socius.envs.config import require, require_counts
-from socius.envs.goal_cycle_v0 import GoalCycleConfig
-from socius.envs.settings import as_settings
+from socius.envs.goal_cycle_v0 import GoalCycleConfig, build_world
 from socius.envs.vector import VectorEnv
 
 METHODS = ("ppo", "bc")
@@ -108,10 +106,13 @@ class ImitationConfig:
         return self.world.num_agents - 1
 
     def world_for(self, experts: int, heldout: bool = False) -> GoalCycleConfig:
-        """The goal_cycle_v0 settings of an arena with ``experts`` beside the learner."""
-        return dataclasses.replace(
+        """The goal_cycle_v0 settings of an arena with ``experts`` beside the learner
+        (checked: ``replace`` runs no checks of its own)."""
+        world = dataclasses.replace(
             self.world, num_agents=1 + experts,
             num_obstacles=self.heldout_obstacles if heldout else self.world.num_obstacles)
+        world.check()
+        return world
 
 
 def make_arenas(config: ImitationConfig, num_envs: int, seed: int,
@@ -122,8 +123,8 @@ def make_arenas(config: ImitationConfig, num_envs: int, seed: int,
     experts = config.experts if experts is None else experts
     alone = int(round(num_envs * dropout)) if experts else num_envs
     sizes = [(experts, num_envs - alone), (0, alone)] if experts else [(0, num_envs)]
-    return [make_vector("goal_cycle_v0", count, seed=seed + 7919 * index, auto_reset=False,
-                        **as_settings(config.world_for(count_experts, heldout)))
+    return [VectorEnv(build_world(config.world_for(count_experts, heldout)), count,
+                      seed=seed + 7919 * index, auto_reset=False)
             for index, (count_experts, count) in enumerate(sizes) if count]
 
 

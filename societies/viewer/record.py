@@ -14,7 +14,7 @@ from socius.societies.engine.rollout import Trajectory
 from socius.societies.experiments import experiment_of
 from socius.societies.viewer.cast import play_episodes
 from socius.societies.viewer.replay import load_episodes
-from socius.societies.viewer.seating import cast_for, playable
+from socius.societies.viewer.seating import cast_for
 from socius.societies.viewer.video import save_video
 
 
@@ -42,7 +42,8 @@ def record(target: str | Path, out: str | Path, episodes: int = 2, seed: int = 0
     if not str(out).lower().endswith((".gif", ".mp4")):
         raise ValueError(f"out must end in .gif or .mp4; got {str(out)!r}")
     run_data = Path(target) / "dataset.npz"
-    if str(target) not in ENVIRONMENTS and run_data.is_file() and not _seats_agents(target):
+    if (str(target) not in ENVIRONMENTS and run_data.is_file()
+            and experiment_of(target).load_policy is None):
         # A collection run has no seatable agents, but its data replays.
         world, trajectories = load_episodes(run_data, limit=episodes)
         label = str(run_data)
@@ -57,8 +58,3 @@ def record(target: str | Path, out: str | Path, episodes: int = 2, seed: int = 0
     return {"video": str(out), "frames": len(frames), "episodes": len(trajectories),
             "env": world.name, "played_by": label,
             "mean_return": float(np.mean([t.rewards.sum() for t in trajectories]))}
-
-
-def _seats_agents(run_dir: str | Path) -> bool:
-    """Whether the run directory's experiment has agents the viewer can seat."""
-    return experiment_of(run_dir).name in playable()
