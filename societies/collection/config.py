@@ -20,6 +20,9 @@ class CollectConfig:
     """Seed of the episodes, the weights and every sample."""
     collector: str = "disagreement"
     """One of disagreement, curiosity, random, covering."""
+    threads: int = 1
+    """Torch threads of the run (set when it starts, recorded in environment.jsonl):
+    a fixed count gives the same metrics whatever OMP_NUM_THREADS says."""
     steps: int = 100_000
     """Budget of environment steps, summed over the parallel environments."""
     num_envs: int = 4
@@ -67,7 +70,8 @@ class CollectConfig:
         require(self.collector in COLLECTORS, "collector", f"one of {COLLECTORS}",
                 self.collector)
         self.world.check()
-        require_counts(self, ("steps", "num_envs", "members", "model_hidden", "model_batch",
+        require_counts(self, ("threads",
+                              "steps", "num_envs", "members", "model_hidden", "model_batch",
                               "sweeps", "update_every", "checkpoint_every", "eval_repeats",
                               "hier_pairs", "hier_subgoal_steps"))
         require_counts(self, ("model_steps", "eval_model_steps", "hier_steps"), minimum=0)

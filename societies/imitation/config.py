@@ -28,6 +28,9 @@ class ImitationConfig:
     """The goal_cycle_v0 training world: the learner (agent_0) and ``num_agents - 1``
     scripted experts (num_agents=1 is the solo control); held-out layouts add
     ``heldout_obstacles`` walls."""
+    threads: int = 1
+    """Torch threads of the run (set when it starts, recorded in environment.jsonl):
+    a fixed count gives the same metrics whatever OMP_NUM_THREADS says."""
     method: str = "ppo"
     """ppo (reward only, plus the auxiliary loss) or bc (clone the expert in the seat)."""
     aux_weight: float = 1.0
@@ -72,7 +75,8 @@ class ImitationConfig:
 
     def __post_init__(self):
         require(self.method in METHODS, "method", f"one of {METHODS}", self.method)
-        require_counts(self, ("env_steps", "num_envs", "epochs", "minibatches", "eval_every",
+        require_counts(self, ("threads",
+                              "env_steps", "num_envs", "epochs", "minibatches", "eval_every",
                               "eval_envs", "hidden"))
         self.world.check()
         require(self.eval_experts >= 1, "eval_experts", "an integer >= 1", self.eval_experts)

@@ -23,6 +23,9 @@ class LanguageConfig:
     """The referential_v0 world: one speaker-listener pair (num_agents=2) in a room the
     listener sees whole (view_radius >= room_size - 1); ``split`` is the training split
     (``test`` serves the held-out evaluation); message_length=0 is the mute control."""
+    threads: int = 1
+    """Torch threads of the run (set when it starts, recorded in environment.jsonl):
+    a fixed count gives the same metrics whatever OMP_NUM_THREADS says."""
     rounds: int = 1000
     """PPO updates; each plays one episode in every environment."""
     num_envs: int = 256
@@ -82,7 +85,8 @@ class LanguageConfig:
                 "'member' or 'population'", self.signalling_scope)
         require(self.critic in ("central", "independent"), "critic",
                 "'central' or 'independent'", self.critic)
-        require_counts(self, ("rounds", "num_envs", "population", "epochs", "minibatches",
+        require_counts(self, ("threads",
+                              "rounds", "num_envs", "population", "epochs", "minibatches",
                               "eval_every", "eval_envs", "hidden"))
         require(self.num_envs % self.minibatches == 0, "num_envs",
                 f"a multiple of minibatches ({self.minibatches})", self.num_envs)

@@ -60,10 +60,14 @@ class GCRLRunConfig:
     """Seed of data, initialisation, batches and evaluation pairs."""
     learner: GCRLConfig = field(default_factory=GCRLConfig)
     """The learner's hyper-parameters."""
+    threads: int = 1
+    """Torch threads of the run (set when it starts, recorded in environment.jsonl):
+    a fixed count gives the same metrics whatever OMP_NUM_THREADS says."""
 
     def __post_init__(self):
         require(self.data in DATA_SOURCES, "data", f"one of {DATA_SOURCES}", self.data)
-        require_counts(self, ("data_steps", "data_envs", "steps", "eval_every", "eval_pairs"))
+        require_counts(self, ("threads",
+                              "data_steps", "data_envs", "steps", "eval_every", "eval_pairs"))
         require(0 <= self.noise <= 1, "noise", "a probability in [0, 1]", self.noise)
         self.world.check()
 

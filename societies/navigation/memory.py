@@ -51,6 +51,9 @@ class MemoryRunConfig:
     """Adam step size of the cloning."""
     seed: int = 0
     """Seed of data, weights and evaluation."""
+    threads: int = 1
+    """Torch threads of the run (set when it starts, recorded in environment.jsonl):
+    a fixed count gives the same metrics whatever OMP_NUM_THREADS says."""
 
 
 def expert_episodes(config: MemoryRunConfig):

@@ -9,7 +9,9 @@ those go to ``timing.jsonl``).
 from __future__ import annotations
 
 import dataclasses
+import importlib.metadata
 import json
+import platform
 import time
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,7 @@ from socius.societies.runs.files import atomic_write
 CHECKPOINT = "checkpoint.pt"
 TIMING = "timing.jsonl"
 EXPERIMENT = "experiment.txt"
+ENVIRONMENT = "environment.jsonl"
 
 
 class RunDirectory:
@@ -126,17 +129,47 @@ class RunDirectory:
 
 def open_run(out: str | Path | None, config: Any, experiment: str) -> RunDirectory | None:
     """The run directory ``out`` for ``config``: created when new, reopened to resume when it
-    holds the same config, an error when it holds another (None when ``out`` is None)."""
+    holds the same config, an error when it holds another (None when ``out`` is None).
+
+    Either way torch is pinned to ``config.threads`` threads, so the run's numbers do not
+    depend on the machine's OMP_NUM_THREADS; the run directory records that count and the
+    package versions in ``environment.jsonl``, one row per start or resume.
+    """
+    pin_threads(config)
     if out is None:
         return None
     run = RunDirectory(out)
     if (run.path / "config.json").exists():
         saved = run.config()
-        if saved != json.loads(json.dumps(dataclasses.asdict(config))):
+        current = json.loads(json.dumps(dataclasses.asdict(config)))
+        # Fields added after the run was made are not in its file; it ran at their defaults.
+        if saved != {key: value for key, value in current.items() if key in saved}:
             raise ValueError(f"run directory {run.path} holds a run with another config; "
                              "resume it with its own config or choose another --out")
         if run.experiment() != experiment:
             raise ValueError(f"run directory {run.path} holds a {run.experiment()} run, "
                              f"not a {experiment} run; choose another --out")
-        return run
-    return RunDirectory.create(out, config, experiment=experiment)
+    else:
+        run = RunDirectory.create(out, config, experiment=experiment)
+    run.append(environment(), ENVIRONMENT)
+    return run
+
+
+def pin_threads(config: Any) -> None:
+    """Set torch's intra-op thread count to the config's ``threads`` (1 when it has none)."""
+    threads = getattr(config, "threads", 1)
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise ValueError(f"config field 'threads' must be an integer >= 1; got {threads!r}")
+    torch.set_num_threads(threads)
+
+
+def environment() -> dict:
+    """What a run ran on: torch threads, Python, platform and package versions."""
+    packages = {}
+    for name in ("socius", "torch", "numpy", "scipy", "gymnasium", "pettingzoo"):
+        try:
+            packages[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            packages[name] = None
+    return {"threads": torch.get_num_threads(), "python": platform.python_version(),
+            "platform": platform.platform(), "packages": packages}

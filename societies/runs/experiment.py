@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from socius.envs.settings import configure
-from socius.societies.runs.directory import RunDirectory
+from socius.societies.runs.directory import RunDirectory, pin_threads
 from socius.societies.runs.files import atomic_write
 from socius.societies.runs.tensorboard import export as export_tensorboard
 
@@ -88,7 +88,9 @@ class Experiment:
         return self.run(self.config_of(run_dir), run_dir, progress)
 
     def evaluate_run(self, run_dir: str | Path) -> dict:
-        """Evaluate the run's last checkpoint and save the report as ``evaluation.json``."""
+        """Evaluate the run's last checkpoint and save the report as ``evaluation.json``
+        (at the run's own torch thread count)."""
+        pin_threads(self.config_of(run_dir))
         report = self.evaluate(run_dir)
         text = json.dumps(report, indent=2)
         atomic_write(Path(run_dir) / EVALUATION, lambda path: Path(path).write_text(text))

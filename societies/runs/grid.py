@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from socius.societies.runs.directory import RunDirectory
 from socius.societies.runs.executors import InlineExecutor, make_executor
@@ -146,11 +145,10 @@ def check_directory(trial: Trial) -> None:
                          "differ); choose another --out")
 
 
-def run_trial(trial: Trial, progress: bool = False, threads: int | None = 1) -> dict:
+def run_trial(trial: Trial, progress: bool = False) -> dict:
     """Train one trial (or continue it from its checkpoint, or return it if it has
-    finished); returns its summary, its final metrics and its learning-curve rows."""
-    if threads is not None:
-        torch.set_num_threads(threads)
+    finished); returns its summary, its final metrics and its learning-curve rows.
+    Its torch thread count is its config's ``threads``."""
     path = Path(trial.out)
     stored = path / RESULT
     experiment = trial.experiment
@@ -186,7 +184,7 @@ def run_trials(trials: list[Trial], executor, retries: int,
             # A finished trial seen from here is read back at once, without a worker.
             here = inline or (Path(trial.out) / RESULT).exists()
             future = (InlineExecutor() if here else executor).submit(
-                run_trial, trial, inline, None if here else 1)
+                run_trial, trial, inline)
             pending[future] = (trial, executor.generation)
         waiting = []
         done, _ = wait(pending, return_when=FIRST_COMPLETED)
