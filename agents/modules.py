@@ -12,6 +12,7 @@ moved to ``device``, so one seed gives the same weights on every device.
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 from dataclasses import dataclass
 
@@ -81,7 +82,7 @@ def initialise(module: nn.Module, generator: torch.Generator) -> None:
         elif isinstance(layer, nn.LayerNorm):
             nn.init.ones_(layer.weight)
             nn.init.zeros_(layer.bias)
-        elif isinstance(layer, nn.GRUCell):
+        elif isinstance(layer, (nn.GRUCell, nn.GRU)):
             bound = 1.0 / math.sqrt(layer.hidden_size)
             for parameter in layer.parameters():
                 nn.init.uniform_(parameter, -bound, bound, generator=generator)
@@ -128,10 +129,14 @@ class ViewEncoder(nn.Module):
                 nn.Conv2d(channels, channels, kernel, padding=kernel // 2), nn.ReLU(),
                 nn.Flatten())
             self.out = nn.Sequential(nn.Linear(channels * spec.view_side ** 2, hidden), nn.ReLU())
+        self.kernel, self.embed = kernel, embed
+        self.offsets = tuple(itertools.accumulate((0,) + spec.view_categories[:-1]))
         _finish(self, device, generator)
 
     def forward(self, view: Tensor, condition: Tensor | None = None) -> Tensor:
         """``view`` ``[..., 5, S, S]`` (and ``condition`` ``[..., C]``) -> ``[..., hidden]``."""
+        if self.kernel == 1:
+            return self._per_cell(view, condition)
         cells, lead = _flatten(view.long(), 3)
         parts = [embedding(cells[:, c]) for c, embedding in enumerate(self.embeddings)]
         if condition is not None:
@@ -140,6 +145,35 @@ class ViewEncoder(nn.Module):
             parts.append(flat_condition.expand(-1, side, side, -1))
         embedded = torch.cat(parts, dim=-1)  # [B', S, S, 5E (+ C)]
         return self.out(self.conv(embedded.permute(0, 3, 1, 2))).reshape(*lead, -1)
+
+
+    def _per_cell(self, view: Tensor, condition: Tensor | None) -> Tensor:
+        # With 1 x 1 filters the first layer is linear in [embeddings, condition], so it is
+        # folded: each category's embedding times its slice of the filters is a row of one
+        # small table, a cell sums its 5 rows (embedding_bag) and the condition's share is
+        # added once per sample. Same weights and maths as the convolution path, without
+        # building the [cells, 5E + C] input or running a convolution's backward.
+        first, second = self.conv[0], self.conv[2]
+        channels = len(self.embeddings)
+        cells, lead = _flatten(view.long(), 3)
+        batch, side = cells.shape[0], cells.shape[-1]
+        weight = first.weight.flatten(1)  # [channels_out, 5E + C]
+        tables = torch.cat([embedding.weight @ weight[:, c * self.embed:(c + 1) * self.embed].T
+                            for c, embedding in enumerate(self.embeddings)])
+        offsets = torch.tensor(self.offsets, device=cells.device)
+        index = (cells.permute(0, 2, 3, 1) + offsets).reshape(-1, channels)
+        # A cell's 5 categories as counts over every table row: the lookup and its gradient
+        # are then two small matrix products (an embedding's backward sorts its indices).
+        counts = tables.new_zeros(index.shape[0], tables.shape[0]).scatter_add(
+            1, index, tables.new_ones(()).expand(index.shape))
+        hidden = torch.addmm(first.bias, counts, tables).reshape(batch, side * side, -1)
+        if condition is not None:
+            share = condition.reshape(batch, -1) @ weight[:, channels * self.embed:].T
+            hidden = hidden + share[:, None]
+        hidden = nn.functional.linear(hidden.relu(), second.weight.flatten(1),
+                                      second.bias).relu()
+        # The output layer reads channel-major cells, as the convolution path flattens them.
+        return self.out(hidden.transpose(1, 2).flatten(1)).reshape(*lead, -1)
 
 
 class GoalEncoder(nn.Module):
@@ -254,7 +288,12 @@ class PositionEncoder(nn.Module):
 
 
 class Memory(nn.Module):
-    """GRU cell with explicit state ``[..., hidden]`` and per-environment resets."""
+    """GRU memory with explicit state ``[..., hidden]`` and per-environment resets.
+
+    One step runs the GRU on a sequence of length 1; :meth:`unroll` runs it fused over
+    whole stretches of a sequence (cuDNN / oneDNN kernels), cut only where an
+    environment resets.
+    """
 
     def __init__(self, input_size: int, hidden: int = 128, device: str | torch.device = "cpu",
                  generator: torch.Generator | None = None):
@@ -264,30 +303,47 @@ class Memory(nn.Module):
             # Normalised inputs: without this the small differences a cue makes in the
             # features fade inside the GRU and the t-maze cue is never learned.
             self.norm = nn.LayerNorm(input_size)
-            self.cell = nn.GRUCell(input_size, hidden)
+            self.rnn = nn.GRU(input_size, hidden)
         _finish(self, device, generator)
+        self._register_load_state_dict_pre_hook(_rename_gru_cell)
 
     def initial_state(self, batch_shape: tuple[int, ...]) -> Tensor:
         """Zero state ``[*batch_shape, hidden]``."""
-        return torch.zeros(*batch_shape, self.hidden, device=self.cell.weight_hh.device)
+        return torch.zeros(*batch_shape, self.hidden, device=self.rnn.weight_hh_l0.device)
 
     def forward(self, x: Tensor, state: Tensor,
                 reset: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """``x`` ``[..., I]``, ``state`` ``[..., H]``, reset bool ``[...]`` -> (output, state)."""
-        if reset is not None:  # where, not multiply: a NaN in a stale state must not survive
-            state = torch.where(reset.bool().unsqueeze(-1), torch.zeros_like(state), state)
-        inputs, lead = _flatten(self.norm(x), 1)
-        new_state = self.cell(inputs, state.reshape(inputs.shape[0], -1)).reshape(*lead, -1)
-        return new_state, new_state
+        outputs, state = self.unroll(x[None], state, None if reset is None else reset[None])
+        return outputs[0], state
 
     def unroll(self, xs: Tensor, state: Tensor,
                resets: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """``xs`` ``[T, ..., I]``, resets bool ``[T, ...]`` -> (outputs ``[T, ..., H]``, state)."""
+        inputs, lead = _flatten(self.norm(xs).movedim(0, -2), 2)  # [B', T, I]
+        inputs = inputs.transpose(0, 1)  # [T, B', I]
+        state = state.reshape(1, inputs.shape[1], self.hidden)
+        flags = None if resets is None else resets.bool().reshape(len(xs), -1)
+        # Stretches between the steps at which some environment resets run fused.
+        cuts = [0] if flags is None else [0, *(
+            t for t in range(1, len(xs)) if bool(flags[t].any()))]
         outputs = []
-        for t in range(xs.shape[0]):
-            output, state = self(xs[t], state, None if resets is None else resets[t])
+        for start, end in zip(cuts, [*cuts[1:], len(xs)]):
+            if flags is not None:
+                # where, not multiply: a NaN in a stale state must not survive a reset
+                state = torch.where(flags[start][None, :, None], torch.zeros_like(state), state)
+            output, state = self.rnn(inputs[start:end], state)
             outputs.append(output)
-        return torch.stack(outputs), state
+        output = torch.cat(outputs).transpose(0, 1).reshape(*lead, len(xs), self.hidden)
+        return output.movedim(-2, 0), state.reshape(*lead, self.hidden)
+
+
+def _rename_gru_cell(state_dict: dict, prefix: str, *args) -> None:
+    """Checkpoints from before the fused GRU hold ``cell.weight_ih`` etc.; same tensors."""
+    for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+        old = f"{prefix}cell.{name}"
+        if old in state_dict:
+            state_dict[f"{prefix}rnn.{name}_l0"] = state_dict.pop(old)
 
 
 class Heads(nn.Module):

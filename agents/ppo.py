@@ -6,19 +6,29 @@ import torch
 
 
 def gae(rewards: torch.Tensor, values: torch.Tensor, alive: torch.Tensor, gamma: float,
-        lam: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """GAE advantages and returns ``[T, ...]`` for whole episodes (nothing to bootstrap).
+        lam: float, ends: torch.Tensor | None = None,
+        bootstrap: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """GAE advantages and returns ``[T, ...]``.
 
-    ``alive[t]`` marks steps the agent acts in; a step whose successor is not alive (or
-    the last step) ends the agent's episode, and dead steps get advantage 0.
+    ``alive[t]`` marks steps the agent acts in; a step whose successor is not alive ends
+    the agent's episode, and dead steps get advantage 0. For auto-resetting worlds,
+    ``ends[t]`` marks a step after which the episode ended (the next step starts another)
+    and ``bootstrap`` ``[...]`` is the value of the state after the last step, for
+    episodes still running; without it the last step ends every episode.
     """
     steps = rewards.shape[0]
     alive = alive.to(values.dtype)
+    stops = ends.to(values.dtype) if ends is not None else torch.zeros_like(values)
     advantage = torch.zeros_like(values)
     running = torch.zeros_like(values[0])
     for t in reversed(range(steps)):
-        following = alive[t + 1] if t + 1 < steps else torch.zeros_like(alive[t])
-        next_value = values[t + 1] if t + 1 < steps else torch.zeros_like(values[t])
+        if t + 1 < steps:
+            following, next_value = alive[t + 1], values[t + 1]
+        elif bootstrap is not None:
+            following, next_value = alive[t], bootstrap
+        else:
+            following, next_value = torch.zeros_like(alive[t]), torch.zeros_like(values[t])
+        following = following * (1 - stops[t])
         delta = rewards[t] + gamma * following * next_value - values[t]
         running = delta + gamma * lam * following * running
         advantage[t] = running * alive[t]

@@ -8,12 +8,10 @@ What is counted. An *environment step* is one step of one ``referential_v0`` wor
 (a speaker and a listener, so 2 agent-steps); the clock runs over whole training
 iterations, i.e. acting, stepping the worlds AND the PPO updates.
 
-* socius (``socius.societies.language.train``): one round = ``schedule`` + ``play_round`` +
-  ``update`` = ``num_envs x max_cycles`` environment steps (256 x 10 by default), then
-  2 PPO epochs of 8 minibatches over 4 speakers + 4 listeners (hidden 64). Every world
-  is stepped all ``max_cycles`` times, also after its episode has ended (it stays frozen,
-  masked out of the losses); the "live steps only" row counts only the steps taken
-  before each episode ended, which is what SB3's auto-resetting worlds count.
+* socius (``socius.societies.language.train``): one round = ``play`` + ``update`` =
+  ``num_envs x rollout_steps`` environment steps (256 x 10), every world resetting itself
+  the step its episode ends (so every step is live), then 2 PPO epochs of 8 minibatches
+  (320 world steps = 640 agent-steps each) over the stacked members (hidden 64).
 * SB3: ``PPO("MlpPolicy")`` with ``net_arch=[64, 64]`` on
   ``concat_vec_envs_v1(pettingzoo_env_to_vec_env_v1(world), num_vec_envs=256)``.
   SuperSuit turns each agent into one vec-env slot, so SB3 sees 512 slots; its
@@ -22,7 +20,7 @@ iterations, i.e. acting, stepping the worlds AND the PPO updates.
   iteration = ``n_steps=10`` steps of the 256 worlds (the same 2,560 environment steps
   as a socius round), then 2 epochs of 8 minibatches (``batch_size=640`` slot-steps).
 
-Both sides use the world socius trains on (``LanguageConfig().world_settings("train")``:
+Both sides use the world socius trains on (``LanguageConfig().world``, training split:
 room 5, 3 objects, V=8, L=2, 10 cycles, view radius 4, held-out pairs removed). SB3's
 MlpPolicy needs a Box: the world's own ``flatten=True`` option gives each agent its
 Dict observation as one int32 vector (450 values, 405 of them the 5x9x9 view), and
@@ -31,15 +29,16 @@ Box, and its observation wrappers turn a ParallelEnv into an AEC env and back.)
 
 Method: each side is warmed up, its iteration rate measured, and each repetition
 then times a whole number of iterations lasting about ``--duration`` seconds, socius
-first, then SB3. Reported: the median steps/s of each side and the median of the
-per-repetition ratios socius / SB3. One torch thread throughout. socius draws from
-seeded generators only; SB3 seeds (and samples from) torch's and numpy's global RNGs
-itself.
+first, then SB3. Reported: the median steps/s of each side, the median of the
+per-repetition ratios socius / SB3, and the share of socius's round spent in the update.
+One torch thread throughout. socius draws from seeded generators only; SB3 seeds (and
+samples from) torch's and numpy's global RNGs itself.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib.metadata
 import math
 import platform
@@ -55,11 +54,13 @@ from pettingzoo import ParallelEnv
 from socius.envs import referential_v0
 from socius.societies.language.train import (
     LanguageConfig,
+    draw_members,
     make_optimizer,
     make_population,
     make_world,
-    play_round,
+    play,
     schedule,
+    start_stream,
     update,
 )
 
@@ -80,18 +81,23 @@ class SociusTrainer:
         self.population = make_population(config, self.world, self.generator)
         self.optimizer = make_optimizer(config, self.population)
         self.pairing = np.random.default_rng(seed)
-        self.round_index = 0
+        self.carry = start_stream(config, self.world, schedule(config, self.pairing))
         self.live_steps = 0
+        self.seconds = {"play": 0.0, "update": 0.0}
 
     def iterate(self) -> int:
         """Play and learn from one round; returns the environment steps taken."""
         config = self.config
-        episode = play_round(config, self.world, self.population, self.round_index,
-                             schedule(config, self.pairing), self.generator)
+        started = time.perf_counter()
+        episode, self.carry = play(config, self.world, self.population, self.carry,
+                                   config.rollout_steps, self.generator,
+                                   draw_members(config, self.pairing))
+        played = time.perf_counter()
         update(config, self.population, self.optimizer, episode, self.generator)
-        self.round_index += 1
+        self.seconds["play"] += played - started
+        self.seconds["update"] += time.perf_counter() - played
         self.live_steps += int(episode.alive.sum())
-        return config.num_envs * config.max_cycles
+        return config.num_envs * config.rollout_steps
 
     def parameters(self) -> int:
         """Weights of the whole population."""
@@ -160,8 +166,8 @@ def sb3_vec_env(config: LanguageConfig, num_worlds: int, seed: int = SEED):
             self.venv.reset(seed=seed)
             return [None] * self.num_envs
 
-    env = FloatBoxEnv(referential_v0.parallel_env(**config.world_settings("train"),
-                                                  flatten=True))
+    world = dataclasses.replace(config.world, split="train", flatten=True)
+    env = FloatBoxEnv(referential_v0.parallel_env(**dataclasses.asdict(world)))
     vec = supersuit.pettingzoo_env_to_vec_env_v1(env)
     # base_class="gymnasium" and the wrapper above stand in for base_class="stable_baselines3".
     vec = supersuit.concat_vec_envs_v1(vec, num_vec_envs=num_worlds, num_cpus=0,
@@ -232,7 +238,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser.add_argument("--sb3-worlds", type=int, default=None,
                         help="worlds in SB3's vec env (default: socius's num_envs)")
     parser.add_argument("--sb3-steps", type=int, default=None,
-                        help="SB3 n_steps (default: socius's max_cycles)")
+                        help="SB3 n_steps (default: socius's rollout_steps)")
     parser.add_argument("--seed", type=int, default=SEED)
     parser.add_argument("--population", type=int, default=LanguageConfig.population,
                         help="speakers (and listeners) in socius's population")
@@ -240,7 +246,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     torch.set_num_threads(1)
     config = LanguageConfig(seed=args.seed, population=args.population)
     worlds = args.sb3_worlds or config.num_envs
-    n_steps = args.sb3_steps or config.max_cycles
+    n_steps = args.sb3_steps or config.rollout_steps
 
     socius = SociusTrainer(config, args.seed)
     sb3 = SB3Trainer(config, worlds, n_steps, args.seed)
@@ -269,8 +275,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
 
     print(f"referential_v0 training, {args.repetitions} x ~{args.duration:g} s per side, "
           f"torch threads {torch.get_num_threads()}, seed {args.seed}")
+    update_share = socius.seconds["update"] / sum(socius.seconds.values())
     print(f"socius: {config.population}+{config.population} members, {config.num_envs} envs x "
-          f"{config.max_cycles} steps/round, {config.epochs} epochs x {config.minibatches} "
+          f"{config.rollout_steps} steps/round, {config.epochs} epochs x {config.minibatches} "
           f"minibatches, {socius.parameters():,} weights; {sizes['socius']} rounds/repetition")
     print(f"SB3 PPO: {worlds} worlds ({2 * worlds} slots) x {n_steps} steps/iteration, "
           f"{config.epochs} epochs x batch {sb3.model.batch_size}, {sb3.parameters():,} "
@@ -288,8 +295,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     for label, values in (("socius / SB3", ratios), ("socius live / SB3", live_ratios)):
         print(f"{label}: {statistics.median(values):.2f}x (median of "
               f"{', '.join(f'{r:.2f}' for r in values)})")
+    print(f"share of a socius round in the update: {update_share:.0%}")
     print(versions())
-    return {**median, "ratio": statistics.median(ratios),
+    return {**median, "ratio": statistics.median(ratios), "update_share": update_share,
             "live_ratio": statistics.median(live_ratios), "live_fraction": live_fraction}
 
 

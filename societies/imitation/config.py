@@ -55,7 +55,11 @@ class ImitationConfig:
     epochs: int = 4
     """Passes over each round."""
     minibatches: int = 4
-    """Minibatches per pass (split over environments, whole episodes each)."""
+    """Minibatches per pass, split over the round's sequences (whole episodes, or their
+    ``bptt``-step chunks)."""
+    bptt: int = 0
+    """Steps per truncated-backpropagation chunk (0: whole episodes). Each chunk starts
+    from the memory state that the current weights reach there, recomputed every epoch."""
     clip: float = 0.2
     """PPO ratio clip."""
     gamma: float = 0.99
@@ -82,6 +86,9 @@ class ImitationConfig:
         require(self.eval_experts >= 1, "eval_experts", "an integer >= 1", self.eval_experts)
         require(self.num_envs % self.minibatches == 0, "num_envs",
                 f"a multiple of minibatches ({self.minibatches})", self.num_envs)
+        require(self.bptt >= 0 and (self.bptt == 0 or self.world.max_cycles % self.bptt == 0),
+                "bptt", f"0 or a divisor of world.max_cycles ({self.world.max_cycles})",
+                self.bptt)
         require(self.aux_weight >= 0, "aux_weight", "a number >= 0", self.aux_weight)
         require(0 <= self.expert_dropout < 1, "expert_dropout", "a fraction in [0, 1)",
                 self.expert_dropout)

@@ -34,12 +34,14 @@ from socius.societies.runs.directory import RunDirectory, open_run
 
 
 def losses(config: ImitationConfig, learner: SocialLearner, episodes: Episodes,
-           advantage: torch.Tensor, returns: torch.Tensor,
-           envs: torch.Tensor) -> dict[str, torch.Tensor]:
-    """The losses of one minibatch of whole episodes ``envs``."""
+           advantage: torch.Tensor, returns: torch.Tensor, envs: torch.Tensor,
+           state: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    """The losses of one minibatch of sequences ``envs`` (columns of ``episodes``), each
+    starting from its row of ``state`` (zero memory when None)."""
     observation = {k: v.index_select(1, envs) for k, v in episodes.observation.items()}
-    outputs, _ = learner.forward_sequence(observation,
-                                          learner.initial_state((len(envs),)))
+    start = (learner.initial_state((len(envs),)) if state is None
+             else state.index_select(0, envs))
+    outputs, _ = learner.forward_sequence(observation, start)
     moves = episodes.moves.index_select(1, envs)
     distribution = torch.distributions.Categorical(logits=outputs["move_logits"])
     present = episodes.peer_present.index_select(1, envs)
@@ -73,18 +75,61 @@ def total_loss(config: ImitationConfig, parts: dict[str, torch.Tensor]) -> torch
 
 def update(config: ImitationConfig, learner: SocialLearner, optimizer: torch.optim.Optimizer,
            episodes: Episodes, generator: torch.Generator) -> dict[str, float]:
-    """Epochs of minibatch updates on one round; returns the mean of each loss."""
+    """Epochs of minibatch updates on one round; returns the mean of each loss.
+
+    With ``bptt`` the episodes are cut into chunks that train as separate sequences.
+    Stored memory states go stale once the weights move, so every epoch first runs the
+    learner over the whole episodes (no gradient: one forward pass over the round, with
+    the memory fused) to get each chunk's starting state under the current weights.
+    That was chosen over a burn-in prefix, which would cost a forward pass of its own
+    for every chunk in every minibatch and still start the prefix from a stale state.
+    """
     alive = torch.ones_like(episodes.rewards, dtype=torch.bool)
     advantage, returns = gae(episodes.rewards, episodes.values, alive, config.gamma,
                              config.gae_lambda)
+    steps = episodes.rewards.shape[0]
+    length = config.bptt or steps
+    chunked, advantage, returns = (chunks(episodes, length), chunks(advantage, length),
+                                   chunks(returns, length))
     report: dict[str, list[float]] = {}
-    for envs in minibatches(episodes.rewards.shape[1], config.minibatches, config.epochs,
-                            generator):
-        parts = losses(config, learner, episodes, advantage, returns, envs)
-        gradient_step(optimizer, total_loss(config, parts), learner.parameters(), 0.5)
-        for key, value in parts.items():
-            report.setdefault(key, []).append(float(value.detach()))
+    for _ in range(config.epochs):
+        state = None if length == steps else chunk_states(learner, episodes, length)
+        for envs in minibatches(chunked.rewards.shape[1], config.minibatches, 1, generator):
+            parts = losses(config, learner, chunked, advantage, returns, envs, state)
+            gradient_step(optimizer, total_loss(config, parts), learner.parameters(), 0.5)
+            for key, value in parts.items():
+                report.setdefault(key, []).append(float(value.detach()))
     return {f"loss_{key}": float(np.mean(values)) for key, values in report.items()}
+
+
+def chunks(value, length: int):
+    """``[T, B, ...]`` -> ``[length, (T / length) * B, ...]``: column ``c * B + b`` is
+    chunk ``c`` of episode ``b`` (an Episodes record, or a tensor)."""
+    if isinstance(value, Episodes):
+        return Episodes(**{field.name: (None if getattr(value, field.name) is None else
+                                        chunks(getattr(value, field.name), length))
+                           for field in dataclasses.fields(value)})
+    if isinstance(value, dict):
+        return {key: chunks(item, length) for key, item in value.items()}
+    steps, batch = value.shape[:2]
+    if length == steps:
+        return value
+    return value.reshape(steps // length, length, batch, *value.shape[2:]).transpose(
+        0, 1).reshape(length, steps // length * batch, *value.shape[2:])
+
+
+@torch.no_grad()
+def chunk_states(learner: SocialLearner, episodes: Episodes, length: int) -> torch.Tensor:
+    """The memory state ``[(T / length) * B, H]`` at the start of every chunk, under the
+    learner's current weights (in the column order of :func:`chunks`)."""
+    batch = episodes.rewards.shape[1]
+    state = learner.initial_state((batch,))
+    starts = []
+    for begin in range(0, episodes.rewards.shape[0], length):
+        starts.append(state)
+        window = {k: v[begin:begin + length] for k, v in episodes.observation.items()}
+        _, state = learner.forward_sequence(window, state)
+    return torch.cat(starts)
 
 
 def train(config: ImitationConfig, out: str | Path | None = None, progress: bool = True,

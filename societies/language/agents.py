@@ -67,29 +67,6 @@ def role_inputs(observation: dict, role: int) -> dict[str, torch.Tensor]:
             for key in keys}
 
 
-def run_members(population: Population, role: int, inputs: dict[str, torch.Tensor],
-                members: np.ndarray, axis: int) -> dict[str, torch.Tensor]:
-    """Each environment's outputs from its own member; ``axis`` of every input and output
-    is the environment axis (0 while playing, 1 for ``[T, B, ...]`` in updates).
-
-    The loop is over members (a handful), never over agents or environments.
-    """
-    outputs: dict[str, torch.Tensor] = {}
-    for index in np.unique(members):
-        chosen = torch.as_tensor(np.flatnonzero(members == index))
-        part = {key: value.index_select(axis, chosen) for key, value in inputs.items()}
-        result, _ = population.member(MEMBER_ROLES[role], int(index))(part)
-        for key in ("move_logits", "token_logits", "value"):
-            value = result[key]
-            if key not in outputs:
-                shape = list(value.shape)
-                shape[axis] = len(members)
-                outputs[key] = value.new_zeros(shape)
-            outputs[key] = outputs[key].index_copy(axis, chosen, value)
-    return outputs
-
-
-
 def expected_value(move_logits: torch.Tensor, q_values: torch.Tensor) -> torch.Tensor:
     """``V = sum_a pi(a) Q(a)`` under the listener's policy (masked moves have pi = 0)."""
     probabilities = move_logits.softmax(-1)

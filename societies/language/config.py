@@ -27,9 +27,12 @@ class LanguageConfig:
     """Torch threads of the run (set when it starts, recorded in environment.jsonl):
     a fixed count gives the same metrics whatever OMP_NUM_THREADS says."""
     rounds: int = 1000
-    """PPO updates; each plays one episode in every environment."""
+    """Rounds: each steps every world ``rollout_steps`` times, then runs PPO on them."""
     num_envs: int = 256
-    """Environments (speaker-listener pairs) per round."""
+    """Worlds (speaker-listener pairs) stepped together; each resets itself the step its
+    episode ends."""
+    rollout_steps: int = 10
+    """Steps of every world per round (an episode may run on into the next round)."""
     channel: str = "gumbel"
     """How messages are learned: gumbel (differentiable, DIAL-style) or rl (policy gradient)."""
     population: int = 4
@@ -85,9 +88,8 @@ class LanguageConfig:
                 "'member' or 'population'", self.signalling_scope)
         require(self.critic in ("central", "independent"), "critic",
                 "'central' or 'independent'", self.critic)
-        require_counts(self, ("threads",
-                              "rounds", "num_envs", "population", "epochs", "minibatches",
-                              "eval_every", "eval_envs", "hidden"))
+        require_counts(self, ("threads", "rounds", "num_envs", "rollout_steps", "population",
+                              "epochs", "minibatches", "eval_every", "eval_envs", "hidden"))
         require(self.num_envs % self.minibatches == 0, "num_envs",
                 f"a multiple of minibatches ({self.minibatches})", self.num_envs)
         self.world.check()

@@ -13,9 +13,9 @@ import torch
 
 from socius.societies.engine.population import Population, pairing_schedule
 from socius.societies.language import metrics
-from socius.societies.language.agents import LISTENER, run_members
+from socius.societies.language.agents import LISTENER
 from socius.societies.language.config import LanguageConfig, make_world
-from socius.societies.language.rollout import Round, play_round
+from socius.societies.language.rollout import Round, play, start
 
 # Evaluation episodes use episode numbers far from any training round.
 EVALUATION_EPISODE = 1_000_000
@@ -40,8 +40,11 @@ def play_evaluation(config: LanguageConfig, population: Population, split: str,
 
     if intervention not in ("true", "shuffled", "random"):
         raise ValueError(f"intervention must be true, shuffled or random; got {intervention!r}")
-    return play_round(config, world, population, EVALUATION_EPISODE + seed, members,
-                      torch.Generator().manual_seed(seed), intervene=intervene, greedy=True)
+    carry = start(config, world, batch, EVALUATION_EPISODE + seed, members)
+    episode, _ = play(config, world, population, carry, config.world.max_cycles,
+                      torch.Generator().manual_seed(seed), auto_reset=False, greedy=True,
+                      intervene=intervene)
+    return episode
 
 
 def random_pairs(config: LanguageConfig, seed: int) -> np.ndarray:
@@ -62,7 +65,7 @@ def listener_probabilities(config: LanguageConfig, population: Population,
         for message in messages:
             inbox = torch.as_tensor(message + 1, dtype=inputs["inbox"].dtype)
             trial = dict(inputs, inbox=inbox.expand(states, 1, len(message)).contiguous())
-            out = run_members(population, LISTENER, trial, episode.members[:, LISTENER], 0)
+            out = population.run("listener", trial, episode.members[1, :, LISTENER])
             probabilities.append(out["move_logits"].softmax(-1))
     return torch.stack(probabilities, 1).numpy()
 
@@ -138,4 +141,8 @@ class _Joined:
     def member(self, role: str, index: int):
         """The member ``index`` of ``role``, from the population that supplies that role."""
         return self.parts[role].member(role, index)
+
+    def run(self, role: str, inputs: dict, members) -> dict:
+        """``Population.run`` of the population that supplies ``role``."""
+        return self.parts[role].run(role, inputs, members)
 

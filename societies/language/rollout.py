@@ -1,5 +1,12 @@
-"""The language experiment's episodes: every environment plays one whole episode per
-round through the pure core, recorded ``[T, B, ...]`` for the update and the metrics."""
+"""The language experiment's steps through the pure core.
+
+Training streams: every world resets itself the step its episode ends (the core's
+auto-reset), so no world waits for the others; a round is ``steps`` steps of every world
+and an episode may run across rounds. What a world carries from one round to the next is
+explicit (:class:`Carry`): its state, the members playing it and the speaker's decision.
+Evaluation plays exactly one episode per world (``auto_reset=False``; finished worlds
+wait, masked by ``alive``). Both write one record, :class:`Round`, ``[T, B, ...]``.
+"""
 
 from __future__ import annotations
 
@@ -9,94 +16,202 @@ import numpy as np
 import torch
 
 from socius.envs import core
+from socius.envs.state import WorldState
 from socius.societies.engine.population import Population
 from socius.societies.language.agents import (
     CRITIC,
     LISTENER,
+    MEMBER_ROLES,
     SPEAKER,
     critic_inputs,
     expected_value,
     role_inputs,
-    run_members,
 )
 from socius.societies.language.config import LanguageConfig
 
 
 @dataclass
+class Decision:
+    """Speaker decisions ``[D, ...]``: one per episode, taken at its first step."""
+
+    inputs: dict[str, torch.Tensor]  # the speaker's observation
+    members: np.ndarray  # [D] the speaker member that decided
+    tokens: torch.Tensor  # [D, L]
+    noise: torch.Tensor  # [D, L, V] Gumbel noise that drew them
+    token_logp: torch.Tensor  # [D]
+    value: torch.Tensor  # [D] the speaker's value of its goal
+    returns: torch.Tensor  # [D] discounted return of the episode from its first step
+    discount: torch.Tensor  # [D] gamma ** (steps so far)
+
+
+@dataclass
+class Carry:
+    """What a stream of worlds holds between rounds (the policy state made explicit)."""
+
+    state: WorldState
+    observation: dict[str, np.ndarray]
+    members: np.ndarray  # [B, 2] who plays each world's current episode
+    decision: Decision | None  # the running episodes' speaker decisions (None: fresh)
+
+
+@dataclass
 class Round:
-    """One round's episodes, every array ``[T, B, ...]`` (T = max_cycles)."""
+    """One round's steps, every array ``[T, B, ...]``."""
 
     speaker: dict[str, torch.Tensor]
     listener: dict[str, torch.Tensor]
-    tokens: torch.Tensor  # [T, B, L] speaker tokens
-    noise: torch.Tensor  # [T, B, L, V] Gumbel noise that drew them
+    members: np.ndarray  # [T, B, 2] who played each step
+    tokens: torch.Tensor  # [T, B, L] the episode's speaker tokens
+    noise: torch.Tensor  # [T, B, L, V]
     token_logp: torch.Tensor  # [T, B]
     moves: torch.Tensor  # [T, B] listener moves
     move_logp: torch.Tensor  # [T, B]
-    values: torch.Tensor  # [T, B, 2] per role
+    values: torch.Tensor  # [T, B] the listener's value (or the central critic's)
     rewards: torch.Tensor  # [T, B]
-    alive: torch.Tensor  # [T, B] the episode was still running before this step
-    members: np.ndarray  # [B, 2] who played in each environment
-    success: float
+    alive: torch.Tensor  # [T, B] the episode was running before this step
+    ends: torch.Tensor  # [T, B] the episode ended after this step
+    bootstrap: torch.Tensor  # [B] value after the last step (running episodes)
+    decisions: Decision | None  # speaker decisions whose episodes ended in this round
+    success: float  # share of the episodes that ended in this round with the reward
+    episodes: int  # episodes that ended in this round
 
 
-def play_round(config: LanguageConfig, world, population: Population, round_index: int,
-               members: np.ndarray, generator: torch.Generator, intervene=None,
-               greedy: bool = False) -> Round:
-    """Play one episode per environment (no gradients), sampling actions or, if ``greedy``,
-    taking the most likely ones.
+def start(config: LanguageConfig, world, batch: int, episode: int,
+          members: np.ndarray) -> Carry:
+    """Fresh worlds ``batch`` at episode number ``episode``, played by ``members [B, 2]``."""
+    state, observation = core.reset(world, config.seed, batch, episode=episode)
+    return Carry(state, observation, np.asarray(members), None)
 
-    ``intervene(tokens [B, L]) -> tokens`` replaces the speaker's tokens before the world
-    delivers them (for the intervention test).
+
+def decide(config: LanguageConfig, population: Population, observation: dict,
+           members: np.ndarray, generator: torch.Generator, greedy: bool) -> Decision:
+    """Each speaker's (``members [B]``) one message for its episode, by Gumbel-max with
+    noise the update can reuse (greedy: the most likely tokens)."""
+    speaker_in = role_inputs(observation, SPEAKER)
+    batch, length = len(members), config.world.message_length
+    said = population.run(MEMBER_ROLES[SPEAKER], speaker_in, members)
+    uniform = torch.rand(said["token_logits"].shape, generator=generator)
+    noise = -torch.log(-torch.log(uniform.clamp(1e-10, 1 - 1e-7)))
+    token_logits = said["token_logits"].log_softmax(-1)
+    tokens = ((token_logits + (0 if greedy else noise)).argmax(-1) if length else
+              torch.zeros(batch, 0, dtype=torch.long))
+    token_logp = token_logits.gather(-1, tokens[..., None]).squeeze(-1).sum(-1)
+    return Decision(speaker_in, np.asarray(members), tokens, noise, token_logp,
+                    said["value"], torch.zeros(batch), torch.ones(batch))
+
+
+def play(config: LanguageConfig, world, population: Population, carry: Carry, steps: int,
+         generator: torch.Generator, draw_members=None, auto_reset: bool = True,
+         greedy: bool = False, intervene=None) -> tuple[Round, Carry]:
+    """``steps`` steps of every world in ``carry`` (no gradients); returns the record and
+    what the worlds carry into the next round.
+
+    ``draw_members(count) -> [count, 2]`` seats the episodes that start during the round
+    (auto-reset only). ``intervene(tokens [B, L]) -> tokens`` replaces what the speakers
+    say before the world delivers it (the intervention tests).
     """
-    batch = len(members)
-    state, observation = core.reset(world, config.seed, batch, episode=round_index)
-    length = config.world.message_length
-    record: dict[str, list] = {k: [] for k in ("speaker", "listener", "tokens", "noise",
-                                               "token_logp", "moves", "move_logp", "values",
-                                               "rewards", "alive")}
+    batch = carry.members.shape[0]
+    state, observation, members = carry.state, carry.observation, carry.members.copy()
+    steps_record: list[dict] = []
     alive = torch.ones(batch, dtype=torch.bool)
-    success = torch.zeros(batch)
+    finished_decisions: list[tuple[Decision, torch.Tensor]] = []
+    successes = episodes = 0
     with torch.no_grad():
-        # The speaker's goal never changes within an episode, so it decides once: one
-        # message, drawn by Gumbel-max with noise the update can reuse, repeated every step.
-        speaker_in = role_inputs(observation, SPEAKER)
-        said = run_members(population, SPEAKER, speaker_in, members[:, SPEAKER], 0)
-        uniform = torch.rand(said["token_logits"].shape, generator=generator)
-        noise = -torch.log(-torch.log(uniform.clamp(1e-10, 1 - 1e-7)))
-        token_logits = said["token_logits"].log_softmax(-1)
-        tokens = ((token_logits + (0 if greedy else noise)).argmax(-1) if length else
-                  torch.zeros(batch, 0, dtype=torch.long))
-        token_logp = token_logits.gather(-1, tokens[..., None]).squeeze(-1).sum(-1)
-        for _ in range(config.world.max_cycles):
+        decision = carry.decision if carry.decision is not None else decide(
+            config, population, observation, members[:, SPEAKER], generator, greedy)
+        for _ in range(steps):
             listener_in = role_inputs(observation, LISTENER)
-            heard = run_members(population, LISTENER, listener_in, members[:, LISTENER], 0)
-            values = torch.stack([said["value"], heard["value"]], -1)
+            heard = population.run(MEMBER_ROLES[LISTENER], listener_in, members[:, LISTENER])
+            value = heard["value"]
             if config.critic == "central" and not greedy:
-                q_values = run_members(population, CRITIC, critic_inputs(listener_in, speaker_in),
-                                       members[:, LISTENER], 0)["move_logits"]
-                central = expected_value(heard["move_logits"], q_values)
-                values = torch.stack([central, central], -1)
-            move_dist = torch.distributions.Categorical(logits=heard["move_logits"])
+                q_values = population.run(MEMBER_ROLES[CRITIC],
+                                          critic_inputs(listener_in, decision.inputs),
+                                          members[:, LISTENER])["move_logits"]
+                value = expected_value(heard["move_logits"], q_values)
+            distribution = torch.distributions.Categorical(logits=heard["move_logits"])
             moves = (heard["move_logits"].argmax(-1) if greedy else
-                     torch.multinomial(move_dist.probs, 1, generator=generator).squeeze(-1))
-            sent = tokens if intervene is None else torch.as_tensor(intervene(tokens.numpy()))
-            actions = np.zeros((batch, 2, 1 + length), dtype=np.int64)
+                     torch.multinomial(distribution.probs, 1, generator=generator).squeeze(-1))
+            sent = decision.tokens if intervene is None else torch.as_tensor(
+                intervene(decision.tokens.numpy()))
+            actions = np.zeros((batch, 2, 1 + config.world.message_length), dtype=np.int64)
             actions[:, LISTENER, 0] = moves.numpy()
             actions[:, SPEAKER, 1:] = sent.numpy()
-            state, result = core.step(world, state, actions, auto_reset=False)
+            state, result = core.step(world, state, actions, auto_reset=auto_reset)
             reward = torch.as_tensor(result.reward[:, LISTENER]) * alive
-            for key, value in (("speaker", speaker_in), ("listener", listener_in),
-                               ("tokens", tokens), ("noise", noise), ("token_logp", token_logp),
-                               ("moves", moves), ("move_logp", move_dist.log_prob(moves)),
-                               ("values", values),
-                               ("rewards", reward), ("alive", alive)):
-                record[key].append(value)
-            success = torch.maximum(success, reward)
-            alive = alive & ~torch.as_tensor(result.terminated | result.truncated)
+            ends = torch.as_tensor(result.terminated | result.truncated) & alive
+            steps_record.append({
+                "speaker": decision.inputs, "listener": listener_in,
+                "members": members.copy(), "tokens": decision.tokens, "noise": decision.noise,
+                "token_logp": decision.token_logp, "moves": moves,
+                "move_logp": distribution.log_prob(moves), "values": value,
+                "rewards": reward, "alive": alive, "ends": ends})
+            decision.returns = decision.returns + decision.discount * reward
+            decision.discount = decision.discount * config.gamma
+            ended = ends.nonzero().squeeze(-1)
+            episodes += len(ended)
+            successes += int((reward[ended] > 0).sum())
             observation = result.observation
-    stacked = {k: (torch.stack(v) if k not in ("speaker", "listener") else
-                   {key: torch.stack([step[key] for step in v]) for key in v[0]})
-               for k, v in record.items()}
-    return Round(**stacked, members=members, success=float(success.mean()))
+            if not auto_reset:
+                alive = alive & ~ends
+                continue
+            if len(ended):
+                finished_decisions.append(_take(decision, ended))
+                fresh = draw_members(len(ended)) if draw_members is not None else members[
+                    ended.numpy()]
+                members[ended.numpy()] = fresh
+                started = decide(config, population, _rows(observation, ended.numpy()),
+                                 fresh[:, SPEAKER], generator, greedy)
+                decision = _put(decision, ended, started)
+        bootstrap = population.run(MEMBER_ROLES[LISTENER], role_inputs(observation, LISTENER),
+                                   members[:, LISTENER])["value"]
+    record = _stack(steps_record)
+    done = _concat(finished_decisions) if finished_decisions else None
+    return (Round(**record, bootstrap=bootstrap, decisions=done,
+                  success=successes / max(episodes, 1), episodes=episodes),
+            Carry(state, observation, members, decision))
 
+
+def _rows(observation: dict[str, np.ndarray], rows: np.ndarray) -> dict[str, np.ndarray]:
+    return {key: value[rows] for key, value in observation.items()}
+
+
+def _take(decision: Decision, rows: torch.Tensor) -> Decision:
+    """The decisions of ``rows``."""
+    return Decision({k: v[rows] for k, v in decision.inputs.items()},
+                    decision.members[rows.numpy()], decision.tokens[rows], decision.noise[rows],
+                    decision.token_logp[rows], decision.value[rows], decision.returns[rows],
+                    decision.discount[rows])
+
+
+def _put(decision: Decision, rows: torch.Tensor, fresh: Decision) -> Decision:
+    """``decision`` with ``rows`` replaced by ``fresh`` (new tensors, the old stay recorded)."""
+    def put(old, new):
+        return old.index_copy(0, rows, new)
+
+    members = decision.members.copy()
+    members[rows.numpy()] = fresh.members
+    return Decision({k: put(v, fresh.inputs[k]) for k, v in decision.inputs.items()}, members,
+                    put(decision.tokens, fresh.tokens), put(decision.noise, fresh.noise),
+                    put(decision.token_logp, fresh.token_logp), put(decision.value, fresh.value),
+                    put(decision.returns, fresh.returns), put(decision.discount, fresh.discount))
+
+
+def _concat(parts: list[Decision]) -> Decision:
+    """Decisions of several steps as one batch."""
+    return Decision({k: torch.cat([p.inputs[k] for p in parts]) for k in parts[0].inputs},
+                    np.concatenate([p.members for p in parts]),
+                    *(torch.cat([getattr(p, name) for p in parts]) for name in (
+                        "tokens", "noise", "token_logp", "value", "returns", "discount")))
+
+
+def _stack(steps: list[dict]) -> dict:
+    """Per-step records as ``[T, B, ...]``."""
+    stacked = {}
+    for key in steps[0]:
+        if key in ("speaker", "listener"):
+            stacked[key] = {k: torch.stack([s[key][k] for s in steps]) for k in steps[0][key]}
+        elif key == "members":
+            stacked[key] = np.stack([s[key] for s in steps])
+        else:
+            stacked[key] = torch.stack([s[key] for s in steps])
+    return stacked

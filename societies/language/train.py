@@ -3,13 +3,19 @@ listeners trained by multi-agent PPO, with the message channel learned one of tw
 
     socius run language --set channel=gumbel rounds=1000
 
-1. **Population.** ``population`` speakers and as many listeners, each with its own
-   network. Every round a seeded schedule pairs them at random, one pair per environment.
-2. **Round.** Every environment plays one whole episode (``max_cycles`` steps) through the
-   pure core. The speaker sees the target ``(colour, shape)`` and decides once per episode:
-   one message, repeated every step. The listener sees the room and, from step 1 on, that
-   message.
-3. **Update.** PPO on the round's episodes (independent learners, shared reward, GAE).
+1. **Population.** ``population`` speakers and as many listeners. The members of a role
+   are one network with a leading member axis (``engine.population``): weights stacked
+   ``[P, ...]``, one Adam step for all, gradients clipped per member.
+2. **Round.** Every world steps ``rollout_steps`` times through the pure core and resets
+   itself the step its episode ends, so no world waits (``rollout.play``). A fresh
+   episode draws its speaker and listener at random from the population. The speaker
+   sees the target ``(colour, shape)`` and decides once per episode: one message,
+   repeated every step. The listener sees the room and, from the episode's second step
+   on, that message.
+3. **Update.** PPO on the round's steps (independent learners, shared reward). The
+   listener learns from GAE advantages, bootstrapped where an episode runs on past the
+   round; the speaker, which decides once per episode, from the episode's own return
+   (lambda = 1), once the episode has ended.
    - ``channel=rl``: the message is an action, trained by the policy gradient.
    - ``channel=gumbel`` (DIAL-style): during the update the message is rebuilt as a
      straight-through Gumbel-Softmax sample with the noise that drew it, so its value is
@@ -35,128 +41,172 @@ from torch import nn
 from tqdm import tqdm
 
 from socius.agents.modules import pad_silence
-from socius.agents.ppo import clipped_surrogate, gae, gradient_step, minibatches, normalise
-from socius.societies.engine.population import Population, pairing_schedule
+from socius.agents.ppo import clipped_surrogate, gae, minibatches, normalise
+from socius.societies.engine.population import MemberAdam, Population, pairing_schedule
 from socius.societies.language.agents import (
-    CRITIC,
     LISTENER,
     ROLES,
     SPEAKER,
     critic_inputs,
     make_population,
-    run_members,
 )
 from socius.societies.language.config import LanguageConfig, make_world
 from socius.societies.language.evaluate import evaluate
-from socius.societies.language.rollout import Round, play_round
+from socius.societies.language.rollout import Carry, Round, play, start
 from socius.societies.runs.directory import open_run
 
 
 def advantages(config: LanguageConfig, episode: Round) -> tuple[torch.Tensor, torch.Tensor]:
-    """GAE advantages and returns ``[T, B, 2]`` per role (one episode per env, no bootstrap)."""
-    reward = episode.rewards[..., None].expand_as(episode.values)
-    alive = episode.alive[..., None].expand_as(episode.values)
-    return gae(reward, episode.values, alive, config.gamma, config.gae_lambda)
+    """The listener's GAE advantages and returns ``[T, B]`` over streams of episodes
+    (bootstrapped from its value where an episode runs on past the round)."""
+    return gae(episode.rewards, episode.values, episode.alive, config.gamma,
+               config.gae_lambda, ends=episode.ends, bootstrap=episode.bootstrap)
 
 
 def relaxed_inbox(config: LanguageConfig, token_logits: torch.Tensor, tokens: torch.Tensor,
                   noise: torch.Tensor, stored_inbox: torch.Tensor) -> torch.Tensor:
-    """The listener's inbox ``[T, b, 1, L, V+1]`` rebuilt from the speaker's straight-through
-    Gumbel-Softmax samples: equal in value to what was heard, differentiable in the logits."""
+    """The listener's inbox ``[N, 1, L, V+1]`` rebuilt from its speaker's straight-through
+    Gumbel-Softmax sample: equal in value to what was heard (silence where nothing was
+    heard yet), differentiable in the speaker's logits ``[N, L, V]``."""
     soft = ((token_logits + noise) / config.temperature).softmax(-1)
     hard = nn.functional.one_hot(tokens, config.world.vocab_size).float()
-    message = pad_silence(hard + soft - soft.detach())  # [T, b, L, V+1]
-    silence = nn.functional.one_hot(stored_inbox[:1].long(), config.world.vocab_size + 1).float()
-    # Step t hears the speaker's step t - 1; step 0 hears silence (the stored inbox).
-    return torch.cat([silence, message[:-1, :, None]], dim=0)
+    message = pad_silence(hard + soft - soft.detach())[:, None]  # [N, 1, L, V+1]
+    stored = nn.functional.one_hot(stored_inbox.long(), config.world.vocab_size + 1).float()
+    heard = (stored_inbox > 0).all(-1)[..., None, None]  # [N, 1, 1, 1]
+    return torch.where(heard, message, stored)
 
 
 def ppo_losses(config: LanguageConfig, population: Population, episode: Round,
-               advantage: torch.Tensor, returns: torch.Tensor,
-               envs: torch.Tensor) -> dict[str, torch.Tensor]:
-    """PPO losses of both roles on the environments ``envs`` (whole episodes).
+               advantage: torch.Tensor, returns: torch.Tensor, envs: torch.Tensor,
+               decisions: torch.Tensor | None) -> dict[str, torch.Tensor]:
+    """PPO losses of both roles on the steps of worlds ``envs`` and the speaker decisions
+    ``decisions`` (indices into ``episode.decisions``).
 
-    The speaker's input is its goal, the same at every step, so it runs once per episode;
-    the listener runs only on the steps before its episode ended (the rest are masked).
+    Each role runs once: the speaker on its step inputs, its decisions and its distinct
+    goals (for the signalling bias) together, the listener on its plain and relaxed
+    inboxes together.
     """
-    pick = {k: v.index_select(1, envs) for k, v in (
-        ("tokens", episode.tokens), ("noise", episode.noise), ("token_logp", episode.token_logp),
-        ("moves", episode.moves), ("move_logp", episode.move_logp), ("alive", episode.alive))}
-    members = episode.members[envs.numpy()]
-    step, env = pick["alive"].nonzero(as_tuple=True)  # live steps, step-major
-    speaker_in = {k: v[0].index_select(0, envs) for k, v in episode.speaker.items()}
-    listener_in = {k: v.index_select(1, envs) for k, v in episode.listener.items()}
-    said = run_members(population, SPEAKER, speaker_in, members[:, SPEAKER], 0)
-    token_logits = said["token_logits"].log_softmax(-1)  # [b, L, V]
-    live = {k: v[step, env] for k, v in listener_in.items()}
-    plain = run_members(population, LISTENER, live, members[env.numpy(), LISTENER], 0)
-    heard = plain
-    if config.channel == "gumbel" and config.world.message_length:
+    alive = episode.alive.index_select(1, envs)
+    step, env = alive.nonzero(as_tuple=True)  # live steps, step-major
+
+    def pick(value: torch.Tensor) -> torch.Tensor:
+        return value.index_select(1, envs)[step, env]
+
+    members = episode.members[:, envs.numpy()][step.numpy(), env.numpy()]  # [N, 2]
+    live = {k: pick(v) for k, v in episode.listener.items()}
+    speaker_in = {k: pick(v) for k, v in episode.speaker.items()}
+    moves = pick(episode.moves)
+    talking = bool(config.world.message_length)
+    relaxing = config.channel == "gumbel" and talking
+    signalling_on = bool(config.signalling_weight) and talking
+    decided = decisions is not None and len(decisions) > 0
+    # The speaker's batch: [steps (gumbel) | decisions | distinct goals x members].
+    parts = []
+    if relaxing:
+        parts.append((speaker_in, members[:, SPEAKER]))
+    if decided:
+        decision = episode.decisions
+        parts.append(({k: v[decisions] for k, v in decision.inputs.items()},
+                      decision.members[decisions.numpy()]))
+    if signalling_on:
+        goals, goal_members = signalling_batch(config, speaker_in,
+                                               np.unique(members[:, SPEAKER]))
+        parts.append((goals, goal_members))
+    said = split_run(population, "speaker", parts)
+    listener_parts = [(live, members[:, LISTENER])]
+    if relaxing:
         # The PPO surrogate alone reaches the speaker: it runs on the relaxed message (equal
         # in value to what was heard). The value and entropy terms use the plain run, or
         # their gradients (the value's is far larger) would train the speaker too.
-        relaxed = relaxed_inbox(config, token_logits.expand(pick["alive"].shape[0],
-                                                            *token_logits.shape),
-                                pick["tokens"], pick["noise"], listener_in["inbox"])
-        heard = run_members(population, LISTENER, dict(live, inbox=relaxed[step, env]),
-                            members[env.numpy(), LISTENER], 0)
-    advantage, returns = advantage.index_select(1, envs)[step, env], returns.index_select(
-        1, envs)[step, env]  # [N, 2]
-
-    def clipped(new_logp, old_logp, adv):
-        return clipped_surrogate(new_logp, old_logp, adv, config.clip)
-
-    losses = {"listener": clipped(
-        torch.distributions.Categorical(logits=heard["move_logits"]).log_prob(
-            pick["moves"][step, env]), pick["move_logp"][step, env],
-        normalise(advantage[:, LISTENER])),
+        relaxed = relaxed_inbox(config, said.pop(0)["token_logits"].log_softmax(-1), pick(
+            episode.tokens), pick(episode.noise), live["inbox"])
+        plain_inbox = nn.functional.one_hot(live["inbox"].long(),
+                                            config.world.vocab_size + 1).float()
+        listener_parts = [(dict(live, inbox=plain_inbox), members[:, LISTENER]),
+                          (dict(live, inbox=relaxed), members[:, LISTENER])]
+    listened = split_run(population, "listener", listener_parts)
+    plain, heard = listened[0], listened[-1]
+    advantage, returns = pick(advantage), pick(returns)
+    losses = {"listener": clipped_surrogate(
+        torch.distributions.Categorical(logits=heard["move_logits"]).log_prob(moves),
+        pick(episode.move_logp), normalise(advantage), config.clip),
         "move_entropy": -torch.distributions.Categorical(
             logits=plain["move_logits"]).entropy().mean()}
-    if config.world.message_length:
-        token_entropy = -(token_logits.exp() * token_logits).sum(-1).sum(-1)
-        losses["token_entropy"] = -token_entropy.mean()
-        if config.channel == "rl":
-            # The message is one decision per episode, taken at step 0 and repeated.
-            first = step == 0  # every episode is alive at step 0, in env order
-            new_logp = token_logits.gather(-1, pick["tokens"][0, ..., None]).squeeze(-1).sum(-1)
-            losses["speaker"] = clipped(new_logp, pick["token_logp"][0],
-                                        normalise(advantage[first, SPEAKER]))
-    if config.signalling_weight and config.world.message_length:
-        losses["signalling"] = -signalling(config, population, episode.speaker,
-                                           np.unique(members[:, SPEAKER]))
     if config.critic == "central":
-        critic_in = critic_inputs(live, {k: v[env] for k, v in speaker_in.items()})
-        q_values = run_members(population, CRITIC, critic_in, members[env.numpy(), LISTENER],
-                               0)["move_logits"]
-        taken = q_values.gather(-1, pick["moves"][step, env][:, None]).squeeze(-1)
-        losses["value"] = ((taken - returns[:, LISTENER]) ** 2).mean()
+        q_values = population.run("critic", critic_inputs(live, speaker_in),
+                                  members[:, LISTENER])["move_logits"]
+        taken = q_values.gather(-1, moves[:, None]).squeeze(-1)
+        losses["value"] = ((taken - returns) ** 2).mean()
     else:
-        values = torch.stack([said["value"][env], plain["value"]], -1)
-        losses["value"] = ((values - returns) ** 2).sum(-1).mean()
+        losses["value"] = ((plain["value"] - returns) ** 2).mean()
+    if decided:
+        losses.update(speaker_losses(config, episode.decisions, decisions, said.pop(0)))
+    if signalling_on:
+        losses["signalling"] = -signalling(config, said.pop(0)["token_logits"],
+                                           len(goal_members) // len(goals["goal"]))
     return losses
 
 
+def split_run(population: Population, role: str,
+              parts: list[tuple[dict[str, torch.Tensor], np.ndarray]]) -> list[dict]:
+    """One ``population.run`` of ``role`` over several batches; their outputs, in order."""
+    if not parts:
+        return []
+    keys = parts[0][0].keys()
+    inputs = {key: torch.cat([part[key] for part, _ in parts]) for key in keys}
+    outputs = population.run(role, inputs, np.concatenate([m for _, m in parts]))
+    sizes = [len(m) for _, m in parts]
+    pieces = {key: value.split(sizes) for key, value in outputs.items()}
+    return [{key: pieces[key][i] for key in pieces} for i in range(len(parts))]
 
-def signalling(config: LanguageConfig, population: Population,
-               speaker: dict[str, torch.Tensor], members: np.ndarray) -> torch.Tensor:
-    """``I(message; goal)`` in nats with goals uniform over the distinct goals in the speaker
-    inputs ``[T, B, ...]``: the mean over ``members`` of each one's own, or with scope
-    'population' that of the mixture of all speakers."""
-    _, rows = np.unique(speaker["goal"][0].numpy(), axis=0, return_index=True)
-    inputs = {key: value[0, torch.as_tensor(rows)] for key, value in speaker.items()}
+
+def speaker_losses(config: LanguageConfig, decision, rows: torch.Tensor,
+                   said: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The speaker's own terms on whole-episode decisions ``rows`` (``said``: its outputs
+    on them): its value and, with the rl channel, its policy gradient, both from the
+    episode's return (lambda = 1)."""
+    returns = decision.returns[rows]
+    losses = {}
+    if config.critic != "central":
+        losses["speaker_value"] = ((said["value"] - returns) ** 2).mean()
+    if config.world.message_length:
+        token_logits = said["token_logits"].log_softmax(-1)
+        token_entropy = -(token_logits.exp() * token_logits).sum(-1).sum(-1)
+        losses["token_entropy"] = -token_entropy.mean()
+        if config.channel == "rl":
+            new_logp = token_logits.gather(-1, decision.tokens[rows][..., None]).squeeze(
+                -1).sum(-1)
+            losses["speaker"] = clipped_surrogate(
+                new_logp, decision.token_logp[rows],
+                normalise(returns - decision.value[rows]), config.clip)
+    return losses
+
+
+def signalling_batch(config: LanguageConfig, speaker: dict[str, torch.Tensor],
+                     members: np.ndarray) -> tuple[dict[str, torch.Tensor], np.ndarray]:
+    """The distinct goals in the speaker inputs ``[N, ...]``, once per member whose
+    messages the bias reads (every member with scope 'population'): inputs and members."""
+    _, rows = np.unique(speaker["goal"].numpy(), axis=0, return_index=True)
+    goals = {key: value[torch.as_tensor(rows)] for key, value in speaker.items()}
     if config.signalling_scope == "population":
         members = np.arange(config.population)
-    messages = []
-    for index in members:
-        probabilities = population.member(ROLES[SPEAKER], int(index))(inputs)[0][
-            "token_logits"].softmax(-1)  # [goals, L, V]
-        message = probabilities[:, 0]
-        for position in range(1, probabilities.shape[1]):
-            message = (message[:, :, None] * probabilities[:, position, None, :]).flatten(1)
-        messages.append(message)  # [goals, V ** L]
+    repeated = {key: value.repeat(len(members), *([1] * (value.dim() - 1)))
+                for key, value in goals.items()}
+    return repeated, np.repeat(members, len(rows))
+
+
+def signalling(config: LanguageConfig, token_logits: torch.Tensor,
+               members: int) -> torch.Tensor:
+    """``I(message; goal)`` in nats with goals uniform, from the speakers' token logits on
+    :func:`signalling_batch` ``[members * goals, L, V]``: the mean over members of each
+    one's own, or with scope 'population' that of the mixture of all speakers."""
+    probabilities = token_logits.softmax(-1).reshape(members, -1, *token_logits.shape[1:])
+    messages = probabilities[:, :, 0]
+    for position in range(1, probabilities.shape[2]):
+        messages = (messages[..., :, None] * probabilities[:, :, position, None, :]).flatten(2)
     if config.signalling_scope == "population":
-        messages = [torch.stack(messages).mean(0)]
-    return sum(entropy(m.mean(0)) - entropy(m).mean(0) for m in messages) / len(messages)
+        messages = messages.mean(0, keepdim=True)  # [1, goals, V ** L]
+    return (entropy(messages.mean(1)) - entropy(messages).mean(1)).mean()
 
 
 def entropy(probabilities: torch.Tensor) -> torch.Tensor:
@@ -166,7 +216,8 @@ def entropy(probabilities: torch.Tensor) -> torch.Tensor:
 
 def total_loss(config: LanguageConfig, losses: dict[str, torch.Tensor]) -> torch.Tensor:
     """Weighted sum of the PPO losses."""
-    total = losses["listener"] + config.value_weight * losses["value"]
+    total = losses["listener"] + config.value_weight * (
+        losses["value"] + losses.get("speaker_value", 0.0))
     total = total + config.move_entropy * losses["move_entropy"]
     if "token_entropy" in losses and config.channel == "rl":
         # The differentiable speaker explores through its Gumbel noise; a bonus would only
@@ -179,15 +230,25 @@ def total_loss(config: LanguageConfig, losses: dict[str, torch.Tensor]) -> torch
     return total
 
 
-def update(config: LanguageConfig, population: Population, optimizer: torch.optim.Optimizer,
+def update(config: LanguageConfig, population: Population, optimizer: MemberAdam,
            episode: Round, generator: torch.Generator) -> dict[str, float]:
     """PPO epochs over one round; returns the last minibatch's losses."""
     advantage, returns = advantages(config, episode)
+    decided = 0 if episode.decisions is None else len(episode.decisions.members)
     report: dict[str, float] = {}
+    chunks: list[torch.Tensor] = []
     for envs in minibatches(episode.rewards.shape[1], config.minibatches, config.epochs,
                             generator):
-        losses = ppo_losses(config, population, episode, advantage, returns, envs)
-        gradient_step(optimizer, total_loss(config, losses), population.parameters(), 1.0)
+        if not chunks and decided:
+            # The speaker's decisions split into as many minibatches, afresh each epoch.
+            chunks = list(torch.randperm(decided, generator=generator).tensor_split(
+                config.minibatches))
+        losses = ppo_losses(config, population, episode, advantage, returns, envs,
+                            chunks.pop(0) if chunks else None)
+        optimizer.zero_grad()
+        total_loss(config, losses).backward()
+        population.clip_gradients(1.0)
+        optimizer.step()
         report = {k: float(v.detach()) for k, v in losses.items()}
     return report
 
@@ -197,15 +258,20 @@ def schedule(config: LanguageConfig, generator: np.random.Generator) -> np.ndarr
     return pairing_schedule(generator, config.population, len(ROLES), config.num_envs)
 
 
-def make_optimizer(config: LanguageConfig, population: Population) -> torch.optim.Optimizer:
-    """Adam over every member (foreach: one batched step over all of them, also on a CPU)."""
-    return torch.optim.Adam(population.parameters(), lr=config.learning_rate, foreach=True)
+def make_optimizer(config: LanguageConfig, population: Population) -> MemberAdam:
+    """Adam over the stacked members, with a step count per member (so a replaced
+    member restarts its own bias correction)."""
+    return MemberAdam(population.parameters(), population.stacked, lr=config.learning_rate)
 
 
-def reset_optimizer_state(optimizer: torch.optim.Optimizer, module: nn.Module) -> None:
-    """Forget the optimizer's moments for ``module``'s parameters (after a replacement)."""
-    for parameter in module.parameters():
-        optimizer.state.pop(parameter, None)
+def draw_members(config: LanguageConfig, pairing: np.random.Generator):
+    """Who plays each episode that starts mid-round: a speaker and a listener, uniformly."""
+    return lambda count: pairing.integers(0, config.population, (count, len(ROLES)))
+
+
+def start_stream(config: LanguageConfig, world, members: np.ndarray) -> Carry:
+    """The training worlds' first episodes, seated by ``members [num_envs, 2]``."""
+    return start(config, world, config.num_envs, 0, members)
 
 
 def train(config: LanguageConfig, out: str | Path | None = None, progress: bool = True,
@@ -222,13 +288,15 @@ def train(config: LanguageConfig, out: str | Path | None = None, progress: bool 
     population = make_population(config, world, generator)
     optimizer = make_optimizer(config, population)
     pairing = np.random.default_rng(config.seed)
-    start = 0
+    carry = start_stream(config, world, schedule(config, pairing))
+    start, episodes = 0, 0
     checkpoint = run.load_checkpoint() if run is not None else None
     if checkpoint is not None:
         population.load_state_dict(checkpoint["population"])
         optimizer.load_state_dict(checkpoint["optimizer"])
         pairing.bit_generator.state = checkpoint["pairing"]
         generator.set_state(checkpoint["generator"])
+        carry, episodes = checkpoint["carry"], checkpoint["episodes"]
         start = checkpoint["progress"]
         run.truncate(start, "round")
     rows = run.rows() if run is not None else []
@@ -241,15 +309,19 @@ def train(config: LanguageConfig, out: str | Path | None = None, progress: bool 
         if config.replace_every and round_index and round_index % config.replace_every == 0:
             seat = (round_index // config.replace_every - 1) % config.population
             for role in population.config.roles:
-                reset_optimizer_state(optimizer, population.replace(role, seat, generator))
-        episode = play_round(config, world, population, round_index, schedule(config, pairing),
-                             generator)
+                population.replace(role, seat, generator)
+            optimizer.reset_member(seat)
+        episode, carry = play(config, world, population, carry, config.rollout_steps, generator,
+                              draw_members(config, pairing))
         losses = update(config, population, optimizer, episode, generator)
+        episodes += episode.episodes
         done = round_index + 1
         if done % config.eval_every == 0 or done == config.rounds:
             report = evaluate(config, population, seed=config.seed, permutations=200,
                               cross_play=False)
-            row = {"round": done, "episodes": done * config.num_envs,
+            row = {"round": done, "episodes": episodes,
+                   "env_steps": done * config.num_envs * config.rollout_steps,
+                   "updates": done * config.epochs * config.minibatches,
                    "train_success": episode.success, **losses, **report}
             rows.append(row)
             bar.set_postfix(success=f"{report['success']:.2f}",
@@ -260,6 +332,6 @@ def train(config: LanguageConfig, out: str | Path | None = None, progress: bool 
                 run.save_checkpoint({
                     "progress": done, "population": population.state_dict(),
                     "optimizer": optimizer.state_dict(), "pairing": pairing.bit_generator.state,
-                    "generator": generator.get_state()})
+                    "generator": generator.get_state(), "carry": carry, "episodes": episodes})
     return rows
 

@@ -197,6 +197,28 @@ def test_memory_reset_zeroes_exactly_flagged_environments():
     torch.testing.assert_close(outputs[-1], final)
 
 
+def test_fused_unroll_equals_stepping_with_resets_mid_sequence():
+    memory = Memory(6, HIDDEN, generator=generator())
+    draw = generator(3)
+    xs = torch.randn(7, 5, 6, generator=draw)
+    resets = torch.rand(7, 5, generator=draw) < 0.2
+    resets[0] = True
+    state = torch.randn(5, HIDDEN, generator=draw)
+    fused, final = memory.unroll(xs, state, resets)
+    stepped, step_state = [], state
+    for t in range(7):
+        output, step_state = memory(xs[t], step_state, resets[t])
+        stepped.append(output)
+    torch.testing.assert_close(fused, torch.stack(stepped))
+    torch.testing.assert_close(final, step_state)
+    # An old checkpoint (GRUCell names) loads into the fused layer.
+    old = {key.replace("rnn.", "cell.").replace("_l0", ""): value
+           for key, value in memory.state_dict().items()}
+    again = Memory(6, HIDDEN, generator=generator(9))
+    again.load_state_dict(old)
+    torch.testing.assert_close(again.unroll(xs, state, resets)[0], fused)
+
+
 def test_goal_encoder_ignores_masked_entries():
     spec, observations = rollout("goal_cycle_v0", {}, steps=1)
     encoder = GoalEncoder(spec, HIDDEN, generator=generator())

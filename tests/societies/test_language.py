@@ -28,13 +28,22 @@ def tiny(**fields) -> LanguageConfig:
                                       **fields}, SMALL_ROOM)
 
 
-def one_round(config):
+def one_round(config, steps=None):
     world = language.make_world(config, "train")
     generator = torch.Generator().manual_seed(0)
     population = language.make_population(config, world, generator)
-    members = language.schedule(config, np.random.default_rng(0))
-    episode = language.play_round(config, world, population, 0, members, generator)
+    pairing = np.random.default_rng(0)
+    carry = language.start_stream(config, world, language.schedule(config, pairing))
+    episode, _ = language.play(config, world, population, carry, steps or config.rollout_steps,
+                               generator, language.draw_members(config, pairing))
     return population, episode
+
+
+def gradient(population, role, name=None):
+    """Sum of |grad| over a role's stacked tensors (or the one called ``name``)."""
+    parameters, _ = population.stacked_state(role)
+    return sum(float(p.grad.abs().sum()) for key, p in parameters.items()
+               if p.grad is not None and name in (None, key))
 
 
 def speaker_gradient(config, term="listener"):
@@ -43,11 +52,22 @@ def speaker_gradient(config, term="listener"):
     # Rewarded episodes make the listener's advantage non-zero.
     advantage = advantage + torch.randn(advantage.shape, generator=torch.Generator().manual_seed(1))
     losses = language.ppo_losses(config, population, episode, advantage, returns,
-                                 torch.arange(config.num_envs))
+                                 torch.arange(config.num_envs), None)
     losses[term].backward()
-    return sum(float(p.grad.abs().sum()) for role_index in range(config.population)
-               for p in population.member("speaker", role_index).parameters()
-               if p.grad is not None)
+    return gradient(population, "speaker")
+
+
+def flat(inputs):
+    """Per-step inputs ``[T, B, ...]`` as ``[T * B, ...]``."""
+    return {key: value.flatten(0, 1) for key, value in inputs.items()}
+
+
+def signalling_of(config, population, speaker, members):
+    """The signalling bias of ``members`` on the goals in ``speaker`` inputs."""
+    inputs, rows = language.signalling_batch(config, speaker, members)
+    logits = population.run("speaker", inputs, rows)["token_logits"]
+    return language.signalling(config, logits, len(rows) // len(
+        np.unique(speaker["goal"].numpy(), axis=0)))
 
 
 @pytest.mark.parametrize("critic", ["independent", "central"])
@@ -60,15 +80,41 @@ def test_only_the_policy_term_trains_the_speaker_through_the_message():
     config = tiny(channel="gumbel", signalling_weight=0.0)
     assert speaker_gradient(config, "listener") > 0
     assert speaker_gradient(config, "move_entropy") == 0
-    # The speaker's own value head still learns from the value loss; nothing else of it.
-    population, episode = one_round(config)
+    assert speaker_gradient(config, "value") == 0
+
+
+def test_the_speaker_learns_from_its_own_return_once_per_episode():
+    config = tiny(channel="rl", signalling_weight=0.0)
+    population, episode = one_round(config, steps=3 * config.world.max_cycles)
+    decisions = episode.decisions
+    # Each finished episode gave one decision; its return is the episode's discounted sum
+    # of rewards from its first step (lambda = 1), here 0 or gamma ** (steps - 1).
+    assert len(decisions.members) == episode.episodes >= config.num_envs
+    successes = decisions.returns > 0
+    assert torch.all((decisions.returns == 0) | (decisions.returns > config.gamma ** 10))
+    assert float(successes.float().mean()) == pytest.approx(episode.success)
     advantage, returns = language.advantages(config, episode)
     losses = language.ppo_losses(config, population, episode, advantage, returns,
-                                 torch.arange(config.num_envs))
-    losses["value"].backward()
-    speaker = population.member("speaker", 0)
-    assert speaker.heads.tokens.weight.grad is None or float(
-        speaker.heads.tokens.weight.grad.abs().sum()) == 0
+                                 torch.arange(config.num_envs), torch.arange(8))
+    losses["speaker"].backward()
+    assert gradient(population, "speaker", "heads.tokens.weight") > 0
+    assert gradient(population, "listener") == 0
+
+
+def test_worlds_reset_themselves_so_no_step_is_wasted():
+    config = tiny()
+    population, episode = one_round(config, steps=2 * config.world.max_cycles)
+    assert bool(episode.alive.all())  # every recorded step is a live step
+    ended = episode.ends.sum(0)  # [B] episodes each world finished
+    assert int(ended.min()) >= 2  # at least two whole episodes of max_cycles each
+    assert int(episode.ends.sum()) == episode.episodes
+    # After an episode ends, the next step starts another with silence in the inbox and
+    # a fresh speaker decision (the speaker's inputs may change at that step only).
+    step, env = episode.ends[:-1].nonzero(as_tuple=True)
+    assert bool((episode.listener["inbox"][step + 1, env] == 0).all())
+    same_episode = ~episode.ends[:-1]
+    assert torch.equal(episode.speaker["goal"][1:][same_episode],
+                       episode.speaker["goal"][:-1][same_episode])
 
 
 def test_central_critic_reads_the_target_and_learns_from_the_value_loss():
@@ -77,27 +123,23 @@ def test_central_critic_reads_the_target_and_learns_from_the_value_loss():
     assert len(population.config.roles) == 3
     advantage, returns = language.advantages(config, episode)
     losses = language.ppo_losses(config, population, episode, advantage, returns,
-                                 torch.arange(config.num_envs))
+                                 torch.arange(config.num_envs), None)
     losses["value"].backward()
-    critic_gradient = sum(float(p.grad.abs().sum()) for p in
-                          population.member("critic", 0).parameters() if p.grad is not None)
-    listener_gradient = sum(float(p.grad.abs().sum()) for p in
-                            population.member("listener", 0).parameters() if p.grad is not None)
-    assert critic_gradient > 0 and listener_gradient == 0
+    assert gradient(population, "critic") > 0 and gradient(population, "listener") == 0
 
 
 def test_positive_signalling_makes_each_speaker_name_its_goals_apart():
     config = tiny(population=1, signalling_scope="member")
     population, episode = one_round(config)
-    speaker = population.member("speaker", 0)
-    optimizer = torch.optim.Adam(speaker.parameters(), lr=1e-3)
-    before = float(language.signalling(config, population, episode.speaker, np.array([0])).detach())
+    speaker = flat(episode.speaker)
+    optimizer = torch.optim.Adam(population.stacked_state("speaker")[0].values(), lr=1e-3)
+    before = float(signalling_of(config, population, speaker, np.array([0])).detach())
     for _ in range(200):
         optimizer.zero_grad()
-        (-language.signalling(config, population, episode.speaker, np.array([0]))).backward()
+        (-signalling_of(config, population, speaker, np.array([0]))).backward()
         optimizer.step()
-    after = float(language.signalling(config, population, episode.speaker, np.array([0])).detach())
-    goals = len(np.unique(episode.speaker["goal"][0].numpy(), axis=0))
+    after = float(signalling_of(config, population, speaker, np.array([0])).detach())
+    goals = len(np.unique(speaker["goal"].numpy(), axis=0))
     # A code that tells every goal apart reaches log(goals); a gradient-trained speaker
     # saturates a little short of it, with a few goals sharing a message.
     assert after > before + 1.0
@@ -107,15 +149,17 @@ def test_positive_signalling_makes_each_speaker_name_its_goals_apart():
 def test_relaxed_inbox_has_the_value_the_listener_heard():
     config = tiny()
     population, episode = one_round(config)
-    logits = torch.randn(*episode.tokens.shape, config.world.vocab_size, requires_grad=True)
-    relaxed = language.relaxed_inbox(config, logits.log_softmax(-1), episode.tokens,
-                                     episode.noise, episode.listener["inbox"])
-    heard = episode.listener["inbox"].long()
-    # Steps after the listener finished still carry the speaker's messages, so compare all.
-    assert torch.equal(relaxed.argmax(-1), heard)
+    tokens, noise = episode.tokens.flatten(0, 1), episode.noise.flatten(0, 1)
+    stored = episode.listener["inbox"].flatten(0, 1)
+    logits = torch.randn(*tokens.shape, config.world.vocab_size, requires_grad=True)
+    relaxed = language.relaxed_inbox(config, logits.log_softmax(-1), tokens, noise, stored)
+    assert torch.equal(relaxed.argmax(-1), stored.long())
     assert torch.allclose(relaxed.sum(-1), torch.ones_like(relaxed.sum(-1)))
-    relaxed[1:].sum().backward()
+    relaxed.sum().backward()
     assert logits.grad.abs().sum() > 0
+    heard = (stored > 0).all(-1).squeeze(-1)
+    assert bool(heard.any()) and bool((~heard).any())  # first steps hear silence
+    assert float(logits.grad[~heard].abs().sum()) == 0
 
 
 def test_bad_config_values_name_the_key():
@@ -201,25 +245,36 @@ def test_population_signalling_penalises_a_message_that_means_different_goals():
     member = tiny(signalling_scope="member")
     pooled = dataclasses.replace(member, signalling_scope="population")
     population, episode = one_round(member)
-    first, second = population.member("speaker", 0), population.member("speaker", 1)
-    optimizer = torch.optim.Adam(first.parameters(), lr=1e-2)
+    speaker = flat(episode.speaker)
+    # Keep the goals whose swap (values 0 <-> 1 in colour and shape) is also a goal, so
+    # the swapped code below names the same set of goals.
+    swap = torch.tensor([1, 0, 2, 3])
+    goals = {tuple(goal) for goal in speaker["goal"].tolist()}
+    closed = torch.tensor([tuple(swap[torch.tensor(goal)].tolist()) in goals
+                           for goal in speaker["goal"].tolist()])
+    speaker = {key: value[closed] for key, value in speaker.items()}
+    assert len({tuple(goal) for goal in speaker["goal"].tolist()}) >= 4
+    weights = population.stacked_state("speaker")[0]
+    optimizer = torch.optim.Adam(weights.values(), lr=1e-2)
     for _ in range(100):  # the first speaker learns a code of its own
         optimizer.zero_grad()
-        (-language.signalling(member, population, episode.speaker, np.array([0]))).backward()
+        (-signalling_of(member, population, speaker, np.array([0]))).backward()
         optimizer.step()
 
     def both_scopes():
         with torch.no_grad():
-            return [float(language.signalling(config, population, episode.speaker,
-                                              np.array([0, 1]))) for config in (member, pooled)]
+            return [float(signalling_of(config, population, speaker, np.array([0, 1])))
+                    for config in (member, pooled)]
 
-    second.load_state_dict(first.state_dict())
+    with torch.no_grad():
+        for value in weights.values():
+            value[1] = value[0]
     alike = both_scopes()
     # The same code with colours 0 and 1 (and shapes 0 and 1) swapped: the same messages,
     # naming other goals, so a listener who does not know its speaker is confused.
-    values = second.encoders["goal"].values.weight
+    values = weights["encoders.goal.values.weight"]
     with torch.no_grad():
-        values[[0, 1]] = values[[1, 0]].clone()
+        values[1, [0, 1]] = values[1, [1, 0]].clone()
     conflicting = both_scopes()
     assert alike[1] == pytest.approx(alike[0], abs=1e-4)
     assert conflicting[0] == pytest.approx(alike[0], abs=1e-4)  # each code is as good alone
