@@ -20,6 +20,9 @@ import gymnasium
 import torch
 from torch import Tensor, nn
 
+from socius.agents.layers import _finish, _flatten, initialise  # noqa: F401 (re-exported)
+from socius.agents.memory import Memory
+
 # Which observation keys each encoder of AgentNetwork reads, in argument order.
 ENCODER_INPUTS = {"view": ("view",), "goal": ("goal", "goal_mask"), "inbox": ("inbox",),
                   "others": ("others",), "position": ("position",)}
@@ -68,39 +71,6 @@ class ObservationSpec:
             num_roles=int(view_high[4]),  # the agent channel holds role + 1
             num_moves=int(nvec[0]),
         )
-
-
-def initialise(module: nn.Module, generator: torch.Generator) -> None:
-    """Redraw every parameter of ``module`` from ``generator`` with torch's default scheme."""
-    for layer in module.modules():
-        if isinstance(layer, nn.Embedding):
-            nn.init.normal_(layer.weight, 0.0, 1.0, generator=generator)
-        elif isinstance(layer, (nn.Linear, nn.Conv2d)):
-            nn.init.kaiming_uniform_(layer.weight, a=math.sqrt(5), generator=generator)
-            bound = 1.0 / math.sqrt(max(1, layer.weight[0].numel()))
-            nn.init.uniform_(layer.bias, -bound, bound, generator=generator)
-        elif isinstance(layer, nn.LayerNorm):
-            nn.init.ones_(layer.weight)
-            nn.init.zeros_(layer.bias)
-        elif isinstance(layer, (nn.GRUCell, nn.GRU)):
-            bound = 1.0 / math.sqrt(layer.hidden_size)
-            for parameter in layer.parameters():
-                nn.init.uniform_(parameter, -bound, bound, generator=generator)
-
-
-def _finish(module: nn.Module, device: str | torch.device,
-            generator: torch.Generator | None) -> None:
-    # Layers are built on the meta device, since torch's default init would draw from the
-    # global RNG; they are drawn here on CPU, then moved, so a seed fixes them on any device.
-    module.to_empty(device="cpu")
-    initialise(module, generator if generator is not None else torch.Generator().manual_seed(0))
-    module.to(device=device, dtype=torch.float32)
-
-
-def _flatten(x: Tensor, trailing: int) -> tuple[Tensor, torch.Size]:
-    # reshape(-1, ...) is ambiguous when a trailing dim is 0, so give the batch size.
-    lead = x.shape[:x.dim() - trailing]
-    return x.reshape(math.prod(lead), *x.shape[x.dim() - trailing:]), lead
 
 
 def pad_silence(probabilities: Tensor) -> Tensor:
@@ -285,65 +255,6 @@ class PositionEncoder(nn.Module):
         """``position`` ``[..., 2]`` -> ``[..., hidden]``."""
         cell = position.long() + 1
         return self.out(torch.cat([self.rows(cell[..., 0]), self.cols(cell[..., 1])], dim=-1))
-
-
-class Memory(nn.Module):
-    """GRU memory with explicit state ``[..., hidden]`` and per-environment resets.
-
-    One step runs the GRU on a sequence of length 1; :meth:`unroll` runs it fused over
-    whole stretches of a sequence (cuDNN / oneDNN kernels), cut only where an
-    environment resets.
-    """
-
-    def __init__(self, input_size: int, hidden: int = 128, device: str | torch.device = "cpu",
-                 generator: torch.Generator | None = None):
-        super().__init__()
-        with torch.device("meta"):  # materialised by _finish
-            self.hidden = hidden
-            # Normalised inputs: without this the small differences a cue makes in the
-            # features fade inside the GRU and the t-maze cue is never learned.
-            self.norm = nn.LayerNorm(input_size)
-            self.rnn = nn.GRU(input_size, hidden)
-        _finish(self, device, generator)
-        self._register_load_state_dict_pre_hook(_rename_gru_cell)
-
-    def initial_state(self, batch_shape: tuple[int, ...]) -> Tensor:
-        """Zero state ``[*batch_shape, hidden]``."""
-        return torch.zeros(*batch_shape, self.hidden, device=self.rnn.weight_hh_l0.device)
-
-    def forward(self, x: Tensor, state: Tensor,
-                reset: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """``x`` ``[..., I]``, ``state`` ``[..., H]``, reset bool ``[...]`` -> (output, state)."""
-        outputs, state = self.unroll(x[None], state, None if reset is None else reset[None])
-        return outputs[0], state
-
-    def unroll(self, xs: Tensor, state: Tensor,
-               resets: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """``xs`` ``[T, ..., I]``, resets bool ``[T, ...]`` -> (outputs ``[T, ..., H]``, state)."""
-        inputs, lead = _flatten(self.norm(xs).movedim(0, -2), 2)  # [B', T, I]
-        inputs = inputs.transpose(0, 1)  # [T, B', I]
-        state = state.reshape(1, inputs.shape[1], self.hidden)
-        flags = None if resets is None else resets.bool().reshape(len(xs), -1)
-        # Stretches between the steps at which some environment resets run fused.
-        cuts = [0] if flags is None else [0, *(
-            t for t in range(1, len(xs)) if bool(flags[t].any()))]
-        outputs = []
-        for start, end in zip(cuts, [*cuts[1:], len(xs)]):
-            if flags is not None:
-                # where, not multiply: a NaN in a stale state must not survive a reset
-                state = torch.where(flags[start][None, :, None], torch.zeros_like(state), state)
-            output, state = self.rnn(inputs[start:end], state)
-            outputs.append(output)
-        output = torch.cat(outputs).transpose(0, 1).reshape(*lead, len(xs), self.hidden)
-        return output.movedim(-2, 0), state.reshape(*lead, self.hidden)
-
-
-def _rename_gru_cell(state_dict: dict, prefix: str, *args) -> None:
-    """Checkpoints from before the fused GRU hold ``cell.weight_ih`` etc.; same tensors."""
-    for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
-        old = f"{prefix}cell.{name}"
-        if old in state_dict:
-            state_dict[f"{prefix}rnn.{name}_l0"] = state_dict.pop(old)
 
 
 class Heads(nn.Module):

@@ -2,7 +2,7 @@
 Stable-Baselines3 PPO through SuperSuit, in environment steps per wall-clock second.
 
     OMP_NUM_THREADS=1 python benchmarks/training.py [--duration 20] [--repetitions 3]
-        [--population 4]
+        [--population 1 4]
 
 What is counted. An *environment step* is one step of one ``referential_v0`` world
 (a speaker and a listener, so 2 agent-steps); the clock runs over whole training
@@ -27,10 +27,11 @@ Dict observation as one int32 vector (450 values, 405 of them the 5x9x9 view), a
 ``FloatBoxEnv`` below casts it to float32. (SuperSuit's ``flatten_v0`` only flattens a
 Box, and its observation wrappers turn a ParallelEnv into an AEC env and back.)
 
-Method: each side is warmed up, its iteration rate measured, and each repetition
-then times a whole number of iterations lasting about ``--duration`` seconds, socius
-first, then SB3. Reported: the median steps/s of each side, the median of the
-per-repetition ratios socius / SB3, and the share of socius's round spent in the update.
+Method: each trainer (the pair, the 4 + 4 population, SB3) is warmed up, its iteration
+rate measured, and each repetition then times a whole number of iterations lasting about
+``--duration`` seconds of every trainer, back to back. Reported: the median steps/s of
+each, the medians of the per-repetition ratios to SB3 and to the pair, and the share of
+socius's round spent in the update.
 One torch thread throughout. socius draws from seeded generators only; SB3 seeds (and
 samples from) torch's and numpy's global RNGs itself.
 """
@@ -228,7 +229,7 @@ def versions() -> str:
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
-    """Time both trainers and print the table."""
+    """Time the trainers side by side and print the table."""
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--duration", type=float, default=20.0,
@@ -240,65 +241,67 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser.add_argument("--sb3-steps", type=int, default=None,
                         help="SB3 n_steps (default: socius's rollout_steps)")
     parser.add_argument("--seed", type=int, default=SEED)
-    parser.add_argument("--population", type=int, default=LanguageConfig.population,
-                        help="speakers (and listeners) in socius's population")
+    parser.add_argument("--population", type=int, nargs="+", default=[1, 4],
+                        help="population sizes of the socius trainers (speakers = listeners)")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    config = LanguageConfig(seed=args.seed, population=args.population)
-    worlds = args.sb3_worlds or config.num_envs
-    n_steps = args.sb3_steps or config.rollout_steps
-
-    socius = SociusTrainer(config, args.seed)
-    sb3 = SB3Trainer(config, worlds, n_steps, args.seed)
+    configs = {f"socius {size}+{size}": LanguageConfig(seed=args.seed, population=size)
+               for size in args.population}
+    first = next(iter(configs.values()))
+    worlds = args.sb3_worlds or first.num_envs
+    n_steps = args.sb3_steps or first.rollout_steps
+    trainers: dict = {name: SociusTrainer(config, args.seed) for name, config in configs.items()}
+    trainers["SB3 PPO + SuperSuit"] = SB3Trainer(first, worlds, n_steps, args.seed)
     # The last warm-up iteration sets how many iterations fill --duration.
     sizes = {}
-    for name, trainer in (("socius", socius), ("sb3", sb3)):
+    for name, trainer in trainers.items():
         for _ in range(args.warmup):
             steps, seconds = timed(trainer.iterate)
         sizes[name] = max(1, math.ceil(args.duration / seconds))
+    for trainer in trainers.values():
+        if isinstance(trainer, SociusTrainer):
+            trainer.seconds = {"play": 0.0, "update": 0.0}
 
-    rates: dict[str, list[float]] = {"socius": [], "socius_live": [], "sb3": []}
-    socius_steps = live_steps = 0
+    rates: dict[str, list[float]] = {name: [] for name in trainers}
     for _ in range(args.repetitions):
-        live_before = socius.live_steps
-        steps, seconds = timed(lambda: sum(socius.iterate() for _ in range(sizes["socius"])))
-        rates["socius"].append(steps / seconds)
-        rates["socius_live"].append((socius.live_steps - live_before) / seconds)
-        socius_steps += steps
-        live_steps += socius.live_steps - live_before
-        steps, seconds = timed(lambda: sb3.iterate(sizes["sb3"]))
-        rates["sb3"].append(steps / seconds)
-    ratios = [a / b for a, b in zip(rates["socius"], rates["sb3"])]
-    live_ratios = [a / b for a, b in zip(rates["socius_live"], rates["sb3"])]
-    live_fraction = live_steps / socius_steps
+        # One repetition times every trainer back to back, so a load on the machine
+        # touches all of them alike; ratios are taken within a repetition.
+        for name, trainer in trainers.items():
+            if isinstance(trainer, SociusTrainer):
+                steps, seconds = timed(lambda t=trainer, n=sizes[name]: sum(
+                    t.iterate() for _ in range(n)))
+            else:
+                steps, seconds = timed(lambda t=trainer, n=sizes[name]: t.iterate(n))
+            rates[name].append(steps / seconds)
+    sb3_name = "SB3 PPO + SuperSuit"
+    pair_name = next(iter(configs))
     median = {name: statistics.median(values) for name, values in rates.items()}
 
-    print(f"referential_v0 training, {args.repetitions} x ~{args.duration:g} s per side, "
+    print(f"referential_v0 training, {args.repetitions} x ~{args.duration:g} s per trainer, "
           f"torch threads {torch.get_num_threads()}, seed {args.seed}")
-    update_share = socius.seconds["update"] / sum(socius.seconds.values())
-    print(f"socius: {config.population}+{config.population} members, {config.num_envs} envs x "
-          f"{config.rollout_steps} steps/round, {config.epochs} epochs x {config.minibatches} "
-          f"minibatches, {socius.parameters():,} weights; {sizes['socius']} rounds/repetition")
+    print(f"socius: {first.num_envs} worlds x {first.rollout_steps} steps/round (every "
+          f"world resets itself, so every step is live), {first.epochs} epochs x "
+          f"{first.minibatches} minibatches")
     print(f"SB3 PPO: {worlds} worlds ({2 * worlds} slots) x {n_steps} steps/iteration, "
-          f"{config.epochs} epochs x batch {sb3.model.batch_size}, {sb3.parameters():,} "
-          f"weights (shared by both agents); {sizes['sb3']} iterations/repetition")
+          f"{first.epochs} epochs x batch {trainers[sb3_name].model.batch_size}")
     print()
-    print("| trainer | env steps/s | agent-steps/s | per repetition |")
-    print("|---|---:|---:|---|")
-    for name, label in (("socius", "socius population PPO"),
-                        ("socius_live", f"socius, live steps only ({live_fraction:.0%})"),
-                        ("sb3", "SB3 PPO + SuperSuit")):
+    print("| trainer | weights | env steps/s | agent-steps/s | per repetition | vs SB3 | "
+          "vs the pair | update share |")
+    print("|---|---:|---:|---:|---|---:|---:|---:|")
+    result: dict[str, float] = {}
+    for name, trainer in trainers.items():
         runs = ", ".join(f"{rate:,.0f}" for rate in rates[name])
-        print(f"| {label} | {median[name]:,.0f} | {AGENTS_PER_WORLD * median[name]:,.0f} "
-              f"| {runs} |")
-    print()
-    for label, values in (("socius / SB3", ratios), ("socius live / SB3", live_ratios)):
-        print(f"{label}: {statistics.median(values):.2f}x (median of "
-              f"{', '.join(f'{r:.2f}' for r in values)})")
-    print(f"share of a socius round in the update: {update_share:.0%}")
+        versus_sb3 = statistics.median(a / b for a, b in zip(rates[name], rates[sb3_name]))
+        versus_pair = statistics.median(a / b for a, b in zip(rates[name], rates[pair_name]))
+        share = (f"{trainer.seconds['update'] / sum(trainer.seconds.values()):.0%}"
+                 if isinstance(trainer, SociusTrainer) else "")
+        print(f"| {name} | {trainer.parameters():,} | {median[name]:,.0f} | "
+              f"{AGENTS_PER_WORLD * median[name]:,.0f} | {runs} | {versus_sb3:.2f}x | "
+              f"{versus_pair:.2f}x | {share} |")
+        result[name] = median[name]
+        result[f"{name} / SB3"] = versus_sb3
     print(versions())
-    return {**median, "ratio": statistics.median(ratios), "update_share": update_share,
-            "live_ratio": statistics.median(live_ratios), "live_fraction": live_fraction}
+    return result
 
 
 if __name__ == "__main__":

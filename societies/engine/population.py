@@ -57,6 +57,8 @@ class Population(nn.Module):
         self.stacked = config.size if not config.shared else 1
         self.weights = nn.ModuleDict()
         self.templates: dict[str, nn.Module] = {}
+        self.slots: dict[str, list[tuple[dict, str, str]]] = {}
+        self.placeholders: dict[str, dict[str, torch.Tensor]] = {}
         for role in config.roles:
             members = [make_member(role, generator) for _ in range(self.stacked)]
             parameters, buffers = torch.func.stack_module_state(members)
@@ -66,8 +68,11 @@ class Population(nn.Module):
             for name, value in buffers.items():
                 holder.register_buffer(_key(name), value)
             self.weights[role] = holder
-            # The member's code without weights: functional_call supplies a member's slice.
+            # The member's code without weights: a member's slice is put in for each call.
             self.templates[role] = copy.deepcopy(members[0]).to("meta")
+            self.slots[role] = _slots(self.templates[role])
+            self.placeholders[role] = {name: table[attribute]
+                                       for table, attribute, name in self.slots[role]}
         # How many times each seat has been refilled with a fresh member.
         self.register_buffer("generation", torch.zeros(len(config.roles), config.size,
                                                        dtype=torch.long))
@@ -86,17 +91,19 @@ class Population(nn.Module):
         """Each sample's outputs from its own member: ``inputs`` ``[N, ...]``, ``members``
         ``[N]``; gradients reach the stacked tensors.
 
-        Each member present runs once on all of its samples, through its slice of the
-        stacked weights (``functional_call``). Measured against one ``vmap`` over the
-        grouped, padded samples (BENCHMARKS.md), these slices were about 20% faster at
-        P = 1 and P = 4, so they are what runs; the loop is over members, never over
-        samples.
+        Two ways, chosen by measurement (``benchmarks/population.py``, BENCHMARKS.md):
+        below ``VMAP_FROM`` members each member present runs once on all of its samples
+        through its slice of the stacked weights (a loop over members, never over
+        samples); from ``VMAP_FROM`` on, one ``vmap`` of the member's code runs every
+        member at once on the samples grouped by member and padded.
         """
         self._check(role, 0)
         members = np.zeros(len(members), np.int64) if self.config.shared else np.asarray(
             members)
+        if len(np.unique(members)) >= VMAP_FROM:
+            return self._run_vmapped(role, inputs, torch.as_tensor(members))
         parameters, buffers = self.stacked_state(role)
-        template = self.templates[role]
+        stacked = {**parameters, **buffers}
         outputs: dict[str, torch.Tensor] = {}
         present = np.unique(members)
         for index in present:
@@ -104,9 +111,7 @@ class Population(nn.Module):
                 np.flatnonzero(members == index))
             part = inputs if chosen is None else {key: value.index_select(0, chosen)
                                                   for key, value in inputs.items()}
-            weights = {name: value[index] for name, value in parameters.items()}
-            weights.update({name: value[index] for name, value in buffers.items()})
-            result, _ = torch.func.functional_call(template, weights, (part,))
+            result = self._call_member(role, stacked, int(index), part)
             for key in OUTPUTS:
                 if key not in result:
                     continue
@@ -117,6 +122,50 @@ class Population(nn.Module):
                     outputs[key] = result[key].new_zeros(len(members), *result[key].shape[1:])
                 outputs[key] = outputs[key].index_copy(0, chosen, result[key])
         return outputs
+
+    def _call_member(self, role: str, stacked: dict[str, torch.Tensor], index: int,
+                     inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The role's code on ``inputs`` with member ``index``'s slices as its weights.
+
+        What ``torch.func.functional_call`` does, without its per-call walk over the
+        module tree (a fifth of a population round): the slots were listed once, and
+        the template's meta tensors are put back afterwards.
+        """
+        slots = self.slots[role]
+        try:
+            for table, attribute, name in slots:
+                table[attribute] = stacked[name][index]
+            outputs, _ = self.templates[role](inputs)
+        finally:
+            for table, attribute, name in slots:
+                table[attribute] = self.placeholders[role][name]
+        return outputs
+
+    def _run_vmapped(self, role: str, inputs: dict[str, torch.Tensor],
+                     members: torch.Tensor) -> dict[str, torch.Tensor]:
+        """:meth:`run` as one vmap over the samples grouped ``[P, n, ...]`` by member."""
+        order = torch.argsort(members, stable=True)
+        sizes = torch.bincount(members, minlength=self.stacked)
+        width = int(sizes.max())
+        starts = torch.cumsum(sizes, 0) - sizes
+        slot = torch.arange(width)
+        # Row p lists member p's samples, padded with its first one (computed, never read;
+        # an absent member's row repeats a neighbour's sample).
+        grid = order[torch.where(slot[None] < sizes[:, None], starts[:, None] + slot,
+                                 starts[:, None]).clamp_max(len(order) - 1)]
+        grouped = {key: value[grid] for key, value in inputs.items()}
+        parameters, buffers = self.stacked_state(role)
+        template = self.templates[role]
+
+        def one_member(params, bufs, batch):
+            outputs, _ = torch.func.functional_call(template, (params, bufs), (batch,))
+            return {key: outputs[key] for key in OUTPUTS if key in outputs}
+
+        outputs = torch.vmap(one_member)(parameters, buffers, grouped)
+        rank = torch.empty_like(members)
+        rank[order] = torch.arange(len(members)) - starts[members[order]]
+        where = members * width + rank
+        return {key: value.flatten(0, 1)[where] for key, value in outputs.items()}
 
     def member(self, role: str, index: int) -> nn.Module:
         """A standalone copy of member ``index`` of ``role`` (for playing, not training)."""
@@ -171,6 +220,22 @@ class Population(nn.Module):
 
 OUTPUTS = ("move_logits", "token_logits", "value")
 """The member outputs :meth:`Population.run` hands back."""
+VMAP_FROM = 8
+"""Members present from which :meth:`Population.run` vmaps instead of slicing: at 8 the
+vmap was 10% faster on the language listener, at 4 and below 13-21% slower."""
+
+
+def _slots(module: nn.Module) -> list[tuple[dict, str, str]]:
+    """Every weight and buffer of ``module`` as (the dict holding it, its key, its full
+    name), so a member's tensors can be put in place without walking the tree again."""
+    slots = []
+    for prefix, submodule in module.named_modules():
+        for table in (submodule._parameters, submodule._buffers):
+            for attribute, value in table.items():
+                if value is not None:
+                    slots.append((table, attribute, f"{prefix}.{attribute}" if prefix
+                                  else attribute))
+    return slots
 
 
 def _key(name: str) -> str:

@@ -181,3 +181,31 @@ def test_penalty_warm_up_scales_only_the_penalties():
     assert wrong.any() and right.any()
     assert torch.equal(scaled.rewards[wrong], episodes.rewards[wrong] * 0.25)
     assert torch.equal(scaled.rewards[~wrong], episodes.rewards[~wrong])
+
+
+def test_bptt_chunks_start_from_the_state_the_whole_episode_reaches():
+    config = small("bptt=10")
+    generator = torch.Generator().manual_seed(0)
+    learner = imitation.make_learner(config, generator)
+    arenas = make_arenas(config, config.num_envs, 0)
+    episodes = play_episodes(arenas, "learner", 0, learner, generator)
+    steps, batch = episodes.rewards.shape
+    chunked = imitation.chunks(episodes, 10)
+    assert chunked.rewards.shape == (10, steps // 10 * batch)
+    # Column c * B + b is chunk c of episode b.
+    assert torch.equal(chunked.rewards[:, 2 * batch + 5], episodes.rewards[20:30, 5])
+    states = imitation.chunk_states(learner, episodes, 10)
+    with torch.no_grad():
+        _, reached = learner.forward_sequence(
+            {k: v[:20] for k, v in episodes.observation.items()},
+            learner.initial_state((batch,)))
+    torch.testing.assert_close(states[2 * batch:3 * batch], reached)
+    assert float(states[:batch].abs().sum()) == 0  # every episode starts from zero memory
+    # An update over chunks runs and moves the weights.
+    before = [p.detach().clone() for p in learner.parameters()]
+    optimizer = torch.optim.Adam(learner.parameters(), lr=1e-3)
+    report = imitation.update(config, learner, optimizer, episodes, generator)
+    assert np.isfinite(list(report.values())).all()
+    assert any(not torch.equal(a, b) for a, b in zip(before, learner.parameters()))
+    with pytest.raises(ValueError, match="'bptt'"):
+        small("bptt=7")

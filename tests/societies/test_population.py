@@ -139,3 +139,18 @@ def test_schedule_is_seeded_balanced_and_mixes_partners():
 def test_cross_population_pairs_cover_every_combination():
     pairs = cross_population_pairs(2, 3)
     assert pairs.tolist() == [[0, 0], [0, 1], [0, 2], [1, 0], [1, 1], [1, 2]]
+
+
+def test_the_vmapped_and_sliced_runs_agree(monkeypatch):
+    from socius.societies.engine import population as module
+
+    population = make(size=8)
+    x = torch.randn(40, 3, generator=torch.Generator().manual_seed(3))
+    members = np.random.default_rng(0).integers(0, 8, 40)
+    members[:8] = np.arange(8)  # every member present: the vmap path
+    mapped = population.run("listener", {"x": x}, members)
+    monkeypatch.setattr(module, "VMAP_FROM", 10**9)
+    sliced = population.run("listener", {"x": x}, members)
+    torch.testing.assert_close(mapped["move_logits"], sliced["move_logits"])
+    mapped["value"].sum().backward()
+    assert population.stacked_state("listener")[0]["layer.weight"].grad is not None
