@@ -3,18 +3,20 @@ unroll over sequences."""
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor, nn
 
-from socius.agents.layers import _finish, _flatten
+from socius.agents.layers import _finish
 
 
 class Memory(nn.Module):
     """GRU memory with explicit state ``[..., hidden]`` and per-environment resets.
 
-    One step runs the GRU on a sequence of length 1; :meth:`unroll` runs it fused over
-    whole stretches of a sequence (cuDNN / oneDNN kernels), cut only where an
-    environment resets.
+    One step runs the GRU on a sequence of length 1; :meth:`unroll` runs each stretch of
+    a sequence between resets as one call of torch's GRU (its own loop over time, not a
+    Python one per step).
     """
 
     def __init__(self, input_size: int, hidden: int = 128, device: str | torch.device = "cpu",
@@ -42,22 +44,23 @@ class Memory(nn.Module):
     def unroll(self, xs: Tensor, state: Tensor,
                resets: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """``xs`` ``[T, ..., I]``, resets bool ``[T, ...]`` -> (outputs ``[T, ..., H]``, state)."""
-        inputs, lead = _flatten(self.norm(xs).movedim(0, -2), 2)  # [B', T, I]
-        inputs = inputs.transpose(0, 1)  # [T, B', I]
-        state = state.reshape(1, inputs.shape[1], self.hidden)
-        flags = None if resets is None else resets.bool().reshape(len(xs), -1)
-        # Stretches between the steps at which some environment resets run fused.
-        cuts = [0] if flags is None else [0, *(
-            t for t in range(1, len(xs)) if bool(flags[t].any()))]
+        steps, lead = xs.shape[0], xs.shape[1:-1]
+        batch = math.prod(lead)
+        inputs = self.norm(xs).reshape(steps, batch, xs.shape[-1])
+        state = state.reshape(1, batch, self.hidden)
+        flags = None if resets is None else resets.bool().reshape(steps, batch)
+        # Stretches between the steps at which some environment resets run as one call.
+        cuts = [0] if flags is None else [0, *(torch.nonzero(flags[1:].any(1)).flatten()
+                                               + 1).tolist()]
         outputs = []
-        for start, end in zip(cuts, [*cuts[1:], len(xs)]):
+        for start, end in zip(cuts, [*cuts[1:], steps]):
             if flags is not None:
                 # where, not multiply: a NaN in a stale state must not survive a reset
                 state = torch.where(flags[start][None, :, None], torch.zeros_like(state), state)
             output, state = self.rnn(inputs[start:end], state)
             outputs.append(output)
-        output = torch.cat(outputs).transpose(0, 1).reshape(*lead, len(xs), self.hidden)
-        return output.movedim(-2, 0), state.reshape(*lead, self.hidden)
+        return (torch.cat(outputs).reshape(steps, *lead, self.hidden),
+                state.reshape(*lead, self.hidden))
 
 
 def _rename_gru_cell(state_dict: dict, prefix: str, *args) -> None:

@@ -36,7 +36,7 @@ class LanguageConfig:
     channel: str = "gumbel"
     """How messages are learned: gumbel (differentiable, DIAL-style) or rl (policy gradient)."""
     population: int = 4
-    """Speakers, and as many listeners, paired at random every round."""
+    """Speakers, and as many listeners; each new episode draws its pair at random."""
     replace_every: int = 0
     """Rounds between replacing the oldest speaker and listener by fresh ones (0: never)."""
     hidden: int = 64
@@ -48,7 +48,8 @@ class LanguageConfig:
     epochs: int = 2
     """PPO passes over a round."""
     minibatches: int = 8
-    """Minibatches per pass (split over environments, whole episodes each)."""
+    """Minibatches per pass, split over worlds (each minibatch holds all of its worlds'
+    steps of the round, and a share of the speaker decisions that ended in it)."""
     clip: float = 0.2
     """PPO ratio clip."""
     gamma: float = 0.99

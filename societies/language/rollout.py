@@ -10,6 +10,7 @@ wait, masked by ``alive``). Both write one record, :class:`Round`, ``[T, B, ...]
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -114,20 +115,15 @@ def play(config: LanguageConfig, world, population: Population, carry: Carry, st
     state, observation, members = carry.state, carry.observation, carry.members.copy()
     steps_record: list[dict] = []
     alive = torch.ones(batch, dtype=torch.bool)
-    finished_decisions: list[tuple[Decision, torch.Tensor]] = []
+    finished_decisions: list[Decision] = []
     successes = episodes = 0
     with torch.no_grad():
-        decision = carry.decision if carry.decision is not None else decide(
-            config, population, observation, members[:, SPEAKER], generator, greedy)
+        # A copy: the returns accumulate on it, not on the carry the caller passed in.
+        decision = dataclasses.replace(carry.decision) if carry.decision is not None else (
+            decide(config, population, observation, members[:, SPEAKER], generator, greedy))
         for _ in range(steps):
             listener_in = role_inputs(observation, LISTENER)
-            heard = population.run(MEMBER_ROLES[LISTENER], listener_in, members[:, LISTENER])
-            value = heard["value"]
-            if config.critic == "central" and not greedy:
-                q_values = population.run(MEMBER_ROLES[CRITIC],
-                                          critic_inputs(listener_in, decision.inputs),
-                                          members[:, LISTENER])["move_logits"]
-                value = expected_value(heard["move_logits"], q_values)
+            heard, value = listen(config, population, listener_in, decision, members, greedy)
             distribution = torch.distributions.Categorical(logits=heard["move_logits"])
             moves = (heard["move_logits"].argmax(-1) if greedy else
                      torch.multinomial(distribution.probs, 1, generator=generator).squeeze(-1))
@@ -162,13 +158,26 @@ def play(config: LanguageConfig, world, population: Population, carry: Carry, st
                 started = decide(config, population, _rows(observation, ended.numpy()),
                                  fresh[:, SPEAKER], generator, greedy)
                 decision = _put(decision, ended, started)
-        bootstrap = population.run(MEMBER_ROLES[LISTENER], role_inputs(observation, LISTENER),
-                                   members[:, LISTENER])["value"]
+        _, bootstrap = listen(config, population, role_inputs(observation, LISTENER),
+                              decision, members, greedy)
     record = _stack(steps_record)
     done = _concat(finished_decisions) if finished_decisions else None
     return (Round(**record, bootstrap=bootstrap, decisions=done,
                   success=successes / max(episodes, 1), episodes=episodes),
             Carry(state, observation, members, decision))
+
+
+def listen(config: LanguageConfig, population: Population, listener_in: dict,
+           decision: Decision, members: np.ndarray,
+           greedy: bool) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """The listeners' outputs and the value their advantages are measured against: their
+    own value head, or with ``critic=central`` the critic's expectation under their policy."""
+    heard = population.run(MEMBER_ROLES[LISTENER], listener_in, members[:, LISTENER])
+    if config.critic != "central" or greedy:
+        return heard, heard["value"]
+    q_values = population.run(MEMBER_ROLES[CRITIC], critic_inputs(listener_in, decision.inputs),
+                              members[:, LISTENER])["move_logits"]
+    return heard, expected_value(heard["move_logits"], q_values)
 
 
 def _rows(observation: dict[str, np.ndarray], rows: np.ndarray) -> dict[str, np.ndarray]:

@@ -166,9 +166,8 @@ def speaker_losses(config: LanguageConfig, decision, rows: torch.Tensor,
     on them): its value and, with the rl channel, its policy gradient, both from the
     episode's return (lambda = 1)."""
     returns = decision.returns[rows]
-    losses = {}
-    if config.critic != "central":
-        losses["speaker_value"] = ((said["value"] - returns) ** 2).mean()
+    # The speaker's value of its goal is its own baseline, with either critic.
+    losses = {"speaker_value": ((said["value"] - returns) ** 2).mean()}
     if config.world.message_length:
         token_logits = said["token_logits"].log_softmax(-1)
         token_entropy = -(token_logits.exp() * token_logits).sum(-1).sum(-1)

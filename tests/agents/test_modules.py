@@ -197,6 +197,19 @@ def test_memory_reset_zeroes_exactly_flagged_environments():
     torch.testing.assert_close(outputs[-1], final)
 
 
+@pytest.mark.parametrize("condition", [0, 7])
+def test_the_folded_per_cell_view_layers_equal_the_convolutions(condition):
+    spec, observations = rollout("referential_v0", {}, steps=1)
+    encoder = ViewEncoder(spec, HIDDEN, channels=8, kernel=1, condition=condition,
+                          generator=generator())
+    view = torch.as_tensor(observations["view"])
+    extra = (torch.randn(*view.shape[:-3], condition, generator=generator(4))
+             if condition else None)
+    folded = encoder(view, extra)
+    encoder.kernel = 0  # anything but 1 takes the convolution path
+    torch.testing.assert_close(folded, encoder(view, extra), rtol=1e-5, atol=1e-6)
+
+
 def test_fused_unroll_equals_stepping_with_resets_mid_sequence():
     memory = Memory(6, HIDDEN, generator=generator())
     draw = generator(3)
