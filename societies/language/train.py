@@ -253,7 +253,8 @@ def update(config: LanguageConfig, population: Population, optimizer: MemberAdam
 
 
 def schedule(config: LanguageConfig, generator: np.random.Generator) -> np.ndarray:
-    """Members ``[num_envs, 2]`` (speaker, listener) for one round."""
+    """Members ``[num_envs, 2]`` (speaker, listener) of the worlds' first episodes: a
+    balanced draw (later episodes draw theirs with :func:`draw_members`)."""
     return pairing_schedule(generator, config.population, len(ROLES), config.num_envs)
 
 
