@@ -102,23 +102,17 @@ def clone(config: MemoryRunConfig, episodes, network: AgentNetwork) -> AgentNetw
 
 
 def success_rate(network: AgentNetwork, config: MemoryRunConfig) -> float:
-    """Greedy success on fresh t-maze episodes (the first episode of each environment)."""
-    venv = VectorEnv(build_world(config.world), config.eval_episodes,
-                     seed=10_000 + config.seed, auto_reset=False)
+    """Greedy success on fresh t-maze episodes (the first episode of each environment),
+    played through the engine's rollout."""
+    venv = VectorEnv(build_world(config.world), config.eval_episodes, seed=10_000 + config.seed)
     policy = NetworkPolicy(network, venv.num_agents, greedy=True)
-    generator = np.random.default_rng(config.seed)
-    observation = venv.reset()
-    state = policy.initial_state(config.eval_episodes)
-    done = np.ones(config.eval_episodes, dtype=bool)
-    success = torch.zeros(config.eval_episodes, dtype=torch.bool)
-    for _ in range(venv.world.config.max_cycles):
-        action, state = policy.act(observation, state, done, generator)
-        observation, reward, terminated, truncated, _ = venv.step(torch.as_tensor(action))
-        success |= reward[:, 0] > 0
-        done = np.zeros(config.eval_episodes, dtype=bool)
-        if (terminated | truncated).all():
-            break
-    return float(success.float().mean())
+    # Every first episode ends within max_cycles steps; quicker worlds may finish a second.
+    episodes = record_episodes(venv, policy, np.random.default_rng(config.seed),
+                               venv.world.config.max_cycles)
+    first = [episode for episode in episodes if episode.episode == 0]
+    if len(first) != config.eval_episodes:
+        raise RuntimeError(f"expected {config.eval_episodes} first episodes, got {len(first)}")
+    return float(np.mean([bool((episode.rewards[:, 0] > 0).any()) for episode in first]))
 
 
 def train(config: MemoryRunConfig, out: str | Path | None = None,

@@ -108,4 +108,8 @@ def test_memory_result_unchanged(tmp_path, one_torch_thread):
     config = configure(MemoryRunConfig, {"episodes": 64, "steps": 60, "eval_episodes": 50,
                                          "seed": 1, "world": {"size": 4}})
     (row,) = train(config, tmp_path, progress=False)
-    assert [{key: row[key] for key in ("memory", "no_memory")}] == saved("memory")
+    # The same successes; the mean is now taken in float64 (the engine's rollout), not
+    # float32, so 22 of 50 reads 0.44 instead of 0.4399999976.
+    (want,) = saved("memory")
+    for key in ("memory", "no_memory"):
+        assert row[key] == pytest.approx(want[key], abs=1e-6)
