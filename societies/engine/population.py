@@ -1,11 +1,14 @@
 """Populations: members with their own parameters, and a seeded schedule of who plays whom.
 
-A population holds ``size`` members for each role (e.g. 4 speakers and 4 listeners).
-Members are independent networks by default; ``shared=True`` makes every member of a
-role one network (the usual parameter-sharing baseline). The schedule is drawn from an
-explicit ``numpy.random.Generator``, so a seed fixes every pairing. Members can be
-replaced by fresh ones mid-training (to watch a language pass to newcomers), and two
-populations can be crossed for cross-play.
+A population holds ``size`` members for each role (e.g. 4 speakers and 4 listeners). A
+role's members are one network with a leading member axis: every weight is one tensor
+``[P, ...]``, so an optimizer step, gradient clipping and replacing a member are batched
+tensor operations (:class:`MemberAdam` keeps Adam's step count per member). Members are
+independent by default; ``shared=True`` makes every member of a role one network (the
+usual parameter-sharing baseline). The schedule is drawn from an explicit
+``numpy.random.Generator``, so a seed fixes every pairing. Members can be replaced by
+fresh ones mid-training (to watch a language pass to newcomers), and two populations can
+be crossed for cross-play.
 """
 
 from __future__ import annotations
@@ -129,7 +132,8 @@ class Population(nn.Module):
 
         What ``torch.func.functional_call`` does, without its per-call walk over the
         module tree (a fifth of a population round): the slots were listed once, and
-        the template's meta tensors are put back afterwards.
+        the template's meta tensors are put back afterwards. Not re-entrant: one
+        population serves one call at a time (as a training loop does).
         """
         slots = self.slots[role]
         try:

@@ -167,6 +167,8 @@ def test_bad_config_values_name_the_key():
         LanguageConfig(channel="telepathy")
     with pytest.raises(ValueError, match="'num_envs'"):
         LanguageConfig(num_envs=10, minibatches=4)
+    with pytest.raises(ValueError, match="'rollout_steps' must be an integer >= 1"):
+        configure(LanguageConfig, {}, ["rollout_steps=0"])
     with pytest.raises(ValueError, match="unknown config key 'rouns'"):
         configure(LanguageConfig, {}, ["rouns=3"])
     with pytest.raises(ValueError, match=r"unknown config key 'world.rom_size'.*'world.room_size'"):
