@@ -64,6 +64,15 @@ class VectorEnv:
         self._ended[:] = False
         return self._tensors(observation)
 
+    def place(self, row: np.ndarray, col: np.ndarray,
+              goal: np.ndarray | None = None) -> dict[str, torch.Tensor] | torch.Tensor:
+        """Put the agents of the running episodes at ``row, col [B, N]`` (and give them
+        ``goal [B, N, G]``), e.g. chosen start/goal pairs; returns the new observation."""
+        if self.state is None:
+            raise ValueError("call reset() before place()")
+        self.state = core.relocate(self.world, self.state, row, col, goal)
+        return self._tensors(core.observe(self.world, self.state))
+
     def step(self, actions: torch.Tensor | np.ndarray):
         """Step with integer actions ``[B, N, 1 + L]``: (observation, reward, terminated,
         truncated, info), with rewards ``[B, N]`` and episode flags ``[B]``."""

@@ -81,10 +81,17 @@ class RolloutSummary:
 def record_episodes(venv: VectorEnv, policy, generator: np.random.Generator, num_steps: int,
             policy_ids: tuple[str, ...] = (), record_states: bool = False,
             seed: int | None = None, num_episodes: int | None = None,
-            on_step: Callable[[WorldState, np.ndarray], None] | None = None) -> list[Trajectory]:
+            on_step: Callable[[WorldState, np.ndarray], None] | None = None,
+            place: tuple[np.ndarray, ...] | None = None) -> list[Trajectory]:
     """Play up to ``num_steps`` batched steps (or until ``num_episodes`` have ended) and
-    return every episode that ended, in the order they ended."""
+    return every episode that ended, in the order they ended.
+
+    ``place = (row, col[, goal])`` puts the agents of the first episodes at chosen cells
+    (``[B, N]``, goals ``[B, N, G]``): evaluation on fixed start/goal pairs.
+    """
     observation = as_numpy(venv.reset(seed=seed))
+    if place is not None:
+        observation = as_numpy(venv.place(*place))
     policy_state = policy.initial_state(venv.num_envs)
     done = np.ones(venv.num_envs, dtype=bool)
     steps: list[dict] = []

@@ -22,7 +22,6 @@ from tqdm import tqdm
 from socius.agents.gcrl import GCRLAgent, GCRLConfig, GoalDataset
 from socius.agents.scripted import GoalSeeker, NoisyPolicy, RandomPolicy
 from socius.agents.tabular import free_cells, state_distances
-from socius.envs import core
 from socius.envs.config import require, require_counts
 from socius.envs.maze_v0 import MazeConfig, build_world
 from socius.envs.vector import VectorEnv
@@ -100,31 +99,58 @@ def evaluation_pairs(world, count: int, seed: int) -> tuple[np.ndarray, np.ndarr
     return cells[start], cells[goal], distance[start, goal]
 
 
+class SubgoalPolicy:
+    """A GCRL agent as a policy for the engine's rollout. It reads its cell and its goal
+    cell from the observation; a hierarchical agent picks a new subgoal every ``k`` steps
+    and on reaching one. Only each world's first episode is played for real: later ones
+    (after an arrival, the world resets itself) act without choosing subgoals, so they
+    cannot change the first episodes' batches."""
+
+    def __init__(self, agent: GCRLAgent, width: int, known: torch.Tensor):
+        self.agent, self.width, self.known = agent, width, known
+
+    def initial_state(self, batch: int) -> dict[str, np.ndarray]:
+        """Each world's subgoal cell, step in its episode and episodes begun."""
+        return {"subgoal": np.zeros(batch, np.int64), "step": np.zeros(batch, np.int64),
+                "episodes": np.zeros(batch, np.int64)}
+
+    def act(self, observation: dict, state: dict, done: np.ndarray,
+            generator: np.random.Generator, privileged=None) -> tuple[np.ndarray, dict]:
+        """One move per world ``[B, 1, 1]``."""
+        position, goal = observation["position"][:, 0], observation["goal"][:, 0]
+        here = torch.as_tensor(position[:, 0] * self.width + position[:, 1]).long()
+        goal_cell = torch.as_tensor(goal[:, 0] * self.width + goal[:, 1]).long()
+        step = np.where(done, 0, state["step"])
+        episodes = state["episodes"] + done
+        subgoal = torch.as_tensor(np.where(done, goal_cell.numpy(), state["subgoal"]))
+        if self.agent.config.agent in ("hiql", "hier"):
+            due = torch.as_tensor((step % self.agent.config.subgoal_steps == 0)
+                                  | (here == subgoal).numpy())
+            due &= torch.as_tensor(episodes == 1)
+            if due.any():
+                subgoal[due] = self.agent.choose_subgoal(here[due], goal_cell[due], self.known)
+        moves = self.agent.act(here, goal_cell, subgoal).numpy()
+        return moves.reshape(-1, 1, 1), {"subgoal": subgoal.numpy(), "step": step + 1,
+                                         "episodes": episodes}
+
+
 def evaluate(agent: GCRLAgent, config: GCRLRunConfig, seed: int) -> dict[str, float]:
-    """Success on held-out pairs within ``2d + 20`` steps, overall and by distance bucket."""
+    """Success on held-out pairs within ``2d + 20`` steps, overall and by distance bucket,
+    played through the engine's rollout from the chosen start cells."""
     probe = build_world(maze_for(config, 1))
     start, goal, distance = evaluation_pairs(probe, config.eval_pairs, seed)
     limit = 2 * distance + 20
     world = build_world(maze_for(config, int(limit.max()) + 1))
-    state, _ = core.reset(world, seed, len(start))
-    state = core.relocate(world, state, start[:, :1], start[:, 1:], goal[:, None, :])
     walls = world.info["walls"][0]
-    width = world.width
-    known = torch.as_tensor(~walls.ravel())
-    goal_cell = torch.as_tensor(goal[:, 0] * width + goal[:, 1])
+    venv = VectorEnv(world, len(start), seed=seed)
+    policy = SubgoalPolicy(agent, world.width, torch.as_tensor(~walls.ravel()))
+    episodes = record_episodes(venv, policy, np.random.default_rng(seed), int(limit.max()),
+                               place=(start[:, :1], start[:, 1:], goal[:, None, :]))
     arrived = np.full(len(start), -1)
-    subgoal = goal_cell.clone()
-    k = agent.config.subgoal_steps
-    for t in range(int(limit.max())):
-        here = torch.as_tensor(state.row[:, 0] * width + state.col[:, 0]).long()
-        if agent.config.agent in ("hiql", "hier"):
-            due = torch.as_tensor((t % k == 0) | (here == subgoal).numpy())
-            due &= torch.as_tensor(arrived < 0)
-            if due.any():
-                subgoal[due] = agent.choose_subgoal(here[due], goal_cell[due], known)
-        moves = agent.act(here, goal_cell, subgoal).numpy()
-        state, result = core.step(world, state, moves.reshape(-1, 1, 1), auto_reset=False)
-        arrived = np.where((arrived < 0) & (result.goal_achieved[:, 0] > 0), t + 1, arrived)
+    for episode in episodes:
+        reached = np.flatnonzero(episode.goal_achieved[:, 0] > 0)
+        if episode.episode == 0 and len(reached):
+            arrived[episode.env_index] = reached[0] + 1
     success = (arrived > 0) & (arrived <= limit)
     report = {"success": float(success.mean())}
     for low, high in DISTANCE_BUCKETS:

@@ -66,3 +66,21 @@ def test_collect_stops_after_enough_episodes():
     episodes = record_episodes(venv, random_policy(venv), np.random.default_rng(1), num_steps=1000,
                        num_episodes=5)
     assert len(episodes) == 5
+
+
+def test_episodes_start_from_chosen_cells_and_goals():
+    venv = make_vector("maze_v0", 2, seed=3, layout="open", size=7, max_cycles=30)
+    row, col = np.array([[1], [5]]), np.array([[1], [5]])
+    goal = np.array([[[1, 2]], [[5, 1]]])
+    episodes = record_episodes(venv, GoalSeeker(), np.random.default_rng(0), num_steps=30,
+                               place=(row, col, goal))
+    first = {episode.env_index: episode for episode in episodes if episode.episode == 0}
+    assert sorted(first) == [0, 1]
+    for env in (0, 1):
+        assert first[env].observations["position"][0, 0].tolist() == [row[env, 0],
+                                                                       col[env, 0]]
+        assert first[env].goal_achieved[-1, 0] > 0  # the seeker walks to the chosen goal
+    # One step to (1, 2) from (1, 1); four to (5, 1) from (5, 5).
+    assert (first[0].length, first[1].length) == (1, 4)
+    with pytest.raises(ValueError, match="free cell"):
+        venv.place(np.array([[0], [0]]), np.array([[0], [0]]))
