@@ -281,3 +281,14 @@ def test_population_signalling_penalises_a_message_that_means_different_goals():
     assert alike[1] == pytest.approx(alike[0], abs=1e-4)
     assert conflicting[0] == pytest.approx(alike[0], abs=1e-4)  # each code is as good alone
     assert conflicting[1] < conflicting[0] - 0.3
+
+
+def test_replacement_refills_a_seat_and_restarts_its_adam_state(tmp_path):
+    config = tiny(rounds=4, eval_every=4, replace_every=2, critic="central")
+    language.train(config, tmp_path, progress=False)
+    checkpoint = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
+    # Round 2 replaced seat 0 of every role (speaker, listener, critic).
+    assert checkpoint["population"]["generation"].tolist() == [[1, 0], [1, 0], [1, 0]]
+    steps = [state["step"] for state in checkpoint["optimizer"]["state"].values()]
+    # Seat 0 restarted its count at round 2 (2 rounds x 16 updates since); seat 1 did not.
+    assert all(step.tolist() == [32.0, 64.0] for step in steps)
