@@ -59,9 +59,13 @@ def minibatches(batch: int, count: int, epochs: int, generator: torch.Generator)
 
 
 def gradient_step(optimizer: torch.optim.Optimizer, loss: torch.Tensor, parameters,
-                  max_norm: float) -> None:
-    """One optimiser step on ``loss`` with the gradient norm of ``parameters`` clipped."""
+                  max_norm: float, clip=None) -> None:
+    """One optimiser step on ``loss`` with the gradient norm of ``parameters`` clipped, or
+    with ``clip(max_norm)`` doing the clipping (e.g. a population's, per member)."""
     optimizer.zero_grad()
     loss.backward()
-    torch.nn.utils.clip_grad_norm_(parameters, max_norm)
+    if clip is not None:
+        clip(max_norm)
+    else:
+        torch.nn.utils.clip_grad_norm_(parameters, max_norm)
     optimizer.step()

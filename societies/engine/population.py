@@ -103,12 +103,12 @@ class Population(nn.Module):
         self._check(role, 0)
         members = np.zeros(len(members), np.int64) if self.config.shared else np.asarray(
             members)
-        if len(np.unique(members)) >= VMAP_FROM:
+        present = np.unique(members)
+        if len(present) >= VMAP_FROM:
             return self._run_vmapped(role, inputs, torch.as_tensor(members))
         parameters, buffers = self.stacked_state(role)
         stacked = {**parameters, **buffers}
         outputs: dict[str, torch.Tensor] = {}
-        present = np.unique(members)
         for index in present:
             chosen = None if len(present) == 1 else torch.as_tensor(
                 np.flatnonzero(members == index))

@@ -184,33 +184,40 @@ def _rows(observation: dict[str, np.ndarray], rows: np.ndarray) -> dict[str, np.
     return {key: value[rows] for key, value in observation.items()}
 
 
+def _field_wise(function, *decisions: Decision) -> Decision:
+    """A Decision whose every field (each tensor of ``inputs`` too) is ``function`` of
+    that field of ``decisions``."""
+    def apply(*values):
+        if isinstance(values[0], dict):
+            return {key: apply(*(value[key] for value in values)) for key in values[0]}
+        return function(*values)
+
+    return Decision(*(apply(*(getattr(decision, field.name) for decision in decisions))
+                      for field in dataclasses.fields(Decision)))
+
+
 def _take(decision: Decision, rows: torch.Tensor) -> Decision:
     """The decisions of ``rows``."""
-    return Decision({k: v[rows] for k, v in decision.inputs.items()},
-                    decision.members[rows.numpy()], decision.tokens[rows], decision.noise[rows],
-                    decision.token_logp[rows], decision.value[rows], decision.returns[rows],
-                    decision.discount[rows])
+    return _field_wise(lambda value: value[rows.numpy() if isinstance(value, np.ndarray)
+                                           else rows], decision)
 
 
 def _put(decision: Decision, rows: torch.Tensor, fresh: Decision) -> Decision:
-    """``decision`` with ``rows`` replaced by ``fresh`` (new tensors, the old stay recorded)."""
+    """``decision`` with ``rows`` replaced by ``fresh`` (new arrays: the old stay recorded)."""
     def put(old, new):
+        if isinstance(old, np.ndarray):
+            old = old.copy()
+            old[rows.numpy()] = new
+            return old
         return old.index_copy(0, rows, new)
 
-    members = decision.members.copy()
-    members[rows.numpy()] = fresh.members
-    return Decision({k: put(v, fresh.inputs[k]) for k, v in decision.inputs.items()}, members,
-                    put(decision.tokens, fresh.tokens), put(decision.noise, fresh.noise),
-                    put(decision.token_logp, fresh.token_logp), put(decision.value, fresh.value),
-                    put(decision.returns, fresh.returns), put(decision.discount, fresh.discount))
+    return _field_wise(put, decision, fresh)
 
 
 def _concat(parts: list[Decision]) -> Decision:
     """Decisions of several steps as one batch."""
-    return Decision({k: torch.cat([p.inputs[k] for p in parts]) for k in parts[0].inputs},
-                    np.concatenate([p.members for p in parts]),
-                    *(torch.cat([getattr(p, name) for p in parts]) for name in (
-                        "tokens", "noise", "token_logp", "value", "returns", "discount")))
+    return _field_wise(lambda *values: np.concatenate(values) if isinstance(
+        values[0], np.ndarray) else torch.cat(values), *parts)
 
 
 def _stack(steps: list[dict]) -> dict:

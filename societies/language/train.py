@@ -41,7 +41,7 @@ from torch import nn
 from tqdm import tqdm
 
 from socius.agents.modules import pad_silence
-from socius.agents.ppo import clipped_surrogate, gae, minibatches, normalise
+from socius.agents.ppo import clipped_surrogate, gae, gradient_step, minibatches, normalise
 from socius.societies.engine.population import MemberAdam, Population, pairing_schedule
 from socius.societies.language.agents import (
     LISTENER,
@@ -244,10 +244,8 @@ def update(config: LanguageConfig, population: Population, optimizer: MemberAdam
                 config.minibatches))
         losses = ppo_losses(config, population, episode, advantage, returns, envs,
                             chunks.pop(0) if chunks else None)
-        optimizer.zero_grad()
-        total_loss(config, losses).backward()
-        population.clip_gradients(1.0)
-        optimizer.step()
+        gradient_step(optimizer, total_loss(config, losses), None, 1.0,
+                      clip=population.clip_gradients)
         report = {k: float(v.detach()) for k, v in losses.items()}
     return report
 
