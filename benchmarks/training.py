@@ -90,7 +90,7 @@ class SociusTrainer:
         """Play and learn from one round; returns the environment steps taken."""
         config = self.config
         started = time.perf_counter()
-        episode, self.carry = play(config, self.world, self.population, self.carry,
+        episode, self.carry = play(config, self.population, self.carry,
                                    config.rollout_steps, self.generator,
                                    draw_members(config, self.pairing))
         played = time.perf_counter()

@@ -59,12 +59,15 @@ def critic_inputs(listener: dict[str, torch.Tensor],
             "action_mask": listener["action_mask"]}
 
 
+ROLE_INPUTS = {SPEAKER: ("goal", "goal_mask", "action_mask"),
+               LISTENER: ("view", "inbox", "action_mask")}
+"""The observation keys each role reads."""
+
+
 def role_inputs(observation: dict, role: int) -> dict[str, torch.Tensor]:
     """One role's observation ``[B, ...]`` as tensors (the agent axis taken out)."""
-    keys = ("goal", "goal_mask", "action_mask") if role == SPEAKER else (
-        "view", "inbox", "action_mask")
     return {key: torch.as_tensor(np.ascontiguousarray(observation[key][:, role]))
-            for key in keys}
+            for key in ROLE_INPUTS[role]}
 
 
 def expected_value(move_logits: torch.Tensor, q_values: torch.Tensor) -> torch.Tensor:

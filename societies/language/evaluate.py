@@ -12,17 +12,18 @@ import numpy as np
 import torch
 
 from socius.societies.engine.population import Population, pairing_schedule
+from socius.societies.engine.stream import Record
 from socius.societies.language import metrics
 from socius.societies.language.agents import LISTENER
 from socius.societies.language.config import LanguageConfig, make_world
-from socius.societies.language.rollout import Round, play, start
+from socius.societies.language.rollout import play, start, success_rate
 
 # Evaluation episodes use episode numbers far from any training round.
 EVALUATION_EPISODE = 1_000_000
 
 
 def play_evaluation(config: LanguageConfig, population: Population, split: str,
-                    members: np.ndarray, seed: int, intervention: str = "true") -> Round:
+                    members: np.ndarray, seed: int, intervention: str = "true") -> Record:
     """Greedy episodes on ``split`` with the messages left ``true``, ``shuffled`` across
     episodes, or ``random``; ``members [B, 2]`` says who plays where."""
     world = make_world(config, split)
@@ -40,8 +41,8 @@ def play_evaluation(config: LanguageConfig, population: Population, split: str,
 
     if intervention not in ("true", "shuffled", "random"):
         raise ValueError(f"intervention must be true, shuffled or random; got {intervention!r}")
-    carry = start(config, world, batch, EVALUATION_EPISODE + seed, members)
-    episode, _ = play(config, world, population, carry, config.world.max_cycles,
+    stream = start(config, world, batch, EVALUATION_EPISODE + seed, members)
+    episode, _ = play(config, population, stream, config.world.max_cycles,
                       torch.Generator().manual_seed(seed), auto_reset=False, greedy=True,
                       intervene=intervene)
     return episode
@@ -53,7 +54,7 @@ def random_pairs(config: LanguageConfig, seed: int) -> np.ndarray:
 
 
 def listener_probabilities(config: LanguageConfig, population: Population,
-                           episode: Round) -> np.ndarray:
+                           episode: Record) -> np.ndarray:
     """``p(a | do(m))`` ``[S, M, A]``: each listener's move distribution at step 1 (the first
     step that hears the speaker) with every possible message ``m`` put in its inbox."""
     messages = np.array(list(itertools.product(range(config.world.vocab_size),
@@ -82,15 +83,15 @@ def evaluate(config: LanguageConfig, population: Population, seed: int = 0,
     pairs = random_pairs(config, seed)
     report: dict = {}
     train = play_evaluation(config, population, "train", pairs, seed)
-    report["success"] = train.success
-    report["success_heldout"] = play_evaluation(config, population, "test", pairs,
-                                                seed).success
+    report["success"] = success_rate(train)
+    report["success_heldout"] = success_rate(play_evaluation(config, population, "test",
+                                                             pairs, seed))
     report["chance"] = 1 / config.world.num_objects
     if not config.world.message_length:
         return report
     for mode in ("shuffled", "random"):
-        report[f"success_{mode}"] = play_evaluation(config, population, "train", pairs, seed,
-                                                    mode).success
+        report[f"success_{mode}"] = success_rate(play_evaluation(config, population, "train",
+                                                                 pairs, seed, mode))
     meanings = train.speaker["goal"][0].numpy()  # [B, 2] the target each speaker saw
     messages = train.tokens[0].numpy()  # [B, L] the first utterance
     generator = np.random.default_rng(seed)
@@ -127,7 +128,7 @@ def cross_play_matrix(config: LanguageConfig, speakers: Population, listeners: P
 
     def success(i: int, j: int) -> float:
         members = np.tile([[i, j]], (config.eval_envs // (size * size) or 1, 1))
-        return play_evaluation(config, joined, "train", members, seed).success
+        return success_rate(play_evaluation(config, joined, "train", members, seed))
 
     return metrics.cross_play(success, size, size)
 

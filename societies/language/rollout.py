@@ -1,11 +1,14 @@
-"""The language experiment's steps through the pure core.
+"""The language experiment's two seats on the engine's stream (``engine.stream``).
 
-Training streams: every world resets itself the step its episode ends (the core's
-auto-reset), so no world waits for the others; a round is ``steps`` steps of every world
-and an episode may run across rounds. What a world carries from one round to the next is
-explicit (:class:`Carry`): its state, the members playing it and the speaker's decision.
-Evaluation plays exactly one episode per world (``auto_reset=False``; finished worlds
-wait, masked by ``alive``). Both write one record, :class:`Round`, ``[T, B, ...]``.
+The **speaker** seat decides once per episode, at its first step: one message, drawn by
+Gumbel-max with noise the update can reuse, repeated every step. Its state is the
+running episodes' decisions and the discounted return each has earned so far; a decision
+whose episode has ended is handed to the trainer whole (``record.decisions``), so the
+speaker learns from its own return. The **listener** seat moves every step and records
+its value (or the central critic's), bootstrapped after the last step.
+
+Training streams reset every world the step its episode ends; evaluation plays exactly
+one episode per world (``auto_reset=False``). Both write one :class:`Record`.
 """
 
 from __future__ import annotations
@@ -16,17 +19,18 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from socius.envs import core
 from socius.envs.state import WorldState
 from socius.societies.engine.population import Population
+from socius.societies.engine.stream import Arena, Record, Stream, Turn
+from socius.societies.engine.stream import play as play_stream
 from socius.societies.language.agents import (
     CRITIC,
     LISTENER,
     MEMBER_ROLES,
+    ROLE_INPUTS,
     SPEAKER,
     critic_inputs,
     expected_value,
-    role_inputs,
 )
 from socius.societies.language.config import LanguageConfig
 
@@ -45,50 +49,32 @@ class Decision:
     discount: torch.Tensor  # [D] gamma ** (steps so far)
 
 
-@dataclass
-class Carry:
-    """What a stream of worlds holds between rounds (the policy state made explicit)."""
+@dataclass(frozen=True)
+class SpeakerState:
+    """The speaker seat's state: the running episodes' decisions, and those whose
+    episodes ended during the current call."""
 
-    state: WorldState
-    observation: dict[str, np.ndarray]
-    members: np.ndarray  # [B, 2] who plays each world's current episode
-    decision: Decision | None  # the running episodes' speaker decisions (None: fresh)
-
-
-@dataclass
-class Round:
-    """One round's steps, every array ``[T, B, ...]``."""
-
-    speaker: dict[str, torch.Tensor]
-    listener: dict[str, torch.Tensor]
-    members: np.ndarray  # [T, B, 2] who played each step
-    tokens: torch.Tensor  # [T, B, L] the episode's speaker tokens
-    noise: torch.Tensor  # [T, B, L, V]
-    token_logp: torch.Tensor  # [T, B]
-    moves: torch.Tensor  # [T, B] listener moves
-    move_logp: torch.Tensor  # [T, B]
-    values: torch.Tensor  # [T, B] the listener's value (or the central critic's)
-    rewards: torch.Tensor  # [T, B]
-    alive: torch.Tensor  # [T, B] the episode was running before this step
-    ends: torch.Tensor  # [T, B] the episode ended after this step
-    bootstrap: torch.Tensor  # [B] value after the last step (running episodes)
-    decisions: Decision | None  # speaker decisions whose episodes ended in this round
-    success: float  # share of the episodes that ended in this round with the reward
-    episodes: int  # episodes that ended in this round
+    decision: Decision
+    finished: tuple[Decision, ...] = ()
 
 
 def start(config: LanguageConfig, world, batch: int, episode: int,
-          members: np.ndarray) -> Carry:
+          members: np.ndarray) -> Stream:
     """Fresh worlds ``batch`` at episode number ``episode``, played by ``members [B, 2]``."""
-    state, observation = core.reset(world, config.seed, batch, episode=episode)
-    return Carry(state, observation, np.asarray(members), None)
+    return Stream([Arena.open(world, config.seed, batch, episode)], np.asarray(members))
 
 
-def decide(config: LanguageConfig, population: Population, observation: dict,
+def turn_inputs(turn: Turn, role: int, rows: np.ndarray | None = None) -> dict[str, torch.Tensor]:
+    """What ``role`` reads of the worlds (``rows`` of them) as tensors ``[B, ...]``."""
+    observed = turn.observed(role, ROLE_INPUTS[role])
+    return {key: torch.as_tensor(np.ascontiguousarray(value if rows is None else value[rows]))
+            for key, value in observed.items()}
+
+
+def decide(config: LanguageConfig, population: Population, speaker_in: dict[str, torch.Tensor],
            members: np.ndarray, generator: torch.Generator, greedy: bool) -> Decision:
     """Each speaker's (``members [B]``) one message for its episode, by Gumbel-max with
     noise the update can reuse (greedy: the most likely tokens)."""
-    speaker_in = role_inputs(observation, SPEAKER)
     batch, length = len(members), config.world.message_length
     said = population.run(MEMBER_ROLES[SPEAKER], speaker_in, members)
     uniform = torch.rand(said["token_logits"].shape, generator=generator)
@@ -101,87 +87,132 @@ def decide(config: LanguageConfig, population: Population, observation: dict,
                     said["value"], torch.zeros(batch), torch.ones(batch))
 
 
-def play(config: LanguageConfig, world, population: Population, carry: Carry, steps: int,
-         generator: torch.Generator, draw_members=None, auto_reset: bool = True,
-         greedy: bool = False, intervene=None) -> tuple[Round, Carry]:
-    """``steps`` steps of every world in ``carry`` (no gradients); returns the record and
-    what the worlds carry into the next round.
+class Speaker:
+    """The speakers' seat: one decision per episode; ``intervene(tokens [B, L]) ->
+    tokens`` replaces what they say before the world delivers it."""
 
-    ``draw_members(count) -> [count, 2]`` seats the episodes that start during the round
-    (auto-reset only). ``intervene(tokens [B, L]) -> tokens`` replaces what the speakers
-    say before the world delivers it (the intervention tests).
-    """
-    batch = carry.members.shape[0]
-    state, observation, members = carry.state, carry.observation, carry.members.copy()
-    steps_record: list[dict] = []
-    alive = torch.ones(batch, dtype=torch.bool)
-    finished_decisions: list[Decision] = []
-    successes = episodes = 0
-    with torch.no_grad():
-        # A copy: the returns accumulate on it, not on the carry the caller passed in.
-        decision = dataclasses.replace(carry.decision) if carry.decision is not None else (
-            decide(config, population, observation, members[:, SPEAKER], generator, greedy))
-        for _ in range(steps):
-            listener_in = role_inputs(observation, LISTENER)
-            heard, value = listen(config, population, listener_in, decision, members, greedy)
-            distribution = torch.distributions.Categorical(logits=heard["move_logits"])
-            moves = (heard["move_logits"].argmax(-1) if greedy else
-                     torch.multinomial(distribution.probs, 1, generator=generator).squeeze(-1))
-            sent = decision.tokens if intervene is None else torch.as_tensor(
-                intervene(decision.tokens.numpy()))
-            actions = np.zeros((batch, 2, 1 + config.world.message_length), dtype=np.int64)
-            actions[:, LISTENER, 0] = moves.numpy()
-            actions[:, SPEAKER, 1:] = sent.numpy()
-            state, result = core.step(world, state, actions, auto_reset=auto_reset)
-            reward = torch.as_tensor(result.reward[:, LISTENER]) * alive
-            ends = torch.as_tensor(result.terminated | result.truncated) & alive
-            steps_record.append({
-                "speaker": decision.inputs, "listener": listener_in,
-                "members": members.copy(), "tokens": decision.tokens, "noise": decision.noise,
-                "token_logp": decision.token_logp, "moves": moves,
-                "move_logp": distribution.log_prob(moves), "values": value,
-                "rewards": reward, "alive": alive, "ends": ends})
-            decision.returns = decision.returns + decision.discount * reward
-            decision.discount = decision.discount * config.gamma
-            ended = ends.nonzero().squeeze(-1)
-            episodes += len(ended)
-            successes += int((reward[ended] > 0).sum())
-            observation = result.observation
-            if not auto_reset:
-                alive = alive & ~ends
-                continue
-            if len(ended):
-                finished_decisions.append(_take(decision, ended))
-                fresh = draw_members(len(ended)) if draw_members is not None else members[
-                    ended.numpy()]
-                members[ended.numpy()] = fresh
-                started = decide(config, population, _rows(observation, ended.numpy()),
-                                 fresh[:, SPEAKER], generator, greedy)
-                decision = _put(decision, ended, started)
-        _, bootstrap = listen(config, population, role_inputs(observation, LISTENER),
-                              decision, members, greedy)
-    record = _stack(steps_record)
-    done = _concat(finished_decisions) if finished_decisions else None
-    return (Round(**record, bootstrap=bootstrap, decisions=done,
-                  success=successes / max(episodes, 1), episodes=episodes),
-            Carry(state, observation, members, decision))
+    def __init__(self, config: LanguageConfig, population: Population, greedy: bool = False,
+                 intervene=None):
+        self.config, self.population = config, population
+        self.greedy, self.intervene = greedy, intervene
+
+    def begin(self, state: SpeakerState | None, rows: np.ndarray, turn: Turn,
+              generator: torch.Generator) -> SpeakerState:
+        """Decide the messages of the episodes starting in ``rows``."""
+        fresh = decide(self.config, self.population, turn_inputs(turn, SPEAKER, rows),
+                       turn.members[rows, SPEAKER], generator, self.greedy)
+        if state is None:
+            return SpeakerState(fresh)
+        return dataclasses.replace(state, decision=_put(state.decision, rows, fresh))
+
+    def act(self, state: SpeakerState, turn: Turn, generator) -> tuple[SpeakerState, dict]:
+        """Say each episode's message (again)."""
+        decision = state.decision
+        sent = decision.tokens if self.intervene is None else torch.as_tensor(
+            self.intervene(decision.tokens.numpy()))
+        turn.write(SPEAKER, slice(1, None), sent.numpy())
+        return state, {"speaker": decision.inputs, "tokens": decision.tokens,
+                       "noise": decision.noise, "token_logp": decision.token_logp}
+
+    def observe(self, state: SpeakerState, turn: Turn, outcome) -> tuple[SpeakerState, dict]:
+        """Add the step's shared reward to each decision's return; hand over the ended."""
+        decision = state.decision
+        reward = outcome.reward(LISTENER) * turn.alive
+        decision = dataclasses.replace(decision, returns=decision.returns
+                                       + decision.discount * reward,
+                                       discount=decision.discount * self.config.gamma)
+        ended = outcome.ends.nonzero().squeeze(-1)
+        finished = state.finished + ((_take(decision, ended),) if len(ended) else ())
+        return SpeakerState(decision, finished), {}
+
+    def close(self, state: SpeakerState, turn: Turn) -> tuple[SpeakerState, dict]:
+        """The decisions whose episodes ended (None if none); the running ones carry on."""
+        turn.entries["speaker"] = state.decision.inputs  # the bootstrap's critic reads it
+        done = _concat(list(state.finished)) if state.finished else None
+        return SpeakerState(state.decision), {"decisions": done}
+
+
+class Listener:
+    """The listeners' seat: a move every step, and the value its advantages use."""
+
+    def __init__(self, config: LanguageConfig, population: Population, greedy: bool = False):
+        self.config, self.population, self.greedy = config, population, greedy
+
+    def begin(self, state, rows, turn, generator):
+        """Listeners keep no state."""
+        return None
+
+    def act(self, state, turn: Turn, generator: torch.Generator) -> tuple[None, dict]:
+        """Sample (greedy: take) each listener's move."""
+        listener_in = turn_inputs(turn, LISTENER)
+        heard, value = listen(self.config, self.population, listener_in, turn.entries["speaker"],
+                              turn.members[:, LISTENER], self.greedy)
+        distribution = torch.distributions.Categorical(logits=heard["move_logits"])
+        moves = (heard["move_logits"].argmax(-1) if self.greedy else
+                 torch.multinomial(distribution.probs, 1, generator=generator).squeeze(-1))
+        turn.write(LISTENER, slice(0, 1), moves.numpy()[:, None])
+        return None, {"listener": listener_in, "moves": moves,
+                      "move_logp": distribution.log_prob(moves), "values": value}
+
+    def observe(self, state, turn: Turn, outcome) -> tuple[None, dict]:
+        """The shared reward, where the episode was running."""
+        return None, {"rewards": outcome.reward(LISTENER) * turn.alive}
+
+    def close(self, state, turn: Turn) -> tuple[None, dict]:
+        """The value after the last step (it bootstraps the episodes still running)."""
+        _, bootstrap = listen(self.config, self.population, turn_inputs(turn, LISTENER),
+                              turn.entries["speaker"], turn.members[:, LISTENER], self.greedy)
+        return None, {"bootstrap": bootstrap}
+
+
+def play(config: LanguageConfig, population: Population, stream: Stream, steps: int,
+         generator: torch.Generator, draw_members=None, auto_reset: bool = True,
+         greedy: bool = False, intervene=None) -> tuple[Record, Stream]:
+    """``steps`` steps of every world in ``stream`` with the population's speakers and
+    listeners seated (no gradients); ``draw_members(count) -> [count, 2]`` seats the
+    episodes that start during the call (auto-reset only)."""
+    seats = (Speaker(config, population, greedy, intervene),
+             Listener(config, population, greedy))
+    return play_stream(stream, seats, steps, generator, auto_reset, draw_members)
+
+
+def success_rate(record: Record) -> float:
+    """Share of the episodes that ended during the record with the reward."""
+    ended = record.ends
+    return float(((record.rewards > 0) & ended).sum()) / max(int(ended.sum()), 1)
 
 
 def listen(config: LanguageConfig, population: Population, listener_in: dict,
-           decision: Decision, members: np.ndarray,
+           speaker_in: dict, members: np.ndarray,
            greedy: bool) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
     """The listeners' outputs and the value their advantages are measured against: their
-    own value head, or with ``critic=central`` the critic's expectation under their policy."""
-    heard = population.run(MEMBER_ROLES[LISTENER], listener_in, members[:, LISTENER])
+    own value head, or with ``critic=central`` the critic's expectation under their policy
+    (the critic reads the speaker's goal, ``speaker_in``)."""
+    heard = population.run(MEMBER_ROLES[LISTENER], listener_in, members)
     if config.critic != "central" or greedy:
         return heard, heard["value"]
-    q_values = population.run(MEMBER_ROLES[CRITIC], critic_inputs(listener_in, decision.inputs),
-                              members[:, LISTENER])["move_logits"]
+    q_values = population.run(MEMBER_ROLES[CRITIC], critic_inputs(listener_in, speaker_in),
+                              members)["move_logits"]
     return heard, expected_value(heard["move_logits"], q_values)
 
 
-def _rows(observation: dict[str, np.ndarray], rows: np.ndarray) -> dict[str, np.ndarray]:
-    return {key: value[rows] for key, value in observation.items()}
+@dataclass
+class Carry:
+    """What training checkpoints held before the engine's stream (read back by
+    :func:`stream_from_carry` so old runs resume)."""
+
+    state: WorldState
+    observation: dict[str, np.ndarray]
+    members: np.ndarray
+    decision: Decision | None
+
+
+def stream_from_carry(config: LanguageConfig, world, carry) -> Stream:
+    """A checkpoint's stream: as saved, or converted from an old :class:`Carry`."""
+    if isinstance(carry, Stream):
+        return carry
+    seats = None if carry.decision is None else [SpeakerState(carry.decision), None]
+    return Stream([Arena(world, carry.state, carry.observation)], carry.members, seats)
 
 
 def _field_wise(function, *decisions: Decision) -> Decision:
@@ -202,14 +233,16 @@ def _take(decision: Decision, rows: torch.Tensor) -> Decision:
                                            else rows], decision)
 
 
-def _put(decision: Decision, rows: torch.Tensor, fresh: Decision) -> Decision:
+def _put(decision: Decision, rows: np.ndarray, fresh: Decision) -> Decision:
     """``decision`` with ``rows`` replaced by ``fresh`` (new arrays: the old stay recorded)."""
+    index = torch.as_tensor(rows)
+
     def put(old, new):
         if isinstance(old, np.ndarray):
             old = old.copy()
-            old[rows.numpy()] = new
+            old[rows] = new
             return old
-        return old.index_copy(0, rows, new)
+        return old.index_copy(0, index, new)
 
     return _field_wise(put, decision, fresh)
 
@@ -218,16 +251,3 @@ def _concat(parts: list[Decision]) -> Decision:
     """Decisions of several steps as one batch."""
     return _field_wise(lambda *values: np.concatenate(values) if isinstance(
         values[0], np.ndarray) else torch.cat(values), *parts)
-
-
-def _stack(steps: list[dict]) -> dict:
-    """Per-step records as ``[T, B, ...]``."""
-    stacked = {}
-    for key in steps[0]:
-        if key in ("speaker", "listener"):
-            stacked[key] = {k: torch.stack([s[key][k] for s in steps]) for k in steps[0][key]}
-        elif key == "members":
-            stacked[key] = np.stack([s[key] for s in steps])
-        else:
-            stacked[key] = torch.stack([s[key] for s in steps])
-    return stacked

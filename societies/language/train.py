@@ -43,6 +43,7 @@ from tqdm import tqdm
 from socius.agents.modules import pad_silence
 from socius.agents.ppo import clipped_surrogate, gae, gradient_step, minibatches, normalise
 from socius.societies.engine.population import MemberAdam, Population, pairing_schedule
+from socius.societies.engine.stream import Record, Stream
 from socius.societies.language.agents import (
     LISTENER,
     ROLES,
@@ -52,11 +53,11 @@ from socius.societies.language.agents import (
 )
 from socius.societies.language.config import LanguageConfig, make_world
 from socius.societies.language.evaluate import evaluate
-from socius.societies.language.rollout import Carry, Round, play, start
+from socius.societies.language.rollout import play, start, stream_from_carry, success_rate
 from socius.societies.runs.directory import open_run
 
 
-def advantages(config: LanguageConfig, episode: Round) -> tuple[torch.Tensor, torch.Tensor]:
+def advantages(config: LanguageConfig, episode: Record) -> tuple[torch.Tensor, torch.Tensor]:
     """The listener's GAE advantages and returns ``[T, B]`` over streams of episodes
     (bootstrapped from its value where an episode runs on past the round)."""
     return gae(episode.rewards, episode.values, episode.alive, config.gamma,
@@ -76,7 +77,7 @@ def relaxed_inbox(config: LanguageConfig, token_logits: torch.Tensor, tokens: to
     return torch.where(heard, message, stored)
 
 
-def ppo_losses(config: LanguageConfig, population: Population, episode: Round,
+def ppo_losses(config: LanguageConfig, population: Population, episode: Record,
                advantage: torch.Tensor, returns: torch.Tensor, envs: torch.Tensor,
                decisions: torch.Tensor | None) -> dict[str, torch.Tensor]:
     """PPO losses of both roles on the steps of worlds ``envs`` and the speaker decisions
@@ -230,7 +231,7 @@ def total_loss(config: LanguageConfig, losses: dict[str, torch.Tensor]) -> torch
 
 
 def update(config: LanguageConfig, population: Population, optimizer: MemberAdam,
-           episode: Round, generator: torch.Generator) -> dict[str, float]:
+           episode: Record, generator: torch.Generator) -> dict[str, float]:
     """PPO epochs over one round; returns the last minibatch's losses."""
     advantage, returns = advantages(config, episode)
     decided = 0 if episode.decisions is None else len(episode.decisions.members)
@@ -267,7 +268,7 @@ def draw_members(config: LanguageConfig, pairing: np.random.Generator):
     return lambda count: pairing.integers(0, config.population, (count, len(ROLES)))
 
 
-def start_stream(config: LanguageConfig, world, members: np.ndarray) -> Carry:
+def start_stream(config: LanguageConfig, world, members: np.ndarray) -> Stream:
     """The training worlds' first episodes, seated by ``members [num_envs, 2]``."""
     return start(config, world, config.num_envs, 0, members)
 
@@ -286,7 +287,7 @@ def train(config: LanguageConfig, out: str | Path | None = None, progress: bool 
     population = make_population(config, world, generator)
     optimizer = make_optimizer(config, population)
     pairing = np.random.default_rng(config.seed)
-    carry = start_stream(config, world, schedule(config, pairing))
+    stream = start_stream(config, world, schedule(config, pairing))
     start, episodes = 0, 0
     checkpoint = run.load_checkpoint() if run is not None else None
     if checkpoint is not None:
@@ -294,7 +295,8 @@ def train(config: LanguageConfig, out: str | Path | None = None, progress: bool 
         optimizer.load_state_dict(checkpoint["optimizer"])
         pairing.bit_generator.state = checkpoint["pairing"]
         generator.set_state(checkpoint["generator"])
-        carry, episodes = checkpoint["carry"], checkpoint["episodes"]
+        stream = stream_from_carry(config, world, checkpoint["carry"])
+        episodes = checkpoint["episodes"]
         start = checkpoint["progress"]
         run.truncate(start, "round")
     rows = run.rows() if run is not None else []
@@ -309,8 +311,8 @@ def train(config: LanguageConfig, out: str | Path | None = None, progress: bool 
             for role in population.config.roles:
                 population.replace(role, seat, generator)
             optimizer.reset_member(seat)
-        episode, carry = play(config, world, population, carry, config.rollout_steps, generator,
-                              draw_members(config, pairing))
+        episode, stream = play(config, population, stream, config.rollout_steps, generator,
+                               draw_members(config, pairing))
         losses = update(config, population, optimizer, episode, generator)
         episodes += episode.episodes
         done = round_index + 1
@@ -320,7 +322,7 @@ def train(config: LanguageConfig, out: str | Path | None = None, progress: bool 
             row = {"round": done, "episodes": episodes,
                    "env_steps": done * config.num_envs * config.rollout_steps,
                    "updates": done * config.epochs * config.minibatches,
-                   "train_success": episode.success, **losses, **report}
+                   "train_success": success_rate(episode), **losses, **report}
             rows.append(row)
             bar.set_postfix(success=f"{report['success']:.2f}",
                             heldout=f"{report['success_heldout']:.2f}",
@@ -330,6 +332,6 @@ def train(config: LanguageConfig, out: str | Path | None = None, progress: bool 
                 run.save_checkpoint({
                     "progress": done, "population": population.state_dict(),
                     "optimizer": optimizer.state_dict(), "pairing": pairing.bit_generator.state,
-                    "generator": generator.get_state(), "carry": carry, "episodes": episodes})
+                    "generator": generator.get_state(), "carry": stream, "episodes": episodes})
     return rows
 

@@ -34,7 +34,7 @@ def one_round(config, steps=None):
     population = language.make_population(config, world, generator)
     pairing = np.random.default_rng(0)
     carry = language.start_stream(config, world, language.schedule(config, pairing))
-    episode, _ = language.play(config, world, population, carry, steps or config.rollout_steps,
+    episode, _ = language.play(config, population, carry, steps or config.rollout_steps,
                                generator, language.draw_members(config, pairing))
     return population, episode
 
@@ -92,7 +92,7 @@ def test_the_speaker_learns_from_its_own_return_once_per_episode():
     assert len(decisions.members) == episode.episodes >= config.num_envs
     successes = decisions.returns > 0
     assert torch.all((decisions.returns == 0) | (decisions.returns > config.gamma ** 10))
-    assert float(successes.float().mean()) == pytest.approx(episode.success)
+    assert float(successes.float().mean()) == pytest.approx(language.success_rate(episode))
     advantage, returns = language.advantages(config, episode)
     losses = language.ppo_losses(config, population, episode, advantage, returns,
                                  torch.arange(config.num_envs), torch.arange(8))
