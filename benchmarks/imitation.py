@@ -15,6 +15,7 @@ imported by putting a folder whose ``socius`` links to it first on ``PYTHONPATH`
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import os
 import statistics
@@ -41,7 +42,10 @@ def time_rounds(rounds: int) -> dict:
     generator = torch.Generator().manual_seed(0)
     learner = make_learner(config, generator)
     optimizer = torch.optim.Adam(learner.parameters(), lr=config.learning_rate, foreach=True)
-    arenas = make_arenas(config, config.num_envs, 0, dropout=config.expert_dropout)
+    # Before the engine's stream, make_arenas also took a seed (which reset overrode).
+    takes_seed = "seed" in inspect.signature(make_arenas).parameters
+    arenas = make_arenas(config, config.num_envs, **({"seed": 0} if takes_seed else {}),
+                         dropout=config.expert_dropout)
     seconds = {"play": [], "update": []}
     for index in range(rounds + 1):  # the first round warms up
         started = time.perf_counter()

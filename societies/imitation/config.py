@@ -9,9 +9,10 @@ import torch
 
 from socius.agents.imitation import SocialLearner
 from socius.agents.modules import ObservationSpec
+from socius.envs import spaces
 from socius.envs.config import require, require_counts
 from socius.envs.goal_cycle_v0 import GoalCycleConfig, build_world
-from socius.envs.vector import VectorEnv
+from socius.envs.world import World
 
 METHODS = ("ppo", "bc")
 
@@ -126,23 +127,23 @@ class ImitationConfig:
         return world
 
 
-def make_arenas(config: ImitationConfig, num_envs: int, seed: int,
-                heldout: bool = False, experts: int | None = None,
-                dropout: float = 0.0) -> list[VectorEnv]:
-    """Vector envs (no auto-reset) that together hold ``num_envs`` worlds: a share
-    ``dropout`` without experts, the rest with ``experts`` (the config's by default)."""
+def make_arenas(config: ImitationConfig, num_envs: int, heldout: bool = False,
+                experts: int | None = None, dropout: float = 0.0) -> list[tuple[World, int]]:
+    """The kinds of world that together hold ``num_envs`` worlds, as ``(world, count)``:
+    a share ``dropout`` without experts, the rest with ``experts`` (the config's by
+    default)."""
     experts = config.experts if experts is None else experts
     alone = int(round(num_envs * dropout)) if experts else num_envs
     sizes = [(experts, num_envs - alone), (0, alone)] if experts else [(0, num_envs)]
-    return [VectorEnv(build_world(config.world_for(count_experts, heldout)), count,
-                      seed=seed + 7919 * index, auto_reset=False)
-            for index, (count_experts, count) in enumerate(sizes) if count]
+    return [(build_world(config.world_for(count_experts, heldout)), count)
+            for count_experts, count in sizes if count]
 
 
 def learner_spec(config: ImitationConfig) -> ObservationSpec:
     """The learner's observation sizes (the same with and without experts)."""
-    venv = make_arenas(config, 1, 0)[0]
-    return ObservationSpec.from_spaces(venv.single_observation_space, venv.single_action_space)
+    world, _ = make_arenas(config, 1)[0]
+    return ObservationSpec.from_spaces(spaces.observation_space(world),
+                                       spaces.action_space(world))
 
 
 def make_learner(config: ImitationConfig, generator: torch.Generator) -> SocialLearner:

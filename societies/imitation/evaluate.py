@@ -13,8 +13,8 @@ import numpy as np
 import torch
 
 from socius.agents.imitation import SocialLearner
+from socius.societies.engine.stream import Record
 from socius.societies.imitation.config import ImitationConfig, make_arenas
-from socius.societies.imitation.episodes import Episodes, play_episodes
 from socius.societies.imitation.metrics import (
     action_agreement,
     following_fraction,
@@ -22,6 +22,7 @@ from socius.societies.imitation.metrics import (
     prediction_accuracy,
     transmission_score,
 )
+from socius.societies.imitation.rollout import play_episodes
 
 SETTINGS = {"with": (True, False), "alone": (False, False),
             "heldout_with": (True, True), "heldout_alone": (False, True)}
@@ -34,16 +35,16 @@ def episode_seed(config: ImitationConfig, seed: int, heldout: bool) -> int:
 
 
 def play_setting(config: ImitationConfig, setting: str, seat: str, seed: int,
-                 learner: SocialLearner | None = None) -> Episodes:
+                 learner: SocialLearner | None = None) -> Record:
     """One evaluation episode per environment of ``setting`` with ``seat`` in agent_0's place."""
     with_experts, heldout = SETTINGS[setting]
-    arenas = make_arenas(config, config.eval_envs, seed, heldout=heldout,
+    arenas = make_arenas(config, config.eval_envs, heldout=heldout,
                          experts=config.eval_experts if with_experts else 0)
     generator = torch.Generator().manual_seed(seed)
     return play_episodes(arenas, seat, episode_seed(config, seed, heldout), learner, generator)
 
 
-def mean_return(episodes: Episodes) -> float:
+def mean_return(episodes: Record) -> float:
     """Mean over environments of the seat's episode return."""
     return float(episodes.rewards.sum(0).mean())
 
@@ -90,13 +91,13 @@ def evaluate(config: ImitationConfig, learner: SocialLearner, seed: int = 0,
     return report
 
 
-def following(config: ImitationConfig, episodes: Episodes) -> float:
+def following(config: ImitationConfig, episodes: Record) -> float:
     """Fraction of steps with an expert adjacent or in view."""
     distance = episodes.expert_distance.numpy()
     return following_fraction(distance, distance <= config.world.view_radius, within=1)
 
 
-def majority_accuracy(episodes: Episodes) -> float:
+def majority_accuracy(episodes: Record) -> float:
     """Accuracy of always predicting the experts' most common move (the head's baseline)."""
     targets = episodes.peer_moves[episodes.peer_present].numpy()
     if targets.size == 0:

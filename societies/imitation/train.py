@@ -16,7 +16,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from pathlib import Path
 
@@ -27,13 +26,14 @@ from tqdm import tqdm
 
 from socius.agents.imitation import SocialLearner
 from socius.agents.ppo import clipped_surrogate, gae, gradient_step, minibatches, normalise
+from socius.societies.engine.stream import Record
 from socius.societies.imitation.config import ImitationConfig, make_arenas, make_learner
-from socius.societies.imitation.episodes import Episodes, play_episodes
 from socius.societies.imitation.evaluate import evaluate, reference
+from socius.societies.imitation.rollout import play_episodes
 from socius.societies.runs.directory import RunDirectory, open_run
 
 
-def losses(config: ImitationConfig, learner: SocialLearner, episodes: Episodes,
+def losses(config: ImitationConfig, learner: SocialLearner, episodes: Record,
            advantage: torch.Tensor, returns: torch.Tensor, envs: torch.Tensor,
            state: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
     """The losses of one minibatch of sequences ``envs`` (columns of ``episodes``), each
@@ -74,7 +74,7 @@ def total_loss(config: ImitationConfig, parts: dict[str, torch.Tensor]) -> torch
 
 
 def update(config: ImitationConfig, learner: SocialLearner, optimizer: torch.optim.Optimizer,
-           episodes: Episodes, generator: torch.Generator) -> dict[str, float]:
+           episodes: Record, generator: torch.Generator) -> dict[str, float]:
     """Epochs of minibatch updates on one round; returns the mean of each loss.
 
     With ``bptt`` the episodes are cut into chunks that train as separate sequences.
@@ -104,22 +104,18 @@ def update(config: ImitationConfig, learner: SocialLearner, optimizer: torch.opt
 
 def chunks(value, length: int):
     """``[T, B, ...]`` -> ``[length, (T / length) * B, ...]``: column ``c * B + b`` is
-    chunk ``c`` of episode ``b`` (an Episodes record, or a tensor)."""
-    if isinstance(value, Episodes):
-        return Episodes(**{field.name: (None if getattr(value, field.name) is None else
-                                        chunks(getattr(value, field.name), length))
-                           for field in dataclasses.fields(value)})
-    if isinstance(value, dict):
-        return {key: chunks(item, length) for key, item in value.items()}
+    chunk ``c`` of episode ``b`` (a record, or a tensor or array)."""
+    if isinstance(value, Record):
+        return value.map(lambda item: chunks(item, length))
     steps, batch = value.shape[:2]
     if length == steps:
         return value
-    return value.reshape(steps // length, length, batch, *value.shape[2:]).transpose(
+    return value.reshape(steps // length, length, batch, *value.shape[2:]).swapaxes(
         0, 1).reshape(length, steps // length * batch, *value.shape[2:])
 
 
 @torch.no_grad()
-def chunk_states(learner: SocialLearner, episodes: Episodes, length: int) -> torch.Tensor:
+def chunk_states(learner: SocialLearner, episodes: Record, length: int) -> torch.Tensor:
     """The memory state ``[(T / length) * B, H]`` at the start of every chunk, under the
     learner's current weights (in the column order of :func:`chunks`)."""
     batch = episodes.rewards.shape[1]
@@ -143,8 +139,7 @@ def train(config: ImitationConfig, out: str | Path | None = None, progress: bool
     generator = torch.Generator().manual_seed(config.seed)
     learner = make_learner(config, generator)
     optimizer = torch.optim.Adam(learner.parameters(), lr=config.learning_rate, foreach=True)
-    arenas = make_arenas(config, config.num_envs, config.seed,
-                         dropout=config.expert_dropout)
+    arenas = make_arenas(config, config.num_envs, dropout=config.expert_dropout)
     start, rows = _resume(run, learner, optimizer, generator)
     eval_rounds = max(1, config.eval_every // config.steps_per_round)
     seat = "expert" if config.method == "bc" else "learner"
@@ -180,12 +175,12 @@ def penalty_scale(config: ImitationConfig, round_index: int) -> float:
     return 1.0 if round_index >= warmup else round_index / warmup
 
 
-def scale_penalty(episodes: Episodes, scale: float) -> Episodes:
+def scale_penalty(episodes: Record, scale: float) -> Record:
     """The episodes with every penalty (the only negative reward) multiplied by ``scale``."""
     if scale == 1.0:
         return episodes
     rewards = torch.where(episodes.rewards < 0, episodes.rewards * scale, episodes.rewards)
-    return dataclasses.replace(episodes, rewards=rewards)
+    return episodes.with_steps(rewards=rewards)
 
 
 def _round_seed(config: ImitationConfig, round_index: int) -> int:

@@ -13,7 +13,6 @@ import torch
 from socius.envs.settings import configure
 from socius.societies.imitation import train as imitation
 from socius.societies.imitation.config import ImitationConfig, make_arenas
-from socius.societies.imitation.episodes import play_episodes
 from socius.societies.imitation.evaluate import play_setting
 from socius.societies.imitation.metrics import (
     action_agreement,
@@ -22,6 +21,7 @@ from socius.societies.imitation.metrics import (
     prediction_accuracy,
     transmission_score,
 )
+from socius.societies.imitation.rollout import play_episodes
 
 SMALL = dict(num_envs=32, minibatches=2, hidden=32, env_steps=32 * 40 * 4,
              eval_every=32 * 40 * 2, eval_envs=32, world={"max_cycles": 40})
@@ -76,7 +76,7 @@ def test_with_and_without_experts_share_layouts_and_the_expert_beats_chance():
 
 def test_peer_targets_are_the_moves_the_agents_in_view_make_next():
     config = small()
-    episodes = play_episodes(make_arenas(config, 16, seed=0), "random", episode_seed=5)
+    episodes = play_episodes(make_arenas(config, 16), "random", episode_seed=5)
     others = episodes.observation["others"]  # [T, B, M, 6]
     checked = 0
     for t in range(others.shape[0] - 1):
@@ -106,8 +106,8 @@ def test_bad_config_values_name_the_field():
 
 def test_expert_dropout_trains_in_worlds_with_and_without_experts():
     config = small(expert_dropout=0.25)
-    arenas = make_arenas(config, config.num_envs, 0, dropout=config.expert_dropout)
-    assert [(a.num_envs, a.num_agents) for a in arenas] == [(24, 3), (8, 1)]
+    arenas = make_arenas(config, config.num_envs, dropout=config.expert_dropout)
+    assert [(count, world.num_agents) for world, count in arenas] == [(24, 3), (8, 1)]
 
 
 def test_same_seed_same_rows_and_a_killed_run_resumes_row_for_row(tmp_path):
@@ -159,7 +159,7 @@ def test_reward_input_lets_the_memory_read_the_previous_reward():
     assert config.reward_input is True
     with pytest.raises(ValueError, match="reward_input"):
         small("reward_input=maybe")
-    episodes = play_episodes(make_arenas(config, 4, seed=0), "random", episode_seed=1)
+    episodes = play_episodes(make_arenas(config, 4), "random", episode_seed=1)
     observation = {k: v[0] for k, v in episodes.observation.items()}
     scored = dict(observation, previous_reward=torch.ones(4))
     for reads, learner in ((True, imitation.make_learner(config, torch.Generator())),
@@ -175,7 +175,7 @@ SMALL_CONFIG = small()
 def test_penalty_warm_up_scales_only_the_penalties():
     config = small(env_steps=32 * 40 * 10, penalty_warmup=0.5)
     assert [imitation.penalty_scale(config, r) for r in (0, 1, 4, 5, 9)] == [0, 0.2, 0.8, 1, 1]
-    episodes = play_episodes(make_arenas(config, 8, seed=0), "random", episode_seed=2)
+    episodes = play_episodes(make_arenas(config, 8), "random", episode_seed=2)
     scaled = imitation.scale_penalty(episodes, 0.25)
     wrong, right = episodes.rewards < 0, episodes.rewards > 0
     assert wrong.any() and right.any()
@@ -187,7 +187,7 @@ def test_bptt_chunks_start_from_the_state_the_whole_episode_reaches():
     config = small("bptt=10")
     generator = torch.Generator().manual_seed(0)
     learner = imitation.make_learner(config, generator)
-    arenas = make_arenas(config, config.num_envs, 0)
+    arenas = make_arenas(config, config.num_envs)
     episodes = play_episodes(arenas, "learner", 0, learner, generator)
     steps, batch = episodes.rewards.shape
     chunked = imitation.chunks(episodes, 10)
