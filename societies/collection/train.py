@@ -33,7 +33,6 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from socius.agents.scripted import as_numpy
 from socius.envs.maze_v0 import build_world
 from socius.envs.state import WorldState
 from socius.envs.vector import VectorEnv
@@ -50,43 +49,25 @@ def make_world(config: CollectConfig):
     return build_world(config.world)
 
 
-class RecordingEnv(VectorEnv):
-    """The run's vector env; it keeps every observation (numpy ``[B, N, ...]``) it has handed
-    out since its last reset, so the learner trains on what the collectors saw."""
-
-    observations: list[dict[str, np.ndarray]]
-
-    def reset(self, seed: int | None = None):
-        """Start the next episodes; the kept observations restart with their first one."""
-        observation = super().reset(seed=seed)
-        self.observations = [as_numpy(observation)]
-        return observation
-
-    def step(self, actions):
-        """Step, and keep the observation the collectors see next."""
-        result = super().step(actions)
-        self.observations.append(as_numpy(result[0]))
-        return result
-
-
 class OnlineUpdates:
     """The rollout's ``on_step`` for the RL collectors: after every ``update_every`` steps of
     a chunk but its last, the learner learns the steps since its previous update, before the
     collectors' next moves (``Learner.catch_up`` learns the rest after the chunk)."""
 
-    def __init__(self, learner: Learner, venv: RecordingEnv, generator: np.random.Generator):
-        self.learner, self.venv, self.generator = learner, venv, generator
+    def __init__(self, learner: Learner, width: int, generator: np.random.Generator):
+        self.learner, self.width, self.generator = learner, width, generator
         self.moves: list[np.ndarray] = []  # [B * N] per step of the chunk
 
-    def __call__(self, state: WorldState, action: np.ndarray) -> None:
-        """Keep the step's moves; learn when an update is due."""
+    def __call__(self, state: WorldState, action: np.ndarray,
+                 seen: list[dict[str, np.ndarray]]) -> None:
+        """Keep the step's moves; learn when an update is due (from the observations the
+        collectors have ``seen`` this chunk, the next one included)."""
         self.moves.append(action[..., 0].reshape(-1))
         steps, config = len(self.moves), self.learner.config
         if steps % config.update_every or steps >= config.world.max_cycles:
             return
         begin = steps - config.update_every
-        self.learner.learn(segment_from(self.venv.observations[begin:steps + 1],
-                                        self.moves[begin:], self.venv.world.width),
+        self.learner.learn(segment_from(seen[begin:steps + 1], self.moves[begin:], self.width),
                            self.generator)
 
 
@@ -119,7 +100,7 @@ def train(config: CollectConfig, out: str | Path | None = None, progress: bool =
     """
     run = open_run(out, config, "collect")
     world = make_world(config)
-    venv = RecordingEnv(world, config.num_envs, seed=config.seed)
+    venv = VectorEnv(world, config.num_envs, seed=config.seed)
     learner = Learner(config, world, device)
     generator = np.random.default_rng(config.seed)
     record = measures.Record.empty(world)
@@ -140,7 +121,8 @@ def train(config: CollectConfig, out: str | Path | None = None, progress: bool =
         if stop_after is not None and chunk_index - start // per_chunk >= stop_after:
             break
         policy = make_policy(config, world, learner, record)
-        online = OnlineUpdates(learner, venv, generator) if config.collector in LEARNED else None
+        online = (OnlineUpdates(learner, world.width, generator)
+                  if config.collector in LEARNED else None)
         new = record_episodes(venv, policy, generator, config.world.max_cycles,
                               seed=chunk_seed(config, chunk_index), on_step=online)
         episodes += new

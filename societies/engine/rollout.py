@@ -1,9 +1,11 @@
-"""Where worlds meet policies: step a vector env with a policy and record each episode.
+"""Per-episode records for datasets, the viewer and replay, played on the engine's stream.
 
-Every consumer (demo, datasets, metrics, trainers, viewer) reads the same
-:class:`Trajectory`: one environment's episode, arrays leading with ``[T + 1]``
-(observations, goals, alive) or ``[T]`` (everything that happens in a step),
-then ``[N]`` agents.
+:func:`record_episodes` seats one policy of the scripted-policy API in every agent
+(:class:`PolicySeat`), plays the worlds with auto-reset through ``engine.stream`` and cuts
+the stream's ``[T, B]`` record into episodes. Every consumer of episodes (demo, datasets,
+metrics, viewer) reads the same :class:`Trajectory`: one environment's episode, arrays
+leading with ``[T + 1]`` (observations, goals, alive) or ``[T]`` (everything that happens
+in a step), then ``[N]`` agents.
 """
 
 from __future__ import annotations
@@ -14,9 +16,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from socius.agents.scripted import Privileged, as_numpy
+from socius.agents.scripted import Privileged
+from socius.envs import core
 from socius.envs.state import WorldState, take
 from socius.envs.vector import VectorEnv
+from socius.societies.engine.stream import Arena, Stream, play
 
 
 @dataclass(frozen=True)
@@ -78,91 +82,142 @@ class RolloutSummary:
     """Environment steps times agents."""
 
 
+OnStep = Callable[[WorldState, np.ndarray, list], None]
+"""``on_step(state, action, seen)``: see :class:`PolicySeat`."""
+
+
+class PolicySeat:
+    """Every agent of the worlds played by a policy of the scripted-policy API
+    (``initial_state``, ``act(observation, state, done, generator, privileged)``), recording
+    what a :class:`Trajectory` holds. Its state is the policy's, with the ``done`` flags
+    of the step before. ``on_step(state, action, seen)`` is called after every step with
+    the new world state, the actions and every observation the policy has seen so far
+    (the next one included): a learner can train while the data is gathered."""
+
+    def __init__(self, policy, generator: np.random.Generator, record_states: bool = False,
+                 on_step: OnStep | None = None):
+        self.policy, self.generator = policy, generator
+        self.record_states, self.on_step = record_states, on_step
+        self.seen: list[dict[str, np.ndarray]] = []
+
+    def begin(self, state, rows, turn, generator):
+        """The policy's fresh state (once); a new episode shows as ``done`` in its row."""
+        if state is None:
+            self.seen = [turn.arenas[0].observation]
+            return self.policy.initial_state(len(turn.alive)), np.ones(len(turn.alive), bool)
+        return state
+
+    def act(self, state, turn, generator):
+        """Every agent's action from the policy, with the privileged world state."""
+        (arena,) = turn.arenas
+        policy_state, done = state
+        action, policy_state = self.policy.act(arena.observation, policy_state, done,
+                                               self.generator, Privileged(arena.world,
+                                                                          arena.state))
+        action = np.asarray(action, dtype=np.int64)
+        turn.actions[0][:] = action
+        return (policy_state, done), {
+            "observation": arena.observation, "action": action, "alive": ~arena.state.finished,
+            "goal": arena.state.goal, "seed": arena.state.seed, "env_index": arena.state.env_index,
+            "episode": arena.state.episode,
+            "state": arena.state if self.record_states else None}
+
+    def observe(self, state, turn, outcome):
+        """What the step did, and each ended episode's last observation (before its reset)."""
+        (result,) = outcome.results
+        policy_state, _ = state
+        if self.on_step is not None:
+            self.seen.append(result.observation)
+            with torch.enable_grad():  # the stream plays without; a learner here trains
+                self.on_step(turn.arenas[0].state, turn.actions[0], self.seen)
+        return (policy_state, (result.terminated | result.truncated)), {
+            "reward": result.reward, "terminated": result.terminated,
+            "truncated": result.truncated, "message": result.message,
+            "achieved": result.achieved_goal, "desired": result.desired_goal,
+            "goal_achieved": result.goal_achieved, "finished": result.finished,
+            # Kept whole per step (as a list): how many ended varies from step to step.
+            "final": (result.final_index, result.final_observation,
+                      result.final_state if self.record_states else None)}
+
+    def close(self, state, turn):
+        """Nothing to hand over."""
+        return state, {}
+
+
 def record_episodes(venv: VectorEnv, policy, generator: np.random.Generator, num_steps: int,
-            policy_ids: tuple[str, ...] = (), record_states: bool = False,
-            seed: int | None = None, num_episodes: int | None = None,
-            on_step: Callable[[WorldState, np.ndarray], None] | None = None,
-            place: tuple[np.ndarray, ...] | None = None) -> list[Trajectory]:
-    """Play up to ``num_steps`` batched steps (or until ``num_episodes`` have ended) and
-    return every episode that ended, in the order they ended.
+                    policy_ids: tuple[str, ...] = (), record_states: bool = False,
+                    seed: int | None = None, num_episodes: int | None = None,
+                    on_step: OnStep | None = None,
+                    place: tuple[np.ndarray, ...] | None = None) -> list[Trajectory]:
+    """Play up to ``num_steps`` batched steps (or until ``num_episodes`` have ended) on the
+    engine's stream and return every episode that ended, in the order they ended.
 
     ``place = (row, col[, goal])`` puts the agents of the first episodes at chosen cells
-    (``[B, N]``, goals ``[B, N, G]``): evaluation on fixed start/goal pairs.
+    (``[B, N]``, goals ``[B, N, G]``): evaluation on fixed start/goal pairs. The vector
+    env is left where the worlds stand.
     """
-    observation = as_numpy(venv.reset(seed=seed))
+    venv.reset(seed=seed)
     if place is not None:
-        observation = as_numpy(venv.place(*place))
-    policy_state = policy.initial_state(venv.num_envs)
-    done = np.ones(venv.num_envs, dtype=bool)
-    steps: list[dict] = []
-    start = np.zeros(venv.num_envs, dtype=np.int64)
-    episodes: list[Trajectory] = []
-    for _ in range(num_steps):
-        state = venv.state
-        action, policy_state = policy.act(observation, policy_state, done, generator,
-                                          Privileged(venv.world, state))
-        action = np.asarray(action, dtype=np.int64)
-        next_observation, reward, terminated, truncated, info = venv.step(torch.as_tensor(action))
-        next_observation = as_numpy(next_observation)
-        steps.append({
-            "observation": observation, "action": action, "reward": reward.numpy(),
-            "terminated": terminated.numpy(), "truncated": truncated.numpy(),
-            "message": info["message"].numpy(), "alive": ~state.finished, "goal": state.goal,
-            "achieved": info["achieved_goal"].numpy(), "desired": info["desired_goal"].numpy(),
-            "goal_achieved": info["goal_achieved"].numpy(), "finished": info["finished"].numpy(),
-            "state": state if record_states else None,
-        })
-        done = (terminated | truncated).numpy()
-        if done.any():
-            final = as_numpy(info["final_observation"])
-            for row, env in enumerate(info["final_index"].tolist()):
-                final_state = take(venv.final_state, np.array([row])) if record_states else None
-                episodes.append(_episode(venv, steps[start[env]:], env,
-                                         {k: v[row] for k, v in final.items()}, policy_ids,
-                                         final_state))
-                start[env] = len(steps)
-        if on_step is not None:
-            on_step(venv.state, action)
-        if num_episodes is not None and len(episodes) >= num_episodes:
-            return episodes[:num_episodes]
-        # Steps that no unfinished episode needs any more can go.
-        keep_from = int(start.min())
-        if keep_from:
-            steps = steps[keep_from:]
-            start -= keep_from
-        observation = next_observation
+        venv.place(*place)
+    arena = Arena(venv.world, venv.state, core.observe(venv.world, venv.state))
+    stream = Stream([arena], np.full((venv.num_envs, 1), -1))
+    seat = PolicySeat(policy, generator, record_states, on_step)
+    record, after = play(stream, (seat,), num_steps, None, auto_reset=venv.auto_reset,
+                         until=None if num_episodes is None else
+                         lambda ended: ended >= num_episodes)
+    venv.state = after.arenas[0].state
+    episodes = _cut_episodes(venv, record, policy_ids)
+    return episodes if num_episodes is None else episodes[:num_episodes]
+
+
+def _cut_episodes(venv: VectorEnv, record, policy_ids) -> list[Trajectory]:
+    """Every episode that ended in ``record`` as a Trajectory, in the order they ended."""
+    steps = record.steps
+    started = np.zeros(venv.num_envs, dtype=np.int64)
+    episodes = []
+    for step, (final_index, final_observation, final_states) in enumerate(steps["final"]):
+        for position, env in enumerate(final_index.tolist()):
+            final = {key: value[position] for key, value in final_observation.items()}
+            final_state = (take(final_states, np.array([position]))
+                           if final_states is not None else None)
+            episodes.append(_episode(venv, steps, started[env], step, env, final, policy_ids,
+                                     final_state))
+            started[env] = step + 1
     return episodes
 
 
-def _episode(venv, steps, env, final_observation, policy_ids, final_state) -> Trajectory:
-    """Cut environment ``env``'s episode out of the batched steps."""
-    def stack(key):
-        return np.stack([s[key][env] for s in steps])
+def _episode(venv, steps, first, last, env, final_observation, policy_ids,
+             final_state) -> Trajectory:
+    """Environment ``env``'s episode over steps ``first..last`` of the record."""
+    span = slice(first, last + 1)
+
+    def cut(key):
+        return steps[key][span, env]
 
     agents = venv.num_agents
-    observations = {key: np.concatenate([np.stack([s["observation"][key][env] for s in steps]),
+    observations = {key: np.concatenate([steps["observation"][key][span, env],
                                          final_observation[key][None]])
                     for key in final_observation}
     states = None
     if final_state is not None:
-        states = tuple(take(s["state"], np.array([env])) for s in steps) + (final_state,)
-    last = steps[-1]
+        states = tuple(take(state, np.array([env])) for state in steps["state"][span]) + (
+            final_state,)
     return Trajectory(
         observations=observations,
-        actions=stack("action"),
-        rewards=stack("reward"),
-        terminations=np.repeat(stack("terminated")[:, None], agents, axis=1),
-        truncations=np.repeat(stack("truncated")[:, None], agents, axis=1),
-        messages=stack("message"),
-        alive=np.concatenate([stack("alive"), ~last["finished"][env][None]]),
-        goals=np.concatenate([stack("goal"), last["goal"][env][None]]),
-        achieved_goals=stack("achieved"),
-        desired_goals=stack("desired"),
-        goal_achieved=stack("goal_achieved"),
+        actions=cut("action"),
+        rewards=cut("reward"),
+        terminations=np.repeat(cut("terminated")[:, None], agents, axis=1),
+        truncations=np.repeat(cut("truncated")[:, None], agents, axis=1),
+        messages=cut("message"),
+        alive=np.concatenate([cut("alive"), ~steps["finished"][last, env][None]]),
+        goals=np.concatenate([cut("goal"), steps["goal"][last, env][None]]),
+        achieved_goals=cut("achieved"),
+        desired_goals=cut("desired"),
+        goal_achieved=cut("goal_achieved"),
         env_name=venv.world.name,
-        seed=int(venv.state.seed[env]),
-        env_index=int(venv.state.env_index[env]),
-        episode=int(venv.state.episode[env]) - 1,
+        seed=int(steps["seed"][last, env]),
+        env_index=int(steps["env_index"][last, env]),
+        episode=int(steps["episode"][last, env]),
         policy_ids=tuple(policy_ids),
         states=states,
     )

@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from socius.envs import core
-from socius.envs.state import WorldState
+from socius.envs.state import StepResult, WorldState
 
 
 @dataclass
@@ -99,11 +99,12 @@ class Turn:
 
 @dataclass
 class Outcome:
-    """One step's result: rewards per arena ``[B_a, N_a]``, and the episodes that ended on
-    it ``[B]`` (only those that were running)."""
+    """One step's result: rewards per arena ``[B_a, N_a]``, the episodes that ended on it
+    ``[B]`` (only those that were running) and the core's whole result per arena."""
 
     rewards: list[np.ndarray]
     ends: torch.Tensor
+    results: list[StepResult]
 
     def reward(self, agent: int) -> torch.Tensor:
         """Agent ``agent``'s reward in every world ``[B]``."""
@@ -150,39 +151,45 @@ class Record:
 
 
 def play(stream: Stream, seats: Sequence[Any], steps: int, generator: torch.Generator,
-         auto_reset: bool = True,
-         draw_members: Callable[[int], np.ndarray] | None = None) -> tuple[Record, Stream]:
+         auto_reset: bool = True, draw_members: Callable[[int], np.ndarray] | None = None,
+         until: Callable[[int], bool] | None = None) -> tuple[Record, Stream]:
     """``steps`` steps of every world in ``stream`` with ``seats`` acting in order (no
-    gradients); returns the record and what the worlds carry into the next call."""
+    gradients); returns the record and what the worlds carry into the next call.
+    ``until(episodes ended so far)`` may end the call early, after any step."""
     arenas = [dataclasses.replace(arena) for arena in stream.arenas]
     members = stream.members.copy()
     batch = sum(arena.batch for arena in arenas)
     alive = torch.ones(batch, dtype=torch.bool)
     states = list(stream.seats) if stream.seats is not None else [None] * len(seats)
     recorded: list[dict] = []
+    ended_so_far = 0
     with torch.no_grad():
         if stream.seats is None:
             turn = _turn(arenas, members, alive)
             everyone = np.arange(batch)
             states = [seat.begin(None, everyone, turn, generator) for seat in seats]
         for _ in range(steps):
+            if until is not None and until(ended_so_far):
+                break
             turn = _turn(arenas, members, alive)
             for index, seat in enumerate(seats):
                 states[index], entries = seat.act(states[index], turn, generator)
                 turn.entries.update(entries)
-            rewards, ended_any = [], []
+            results = []
             for arena, actions in zip(arenas, turn.actions):
                 arena.state, result = core.step(arena.world, arena.state, actions,
                                                 auto_reset=auto_reset)
                 arena.observation = result.observation
-                rewards.append(result.reward)
-                ended_any.append(result.terminated | result.truncated)
-            outcome = Outcome(rewards, torch.as_tensor(_join(ended_any)) & alive)
+                results.append(result)
+            ended_any = _join([result.terminated | result.truncated for result in results])
+            outcome = Outcome([result.reward for result in results],
+                              torch.as_tensor(ended_any) & alive, results)
             for index, seat in enumerate(seats):
                 states[index], entries = seat.observe(states[index], turn, outcome)
                 turn.entries.update(entries)
             recorded.append({"entries": turn.entries, "members": members.copy(),
                              "alive": alive, "ends": outcome.ends})
+            ended_so_far += int(outcome.ends.sum())
             if not auto_reset:
                 alive = alive & ~outcome.ends
                 continue
@@ -229,6 +236,8 @@ def _stack(entries: list[dict]) -> dict:
             return {key: stack([value[key] for value in values]) for key in values[0]}
         if isinstance(values[0], np.ndarray):
             return np.stack(values)
-        return torch.stack(values)
+        if isinstance(values[0], torch.Tensor):
+            return torch.stack(values)
+        return list(values)  # anything else (e.g. world states) stays a list per step
 
     return {key: stack([entry[key] for entry in entries]) for key in entries[0]}
