@@ -20,7 +20,7 @@ import gymnasium
 import torch
 from torch import Tensor, nn
 
-from socius.agents.layers import _finish, _flatten, initialise  # noqa: F401 (re-exported)
+from socius.agents.layers import _finish, _flatten
 from socius.agents.memory import Memory
 
 # Which observation keys each encoder of AgentNetwork reads, in argument order.

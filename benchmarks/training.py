@@ -83,7 +83,6 @@ class SociusTrainer:
         self.optimizer = make_optimizer(config, self.population)
         self.pairing = np.random.default_rng(seed)
         self.carry = start_stream(config, self.world, schedule(config, self.pairing))
-        self.live_steps = 0
         self.seconds = {"play": 0.0, "update": 0.0}
 
     def iterate(self) -> int:
@@ -97,7 +96,6 @@ class SociusTrainer:
         update(config, self.population, self.optimizer, episode, self.generator)
         self.seconds["play"] += played - started
         self.seconds["update"] += time.perf_counter() - played
-        self.live_steps += int(episode.alive.sum())
         return config.num_envs * config.rollout_steps
 
     def parameters(self) -> int:

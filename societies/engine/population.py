@@ -175,15 +175,11 @@ class Population(nn.Module):
         """A standalone copy of member ``index`` of ``role`` (for playing, not training)."""
         self._check(role, index)
         row = 0 if self.config.shared else index
-        module = self.make_member_like(role)
+        module = copy.deepcopy(self.templates[role]).to_empty(device="cpu")
         parameters, buffers = self.stacked_state(role)
         module.load_state_dict({name: value[row].detach().clone()
                                 for name, value in {**parameters, **buffers}.items()})
         return module
-
-    def make_member_like(self, role: str) -> nn.Module:
-        """An empty member of ``role`` (weights to be loaded)."""
-        return copy.deepcopy(self.templates[role]).to_empty(device="cpu")
 
     def replace(self, role: str, index: int, generator: torch.Generator) -> None:
         """Give seat ``index`` of ``role`` a freshly initialised member (its slice of every

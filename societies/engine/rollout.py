@@ -16,8 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from socius.agents.scripted import Privileged
-from socius.envs import core
+from socius.agents.scripted import Privileged, as_numpy
 from socius.envs.state import WorldState, take
 from socius.envs.vector import VectorEnv
 from socius.societies.engine.stream import Arena, Stream, play
@@ -130,14 +129,20 @@ class PolicySeat:
             self.seen.append(result.observation)
             with torch.enable_grad():  # the stream plays without; a learner here trains
                 self.on_step(turn.arenas[0].state, turn.actions[0], self.seen)
+        if result.final_index.size:  # auto-reset kept the ended episodes' last observation
+            final = (result.final_index, result.final_observation,
+                     result.final_state if self.record_states else None)
+        else:  # worlds that wait: the observation after the step is the episode's last
+            rows = outcome.ends.nonzero().squeeze(-1).numpy()
+            final = (rows, {key: value[rows] for key, value in result.observation.items()},
+                     take(turn.arenas[0].state, rows) if self.record_states else None)
         return (policy_state, (result.terminated | result.truncated)), {
             "reward": result.reward, "terminated": result.terminated,
             "truncated": result.truncated, "message": result.message,
             "achieved": result.achieved_goal, "desired": result.desired_goal,
             "goal_achieved": result.goal_achieved, "finished": result.finished,
             # Kept whole per step (as a list): how many ended varies from step to step.
-            "final": (result.final_index, result.final_observation,
-                      result.final_state if self.record_states else None)}
+            "final": final}
 
     def close(self, state, turn):
         """Nothing to hand over."""
@@ -153,13 +158,14 @@ def record_episodes(venv: VectorEnv, policy, generator: np.random.Generator, num
     engine's stream and return every episode that ended, in the order they ended.
 
     ``place = (row, col[, goal])`` puts the agents of the first episodes at chosen cells
-    (``[B, N]``, goals ``[B, N, G]``): evaluation on fixed start/goal pairs. The vector
+    (``[B, N]``, goals ``[B, N, G]``): evaluation on fixed start/goal pairs. A vector env
+    without auto-reset plays one episode per world (a finished world waits). The vector
     env is left where the worlds stand.
     """
-    venv.reset(seed=seed)
+    observation = venv.reset(seed=seed)
     if place is not None:
-        venv.place(*place)
-    arena = Arena(venv.world, venv.state, core.observe(venv.world, venv.state))
+        observation = venv.place(*place)
+    arena = Arena(venv.world, venv.state, as_numpy(observation))
     stream = Stream([arena], np.full((venv.num_envs, 1), -1))
     seat = PolicySeat(policy, generator, record_states, on_step)
     record, after = play(stream, (seat,), num_steps, None, auto_reset=venv.auto_reset,

@@ -89,6 +89,12 @@ class Turn:
         return {key: _join([arena.observation[key][:, agent] for arena in self.arenas])
                 for key in keys}
 
+    def tensors(self, agent: int, keys: Sequence[str] | None = None,
+                rows: np.ndarray | None = None) -> dict[str, torch.Tensor]:
+        """:meth:`observed` (of worlds ``rows``, or all) as contiguous tensors ``[B, ...]``."""
+        return {key: torch.as_tensor(np.ascontiguousarray(value if rows is None else value[rows]))
+                for key, value in self.observed(agent, keys).items()}
+
     def write(self, agent: int, channels: slice, values: np.ndarray) -> None:
         """Set agent ``agent``'s action ``channels`` (0: move, 1..L: tokens) in every world."""
         offset = 0
@@ -99,16 +105,15 @@ class Turn:
 
 @dataclass
 class Outcome:
-    """One step's result: rewards per arena ``[B_a, N_a]``, the episodes that ended on it
-    ``[B]`` (only those that were running) and the core's whole result per arena."""
+    """One step's result: the episodes that ended on it ``[B]`` (only those that were
+    running) and the core's whole result per arena."""
 
-    rewards: list[np.ndarray]
     ends: torch.Tensor
     results: list[StepResult]
 
     def reward(self, agent: int) -> torch.Tensor:
         """Agent ``agent``'s reward in every world ``[B]``."""
-        return torch.as_tensor(_join([reward[:, agent] for reward in self.rewards]))
+        return torch.as_tensor(_join([result.reward[:, agent] for result in self.results]))
 
 
 @dataclass
@@ -158,7 +163,7 @@ def play(stream: Stream, seats: Sequence[Any], steps: int, generator: torch.Gene
     ``until(episodes ended so far)`` may end the call early, after any step."""
     arenas = [dataclasses.replace(arena) for arena in stream.arenas]
     members = stream.members.copy()
-    batch = sum(arena.batch for arena in arenas)
+    batch = stream.batch
     alive = torch.ones(batch, dtype=torch.bool)
     states = list(stream.seats) if stream.seats is not None else [None] * len(seats)
     recorded: list[dict] = []
@@ -182,8 +187,7 @@ def play(stream: Stream, seats: Sequence[Any], steps: int, generator: torch.Gene
                 arena.observation = result.observation
                 results.append(result)
             ended_any = _join([result.terminated | result.truncated for result in results])
-            outcome = Outcome([result.reward for result in results],
-                              torch.as_tensor(ended_any) & alive, results)
+            outcome = Outcome(torch.as_tensor(ended_any) & alive, results)
             for index, seat in enumerate(seats):
                 states[index], entries = seat.observe(states[index], turn, outcome)
                 turn.entries.update(entries)

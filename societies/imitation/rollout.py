@@ -89,7 +89,7 @@ class FirstSeat:
         if seat not in SEATS:
             raise ValueError(f"seat must be one of {SEATS}; got {seat!r}")
         self.seat, self.learner, self.greedy = seat, learner, greedy
-        self.walker_seed = walker_seed
+        self.walker_seed, self.walker = walker_seed, RandomPolicy(0, 0)
 
     def begin(self, state, rows, turn: Turn, generator) -> FirstSeatState:
         """Fresh memory and no reward yet."""
@@ -100,8 +100,7 @@ class FirstSeat:
     def act(self, state: FirstSeatState, turn: Turn,
             generator: torch.Generator) -> tuple[FirstSeatState, dict]:
         """Choose agent_0's move (the expert seat keeps the move the experts wrote)."""
-        observation = {key: torch.as_tensor(np.ascontiguousarray(value))
-                       for key, value in turn.observed(0).items()}
+        observation = turn.tensors(0)
         observation["previous_reward"] = state.previous_reward
         batch = len(turn.alive)
         entries = {"observation": observation}
@@ -115,7 +114,7 @@ class FirstSeat:
                            values=outputs["value"], peer_logits=outputs["peer_logits"])
         else:
             move = turn.entries["expert_moves"] if self.seat == "expert" else torch.as_tensor(
-                RandomPolicy(0, 0).act({"action_mask": observation["action_mask"]}, {}, None,
+                self.walker.act({"action_mask": observation["action_mask"]}, {}, None,
                                        state.sampler)[0][:, 0])
             entries.update(moves=move, log_probs=torch.zeros(batch), values=torch.zeros(batch))
         turn.write(0, slice(0, 1), move.numpy()[:, None])
@@ -137,14 +136,12 @@ def play_episodes(arenas: list[tuple], seat: str, episode_seed: int,
     """One episode in every world of ``arenas`` (``(world, count)`` pairs, from
     ``make_arenas``) with ``seat`` in agent_0's place and scripted experts in the others';
     arena ``i`` plays episode 0 of seed ``episode_seed + i``."""
-    if seat not in SEATS:
-        raise ValueError(f"seat must be one of {SEATS}; got {seat!r}")
     if seat == "learner" and (learner is None or (generator is None and not greedy)):
         raise ValueError("seat=learner needs a learner, and a generator unless greedy")
+    seats = (Experts(), FirstSeat(seat, learner, greedy, walker_seed=episode_seed))
     opened = [Arena.open(world, episode_seed + index, count)
               for index, (world, count) in enumerate(arenas)]
     stream = Stream(opened, np.full((sum(count for _, count in arenas), 1), -1))
-    seats = (Experts(), FirstSeat(seat, learner, greedy, walker_seed=episode_seed))
     record, _ = play_stream(stream, seats, arenas[0][0].config.max_cycles, generator,
                             auto_reset=False)
     return record

@@ -139,10 +139,6 @@ class _Joined:
     def __init__(self, speakers: Population, listeners: Population):
         self.parts = {"speaker": speakers, "listener": listeners}
 
-    def member(self, role: str, index: int):
-        """The member ``index`` of ``role``, from the population that supplies that role."""
-        return self.parts[role].member(role, index)
-
     def run(self, role: str, inputs: dict, members) -> dict:
         """``Population.run`` of the population that supplies ``role``."""
         return self.parts[role].run(role, inputs, members)

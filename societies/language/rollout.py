@@ -66,9 +66,7 @@ def start(config: LanguageConfig, world, batch: int, episode: int,
 
 def turn_inputs(turn: Turn, role: int, rows: np.ndarray | None = None) -> dict[str, torch.Tensor]:
     """What ``role`` reads of the worlds (``rows`` of them) as tensors ``[B, ...]``."""
-    observed = turn.observed(role, ROLE_INPUTS[role])
-    return {key: torch.as_tensor(np.ascontiguousarray(value if rows is None else value[rows]))
-            for key, value in observed.items()}
+    return turn.tensors(role, ROLE_INPUTS[role], rows)
 
 
 def decide(config: LanguageConfig, population: Population, speaker_in: dict[str, torch.Tensor],
@@ -159,7 +157,10 @@ class Listener:
         return None, {"rewards": outcome.reward(LISTENER) * turn.alive}
 
     def close(self, state, turn: Turn) -> tuple[None, dict]:
-        """The value after the last step (it bootstraps the episodes still running)."""
+        """The value after the last step (it bootstraps the episodes still running; None
+        when every world has ended, as in evaluation)."""
+        if not turn.alive.any():
+            return None, {"bootstrap": None}
         _, bootstrap = listen(self.config, self.population, turn_inputs(turn, LISTENER),
                               turn.entries["speaker"], turn.members[:, LISTENER], self.greedy)
         return None, {"bootstrap": bootstrap}

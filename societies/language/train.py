@@ -291,6 +291,10 @@ def train(config: LanguageConfig, out: str | Path | None = None, progress: bool 
     start, episodes = 0, 0
     checkpoint = run.load_checkpoint() if run is not None else None
     if checkpoint is not None:
+        if "carry" not in checkpoint:
+            raise ValueError(f"the checkpoint in {run.path} was written before the engine's "
+                             "stream (it has no 'carry': the worlds' running episodes), so "
+                             "the run cannot resume; start it again in another --out")
         population.load_state_dict(checkpoint["population"])
         optimizer.load_state_dict(checkpoint["optimizer"])
         pairing.bit_generator.state = checkpoint["pairing"]

@@ -102,17 +102,14 @@ def evaluation_pairs(world, count: int, seed: int) -> tuple[np.ndarray, np.ndarr
 class SubgoalPolicy:
     """A GCRL agent as a policy for the engine's rollout. It reads its cell and its goal
     cell from the observation; a hierarchical agent picks a new subgoal every ``k`` steps
-    and on reaching one. Only each world's first episode is played for real: later ones
-    (after an arrival, the world resets itself) act without choosing subgoals, so they
-    cannot change the first episodes' batches."""
+    and on reaching one, in the worlds whose agent has not arrived yet."""
 
     def __init__(self, agent: GCRLAgent, width: int, known: torch.Tensor):
         self.agent, self.width, self.known = agent, width, known
 
     def initial_state(self, batch: int) -> dict[str, np.ndarray]:
-        """Each world's subgoal cell, step in its episode and episodes begun."""
-        return {"subgoal": np.zeros(batch, np.int64), "step": np.zeros(batch, np.int64),
-                "episodes": np.zeros(batch, np.int64)}
+        """Each world's subgoal cell and step in its episode."""
+        return {"subgoal": np.zeros(batch, np.int64), "step": np.zeros(batch, np.int64)}
 
     def act(self, observation: dict, state: dict, done: np.ndarray,
             generator: np.random.Generator, privileged=None) -> tuple[np.ndarray, dict]:
@@ -121,17 +118,15 @@ class SubgoalPolicy:
         here = torch.as_tensor(position[:, 0] * self.width + position[:, 1]).long()
         goal_cell = torch.as_tensor(goal[:, 0] * self.width + goal[:, 1]).long()
         step = np.where(done, 0, state["step"])
-        episodes = state["episodes"] + done
         subgoal = torch.as_tensor(np.where(done, goal_cell.numpy(), state["subgoal"]))
         if self.agent.config.agent in ("hiql", "hier"):
             due = torch.as_tensor((step % self.agent.config.subgoal_steps == 0)
                                   | (here == subgoal).numpy())
-            due &= torch.as_tensor(episodes == 1)
+            due &= torch.as_tensor(~privileged.state.finished[:, 0])
             if due.any():
                 subgoal[due] = self.agent.choose_subgoal(here[due], goal_cell[due], self.known)
         moves = self.agent.act(here, goal_cell, subgoal).numpy()
-        return moves.reshape(-1, 1, 1), {"subgoal": subgoal.numpy(), "step": step + 1,
-                                         "episodes": episodes}
+        return moves.reshape(-1, 1, 1), {"subgoal": subgoal.numpy(), "step": step + 1}
 
 
 def evaluate(agent: GCRLAgent, config: GCRLRunConfig, seed: int) -> dict[str, float]:
@@ -142,14 +137,14 @@ def evaluate(agent: GCRLAgent, config: GCRLRunConfig, seed: int) -> dict[str, fl
     limit = 2 * distance + 20
     world = build_world(maze_for(config, int(limit.max()) + 1))
     walls = world.info["walls"][0]
-    venv = VectorEnv(world, len(start), seed=seed)
+    venv = VectorEnv(world, len(start), seed=seed, auto_reset=False)
     policy = SubgoalPolicy(agent, world.width, torch.as_tensor(~walls.ravel()))
     episodes = record_episodes(venv, policy, np.random.default_rng(seed), int(limit.max()),
                                place=(start[:, :1], start[:, 1:], goal[:, None, :]))
     arrived = np.full(len(start), -1)
     for episode in episodes:
         reached = np.flatnonzero(episode.goal_achieved[:, 0] > 0)
-        if episode.episode == 0 and len(reached):
+        if len(reached):
             arrived[episode.env_index] = reached[0] + 1
     success = (arrived > 0) & (arrived <= limit)
     report = {"success": float(success.mean())}

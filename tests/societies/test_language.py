@@ -292,3 +292,16 @@ def test_replacement_refills_a_seat_and_restarts_its_adam_state(tmp_path):
     steps = [state["step"] for state in checkpoint["optimizer"]["state"].values()]
     # Seat 0 restarted its count at round 2 (2 rounds x 16 updates since); seat 1 did not.
     assert all(step.tolist() == [32.0, 64.0] for step in steps)
+
+
+def test_a_checkpoint_from_before_the_stream_is_refused_and_left_on_disk(tmp_path):
+    config = tiny(rounds=2, eval_every=1)
+    language.train(config, tmp_path, progress=False, stop_after=1)
+    path = tmp_path / "checkpoint.pt"
+    old = torch.load(path, weights_only=False)
+    del old["carry"]
+    torch.save(old, path)
+    before = path.read_bytes()
+    with pytest.raises(ValueError, match="carry"):
+        language.train(config, tmp_path, progress=False)
+    assert path.read_bytes() == before
