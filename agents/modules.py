@@ -17,6 +17,7 @@ import math
 from dataclasses import dataclass
 
 import gymnasium
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -51,13 +52,16 @@ class ObservationSpec:
 
     @classmethod
     def from_spaces(cls, observation_space: gymnasium.spaces.Dict,
-                    action_space: gymnasium.spaces.MultiDiscrete) -> ObservationSpec:
+                    action_space: gymnasium.Space) -> ObservationSpec:
         """Read the sizes from ``venv.single_observation_space`` and ``single_action_space``."""
         view_high = observation_space["view"].high[:, 0, 0].astype(int)
         inbox_size, length = observation_space["inbox"].shape
         goal_high = observation_space["goal"].high
         position_high = observation_space["position"].high.astype(int)
-        nvec = action_space.nvec.astype(int)
+        # A joint Discrete action (a mute world's Discrete(5)) is moves x V^L tokens.
+        vocab = int(observation_space["inbox"].high.max()) if length else 0
+        nvec = (action_space.nvec.astype(int) if hasattr(action_space, "nvec")
+                else np.array([action_space.n // max(vocab, 1) ** length] + [vocab] * length))
         return cls(
             view_side=int(observation_space["view"].shape[-1]),
             view_categories=tuple(int(h) + 1 for h in view_high),

@@ -122,8 +122,12 @@ class _PathFollower:
         """Step downhill on the distance map of each agent's target."""
         if privileged is None:
             raise ValueError(f"{type(self).__name__} needs the privileged world state")
+        return self.walk(state, privileged, self.target(privileged), generator)
+
+    def walk(self, state, privileged: Privileged, target: np.ndarray, generator=None):
+        """Actions ``[B, N, 1 + L]`` one step along the shortest path to ``target [B, N, 2]``,
+        and the path cache (``state``'s ``distance`` and ``key``) for the next call."""
         world, world_state = privileged
-        target = self.target(privileged)
         batch, agents = world_state.row.shape
         extra = self.avoid_key(privileged)
         key = np.concatenate([world_state.key.astype(np.int64)[:, None, None]
@@ -165,11 +169,17 @@ class CycleExpert(_PathFollower):
     """Expert for ``goal_cycle_v0``: knows the hidden order and walks to the next tile,
     around the other tiles (entering one would cost the penalty) and, with
     ``avoid_agents``, around the other agents (which block cells), so that experts
-    sharing a cycle do not queue behind one another or meet head-on in a corridor."""
+    sharing a cycle do not queue behind one another or meet head-on in a corridor.
 
-    def __init__(self, message_length: int = 0, avoid_agents: bool = True):
+    With ``unstick``, an agent whose move was blocked on its previous step waits with
+    probability 1/2 (from the act's generator): agents seated by different policies do
+    not know each other's plans, and only chance breaks their standoffs over a cell."""
+
+    def __init__(self, message_length: int = 0, avoid_agents: bool = True,
+                 unstick: bool = False):
         super().__init__(message_length)
         self.avoid_agents = avoid_agents
+        self.unstick = unstick
 
     def avoid(self, privileged: Privileged) -> np.ndarray:
         """Walls, every goal tile and (with ``avoid_agents``) every agent's cell."""
@@ -188,20 +198,28 @@ class CycleExpert(_PathFollower):
             return super().avoid_key(privileged)
         return np.concatenate([state.row, state.col], axis=1).astype(np.int64)
 
-    def act(self, observation, state, done, generator, privileged: Privileged | None = None):
-        """Walk to the next tile; with ``avoid_agents``, of two agents heading for the same
+    def walk(self, state, privileged: Privileged, target: np.ndarray, generator=None):
+        """Walk to the target; with ``avoid_agents``, of two agents heading for the same
         free cell only the lower-numbered one moves (both would be blocked forever)."""
-        action, state = super().act(observation, state, done, generator, privileged)
+        tried, before = state.get("tried"), state.get("before")
+        action, state = super().walk(state, privileged, target)
+        world_state = privileged.state
+        moves = action[..., 0]
         if self.avoid_agents:
-            world_state = privileged.state
-            moves = action[..., 0]
             cell = ((world_state.row + MOVE_ROW[moves]) * privileged.world.width
                     + world_state.col + MOVE_COL[moves])
             moving = moves > 0
             clash = (cell[:, :, None] == cell[:, None, :]) & moving[:, :, None] & moving[:, None]
             yields = np.tril(clash, k=-1).any(axis=-1)  # a lower-numbered agent wants it too
-            action = action.copy()
-            action[..., 0] = np.where(yields, 0, moves)
+            moves = np.where(yields, 0, moves)
+        if self.unstick:
+            here = np.stack([world_state.row, world_state.col], axis=-1)
+            if tried is not None:
+                blocked = (tried > 0) & (here == before).all(axis=-1)
+                moves = np.where(blocked & (generator.random(blocked.shape) < 0.5), 0, moves)
+            state = {**state, "tried": moves, "before": here}
+        action = action.copy()
+        action[..., 0] = moves
         return action, state
 
     def target(self, privileged: Privileged) -> np.ndarray:

@@ -8,6 +8,8 @@ import inspect
 from dataclasses import dataclass, field
 from typing import Any
 
+from socius.envs.moves import NUM_MOVES
+
 
 @dataclass(frozen=True)
 class WorldConfig:
@@ -37,6 +39,20 @@ class WorldConfig:
     """Number of object shapes."""
     flatten: bool = False
     """Give a flat Box observation instead of the Dict."""
+    flat_dtype: str = "int32"
+    """dtype of the flat Box: int32, or float32 (TorchRL's and BenchMARL's networks need
+    floats)."""
+    joint_actions: bool = False
+    """One Discrete action over (move, tokens), 5 V^L of them, instead of MultiDiscrete
+    [move, token, ...] (Tianshou's DQN, BenchMARL and AgileRL want Discrete); a mute world is
+    Discrete(5) either way."""
+    action_mask: str = "moves"
+    """What the mask covers: 'moves' (5; tokens are always allowed), 'components' (5 + L V:
+    each part's mask end to end) or 'full' (5 V^L, one per joint action)."""
+    mask_in: str = "observation"
+    """Where the mask goes: 'observation' (the Dict's action_mask, the flat Box's tail),
+    'info' (infos[agent]['action_mask'], AgileRL) or 'wrapped' ({'observation',
+    'action_mask'}, Tianshou)."""
     extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
     """Unused; reserved so YAML overrides can carry notes without failing."""
 
@@ -65,6 +81,23 @@ class WorldConfig:
                  "token_drop_prob + token_replace_prob <= 1", self.token_replace_prob)
         require(self.n_colours >= 1, "n_colours", "an integer >= 1", self.n_colours)
         require(self.n_shapes >= 1, "n_shapes", "an integer >= 1", self.n_shapes)
+        require(self.flat_dtype in ("int32", "float32"), "flat_dtype", "'int32' or 'float32'",
+                self.flat_dtype)
+        require(self.action_mask in ("moves", "components", "full"), "action_mask",
+                "'moves', 'components' or 'full'", self.action_mask)
+        require(self.action_mask != "full" or self.joint_actions or self.message_length == 0,
+                "action_mask", "'moves' or 'components' unless joint_actions=True ('full' "
+                "covers the joint Discrete actions)", self.action_mask)
+        require(self.mask_in in ("observation", "info", "wrapped"), "mask_in",
+                "'observation', 'info' or 'wrapped'", self.mask_in)
+        require(not self.joint_actions or self.message_length == 0
+                or self.action_mask == "full", "action_mask",
+                "'full' with joint_actions=True (one entry per joint action, as a Discrete "
+                "space's mask is)", self.action_mask)
+        if self.joint_actions:
+            require(NUM_MOVES * max(self.vocab_size, 1) ** self.message_length < 2**31,
+                    "joint_actions", "False for this vocabulary: 5 V^L joint actions must be "
+                    "fewer than 2**31", self.joint_actions)
 
 
 def require(ok: bool, name: str, expected: str, value: Any) -> None:

@@ -53,6 +53,8 @@ def step(world: World, state: WorldState, actions: np.ndarray,
     """Apply ``actions`` (int ``[B, N, 1 + L]``: move, then tokens) to every environment."""
     check_actions(world, actions, state.batch_size)
     active = world.embodied[None, :] & ~state.finished
+    if world.opening_steps:
+        active = active & (state.step_count >= world.opening_steps)[:, None]
     moves = np.where(active, actions[..., 0], 0)
     message = _deliver(world, state, actions[..., 1:])
     row, col, moved, occupant, cells = _apply_moves(world, state, moves)
@@ -87,6 +89,7 @@ def step(world: World, state: WorldState, actions: np.ndarray,
         final_index=final_index,
         final_observation=final_observation,
         final_state=ended,
+        info={key: value.astype(np.float32) for key, value in (outcome.info or {}).items()},
     )
     return new_state, result
 

@@ -93,11 +93,13 @@ class SociusParallelEnv(LazyRendering, ParallelEnv):
         self.agents = list(self.possible_agents)
         self._last_actions = None
         achieved, desired = core.start_goals(self.world, state)
+        outcomes = dict.fromkeys(self.world.task.info_keys, 0.0)
         infos = {a: {"goal_achieved": 0.0, "achieved_goal": achieved[0, i],
-                     "desired_goal": desired[0, i]} for a, i in self._index.items()}
+                     "desired_goal": desired[0, i], **outcomes}
+                 for a, i in self._index.items()}
         if self.render_mode == "human":
             self.render()
-        return self._split(observation), infos
+        return self._split(observation, infos), infos
 
     def step(self, actions: dict[str, Any]):
         """Step with one action per live agent: ``[move, token_1, ..., token_L]``."""
@@ -108,15 +110,16 @@ class SociusParallelEnv(LazyRendering, ParallelEnv):
         state, result = core.step(self.world, self._core_state, batch_actions, auto_reset=False)
         self._core_state = state
         self._last_actions = batch_actions[0]
-        observation = self._split(result.observation)
         rewards = {a: float(result.reward[0, i]) for a, i in self._index.items()}
         terminated, truncated = bool(result.terminated[0]), bool(result.truncated[0])
         terminations = dict.fromkeys(self.agents, terminated)
         truncations = dict.fromkeys(self.agents, truncated)
         infos = {a: {"goal_achieved": float(result.goal_achieved[0, i]),
                      "achieved_goal": result.achieved_goal[0, i],
-                     "desired_goal": result.desired_goal[0, i]}
+                     "desired_goal": result.desired_goal[0, i],
+                     **{key: float(value[0, i]) for key, value in result.info.items()}}
                  for a, i in self._index.items()}
+        observation = self._split(result.observation, infos)
         if terminated or truncated:
             self.agents = []
         if self.render_mode == "human":
@@ -158,22 +161,41 @@ class SociusParallelEnv(LazyRendering, ParallelEnv):
         missing = [a for a in self.agents if a not in actions]
         if missing:
             raise ValueError(f"missing actions for agents {missing}; every live agent must act")
+        joint = spaces.is_joint(self.world)
         for agent, action in actions.items():
             value = np.asarray(action)
             if value.dtype.kind not in "iu":
                 raise TypeError(f"action of agent '{agent}' must be integers; got {value.dtype}")
-            if value.shape != (width,):
+            if joint:
+                size = self._action_space.n
+                if value.size != 1 or value.ndim > 1:
+                    raise ValueError(f"action of agent '{agent}' must be one integer in "
+                                     f"[0, {size}) (a Discrete action); got shape {value.shape}")
+                if not 0 <= int(value.reshape(())) < size:
+                    raise ValueError(f"action of agent '{agent}' must be an integer in "
+                                     f"[0, {size}); got {int(value.reshape(()))}")
+                value = spaces.decode_actions(self.world, value.reshape(()))
+            elif value.shape != (width,):
                 raise ValueError(f"action of agent '{agent}' must have shape ({width},) = "
                                  f"[move] + {width - 1} tokens; got {value.shape}")
             batch_actions[0, self._index[agent]] = value
         return batch_actions
 
-    def _split(self, observation: dict[str, np.ndarray]) -> dict[str, Any]:
-        if self.world.config.flatten:
-            flat = spaces.flatten_observation(observation)[0]
-            return {a: flat[i] for a, i in self._index.items()}
-        return {a: {key: value[0, i] for key, value in observation.items()}
-                for a, i in self._index.items()}
+    def _split(self, observation: dict[str, np.ndarray], infos: dict) -> dict[str, Any]:
+        """Each agent's observation as the config presents it (the mask into ``infos`` with
+        ``mask_in='info'``)."""
+        shown, mask = spaces.present(self.world, observation)
+        if self.world.config.mask_in == "info":
+            for agent, i in self._index.items():
+                infos[agent]["action_mask"] = spaces.info_mask(mask[0, i])
+        return {a: _row(shown, i) for a, i in self._index.items()}
+
+
+def _row(shown: Any, agent: int) -> Any:
+    """Agent ``agent``'s part of a presented batch ``[1, N, ...]`` (arrays or nested dicts)."""
+    if isinstance(shown, dict):
+        return {key: _row(value, agent) for key, value in shown.items()}
+    return shown[0, agent]
 
 
 def global_state(world: World, state) -> np.ndarray:

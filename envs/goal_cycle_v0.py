@@ -81,7 +81,7 @@ def build_world(config: GoalCycleConfig) -> World:
         group=group, goal_size=config.num_tiles, goal_high=config.num_tiles - 1,
         goal_visible=np.full((agents, config.num_tiles), int(config.reveal_order), np.int8),
         free_cells=(config.size - 2) ** 2 - config.num_obstacles,
-        info={"inbox_source": group_inbox_sources(group), "num_tiles": config.num_tiles,
+        info={"inbox_source": group_inbox_sources(group), "tile_high": config.num_tiles,
               "base_cells": pad_grid(open_room(config.size, config.size), config.view_radius)},
     )
 

@@ -18,8 +18,8 @@ Keys (all arrays lead with ``[B, N]``):
   where the agent may not see it.
 - ``position`` int32 ``[2]``: absolute (row, column); -1, -1 off the grid.
 - ``action_mask`` int8 ``[5]``: moves the agent can make (stay is always allowed;
-  a move is masked when the role cannot move, the agent has finished, or a wall
-  is in the way).
+  a move is masked when the role cannot move, the agent has finished, the episode's
+  opening steps are running (speakers talk first), or a wall is in the way).
 """
 
 from __future__ import annotations
@@ -96,6 +96,8 @@ def observe(world: World, state: WorldState) -> dict[str, np.ndarray]:
     inbox = _inbox(world, state, others, present)
 
     active = world.embodied[None, :] & ~state.finished
+    if world.opening_steps:
+        active = active & (state.step_count >= world.opening_steps)[:, None]
     action_mask = np.ones((batch, agents, NUM_MOVES), dtype=np.int8)
     if config.view_radius >= 1:
         neighbour = view[:, :, TERRAIN, tables["neighbour_row"], tables["neighbour_col"]]

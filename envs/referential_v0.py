@@ -10,16 +10,33 @@ every agent's episode ends together. Each group's target is uniform over the K
 objects, so chance is 1/K; while there are no more groups than objects, groups
 get distinct targets (a listener standing on its target would block a shared one).
 
+Timing (``speak_first``): the first step of an episode is the speakers'. Listeners
+wait through it (stay is their only allowed move) while the message goes out, so each
+listener move is made with the message in its inbox; ``max_cycles`` counts every step,
+the opening one included (PettingZoo's convention). A group whose listener has stepped
+on no object when the episode is truncated has timed out, and pays ``timeout_cost``.
+
+Outcomes: ``info`` carries ``success``, ``wrong_object`` and ``timeout`` (1 on the step
+the group's outcome is decided, for both members).
+
 Goal space: ``(colour, shape)`` integers. ``info['achieved_goal']`` is the
 (colour, shape) of the object under the listener, or (-1, -1).
 
 ``split`` holds out ``held_out`` colour-shape pairs: ``train`` never shows them,
-``test`` makes every group's target a held-out pair, ``all`` ignores the list.
+``test`` makes every group's target a held-out pair, ``all`` ignores the list. With
+``contrast``, a room puts one distractor that shares the target's colour and one that
+shares its shape (drawn from pairs that are not held out), so a code that names one
+attribute wins at most half of those rooms (Ren et al. 2020's held-out test needs it:
+with random distractors a colour-only code wins most held-out rooms).
+
+Runs made before ``speak_first``, ``timeout_cost`` and ``contrast`` existed load with
+``PREVIOUS_DEFAULTS``: the message one step late, no timeout cost, random distractors.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
@@ -32,6 +49,9 @@ from socius.envs.world import EpisodeStart, Outcome, Task, World, group_inbox_so
 
 NAME = "referential_v0"
 GROUP_SIZE = 2
+OUTCOMES = ("success", "wrong_object", "timeout")
+"""The numeric outcomes in ``info``: exactly one is 1 for each group, on the step its
+episode's outcome is decided."""
 
 
 @dataclass(frozen=True)
@@ -40,8 +60,9 @@ class ReferentialConfig(WorldConfig):
 
     num_agents: int = 2
     """Total agents; a multiple of 2 (speaker, listener per group)."""
-    max_cycles: int = 10
-    """Steps after which an episode is truncated."""
+    max_cycles: int = 11
+    """Steps after which an episode is truncated, the speakers' opening step included
+    (11: ten listener moves)."""
     view_radius: int = 4
     """Listener's view radius; room_size - 1 shows the whole room from anywhere."""
     message_length: int = 2
@@ -54,6 +75,25 @@ class ReferentialConfig(WorldConfig):
     """(colour, shape) pairs kept out of the training split."""
     split: str = "all"
     """'train', 'test' or 'all': how the held-out pairs are used."""
+    speak_first: bool = True
+    """The first step is the speakers' (listeners wait), so every listener move hears the
+    message; False is the older timing, where the first move is made in silence."""
+    timeout_cost: float = 0.5
+    """What each member of a group pays when its episode is truncated before its listener
+    stepped on an object, so a guess beats wandering (0: a timeout pays the same as a
+    wrong pick). 0.5 was chosen on training success alone (EXPERIMENTS.md, section 3)."""
+    contrast: str = "test"
+    """Rooms with a distractor sharing the target's colour and one sharing its shape:
+    'test' (held-out rooms of split='test'), 'all' (every room) or 'none'."""
+
+    PREVIOUS_DEFAULTS: ClassVar[dict] = {"speak_first": False, "timeout_cost": 0.0,
+                                         "contrast": "none"}
+    """Values of fields a saved config lacks: the task its run was trained on."""
+
+    @property
+    def contrasted(self) -> bool:
+        """Whether this config's rooms place the two contrasting distractors."""
+        return self.contrast == "all" or (self.contrast == "test" and self.split == "test")
 
     def check(self) -> None:
         """Raise ValueError naming the first impossible field."""
@@ -77,6 +117,29 @@ class ReferentialConfig(WorldConfig):
                 f"at most the {allowed} distinct (colour, shape) pairs available", self.num_objects)
         require(self.split != "test" or len(self.held_out) > 0, "held_out",
                 "non-empty when split='test'", self.held_out)
+        require(self.max_cycles > int(self.speak_first), "max_cycles",
+                "at least 2 with speak_first (the speakers' opening step, then a move)",
+                self.max_cycles)
+        require(self.timeout_cost >= 0, "timeout_cost", "a number >= 0", self.timeout_cost)
+        require(self.contrast in ("none", "test", "all"), "contrast", "'none', 'test' or 'all'",
+                self.contrast)
+        if self.contrasted:
+            require(self.num_objects >= 3, "num_objects", f"at least 3 when contrast="
+                    f"{self.contrast!r} (the target and its two contrasting distractors)",
+                    self.num_objects)
+            held = {tuple(p) for p in self.held_out}
+            shown = [(c, s) for c in range(self.n_colours) for s in range(self.n_shapes)
+                     if (c, s) not in held]
+            targets = held if self.split == "test" else shown
+            lacking = [t for t in sorted(targets)
+                       if not any(c == t[0] and s != t[1] for c, s in shown)
+                       or not any(c != t[0] and s == t[1] for c, s in shown)]
+            require(not lacking, "held_out", "pairs whose colour and shape each appear in a "
+                    f"shown pair with another shape or colour (contrast={self.contrast!r} "
+                    f"needs them); these do not: {lacking}", self.held_out)
+            require(len(shown) >= self.num_objects - 1 + (self.split != "test"), "num_objects",
+                    f"at most the {len(shown)} pairs not held out (contrast rooms draw their "
+                    "distractors from them)", self.num_objects)
         groups = self.num_agents // GROUP_SIZE
         require(self.num_objects + groups <= self.room_size ** 2, "num_agents",
                 f"at most {self.room_size ** 2 - self.num_objects} listeners (free cells)",
@@ -91,14 +154,13 @@ def build_world(config: ReferentialConfig) -> World:
     group = np.repeat(np.arange(groups, dtype=np.int32), GROUP_SIZE)
     side = config.room_size + 2
     held = {tuple(p) for p in config.held_out}
-    pairs = [(c, s) for c in range(config.n_colours) for s in range(config.n_shapes)]
-    if config.split == "train":
-        pairs = [p for p in pairs if p not in held]
+    all_pairs = [(c, s) for c in range(config.n_colours) for s in range(config.n_shapes)]
+    pairs = [p for p in all_pairs if p not in held] if config.split == "train" else all_pairs
     goal_visible = np.zeros((config.num_agents, 2), dtype=np.int8)
     goal_visible[role == 0] = 1
     return World(
         name=NAME, config=config,
-        task=Task(reset=reset_episodes, resolve=resolve, achieved_size=2),
+        task=Task(reset=reset_episodes, resolve=resolve, achieved_size=2, info_keys=OUTCOMES),
         height=side, width=side, agent_names=names, role_names=("speaker", "listener"),
         agent_role=role, embodied=role == 1, group=group, goal_size=2,
         goal_high=max(config.n_colours, config.n_shapes) - 1, goal_visible=goal_visible,
@@ -110,7 +172,10 @@ def build_world(config: ReferentialConfig) -> World:
             "held_out": np.array(sorted(held), dtype=np.int64).reshape(-1, 2),
             "listeners": np.flatnonzero(role == 1),
             "speakers": np.flatnonzero(role == 0),
+            "shown": np.array([p for p in all_pairs if p not in held],
+                              dtype=np.int64).reshape(-1, 2),
         },
+        opening_steps=int(config.speak_first),
     )
 
 
@@ -137,6 +202,8 @@ def reset_episodes(world: World, keys: np.ndarray) -> EpisodeStart:
         colour = np.concatenate([held[pick, :1], pairs[rest, 0]], axis=1)
         shape = np.concatenate([held[pick, 1:], pairs[rest, 1]], axis=1)
         target = np.zeros((count, groups), dtype=np.int64)
+    if config.contrasted:
+        colour, shape = contrast_rooms(world, keys, colour, shape, target)
     side = world.height
     interior = ~open_room(side, side).ravel()
     cells_flat = random.sample_cells(keys, random.PURPOSE_AGENTS,
@@ -162,6 +229,37 @@ def reset_episodes(world: World, keys: np.ndarray) -> EpisodeStart:
     return EpisodeStart(cells=cells, row=row, col=col, goal=goal, task=task)
 
 
+def contrast_rooms(world: World, keys: np.ndarray, colour: np.ndarray, shape: np.ndarray,
+                   target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Objects ``[D, K]`` rebuilt around each room's first group's target: one distractor of
+    its colour, one of its shape, the rest at random, all from the pairs not held out."""
+    count, objects = colour.shape
+    shown = world.info["shown"]  # [P, 2]
+    first = target[:, 0]
+    env = np.arange(count)
+    goal_colour, goal_shape = colour[env, first], shape[env, first]
+    same_colour = (shown[None, :, 0] == goal_colour[:, None]) & (
+        shown[None, :, 1] != goal_shape[:, None])
+    same_shape = (shown[None, :, 1] == goal_shape[:, None]) & (
+        shown[None, :, 0] != goal_colour[:, None])
+    score = random.uniform(keys, random.PURPOSE_OBJECTS + 200, (len(shown),))  # [D, P]
+    by_colour = np.where(same_colour, score, -1.0).argmax(axis=1)
+    by_shape = np.where(same_shape, score, -1.0).argmax(axis=1)
+    used = (shown[None, :, 0] == goal_colour[:, None]) & (shown[None, :, 1] == goal_shape[:, None])
+    used[env, by_colour] = used[env, by_shape] = True
+    rest = np.argsort(np.where(used, 2.0, score), axis=1, kind="stable")[:, : objects - 3]
+    chosen = np.concatenate([by_colour[:, None], by_shape[:, None], rest], axis=1)  # [D, K-1]
+    # The target keeps its slot; the distractors fill the others in a shuffled order.
+    order = random.permutations(keys, random.PURPOSE_OBJECTS + 300, objects - 1)
+    chosen = np.take_along_axis(chosen, order, axis=1)
+    slots = np.argsort(np.arange(objects)[None, :] == first[:, None], axis=1,
+                       kind="stable")[:, : objects - 1]
+    colour, shape = colour.copy(), shape.copy()
+    colour[env[:, None], slots] = shown[chosen, 0]
+    shape[env[:, None], slots] = shown[chosen, 1]
+    return colour, shape
+
+
 def resolve(world: World, state, moved: np.ndarray) -> Outcome:
     """Finish groups whose listener stepped on an object; reward a hit on the target."""
     listeners = world.info["listeners"]
@@ -176,19 +274,25 @@ def resolve(world: World, state, moved: np.ndarray) -> Outcome:
     hit = (under[..., COLOUR] - 1 == listener_goal[..., 0]) & (
         under[..., SHAPE] - 1 == listener_goal[..., 1])
     success = arriving & hit
-    reward = np.repeat(success.astype(np.float32), GROUP_SIZE, axis=1)
+    # The step that truncates the episode decides every group still searching.
+    last_step = (state.step_count + 1 >= world.config.max_cycles)[:, None]
+    timeout = last_step & ~state.finished[:, listeners] & ~arriving
+    cost = np.float32(world.config.timeout_cost)
+    reward = np.repeat(success.astype(np.float32) - cost * timeout, GROUP_SIZE, axis=1)
     finished = state.finished | np.repeat(arriving, GROUP_SIZE, axis=1)
+    outcomes = {"success": success, "wrong_object": arriving & ~hit, "timeout": timeout}
     achieved = np.where(on_object[..., None],
                         under[..., [COLOUR, SHAPE]].astype(np.int32) - 1, -1)
     return Outcome(
         reward=reward,
         finished=finished,
         terminated=finished[:, listeners].all(axis=1),
-        goal_achieved=reward.copy(),
+        goal_achieved=np.repeat(success.astype(np.float32), GROUP_SIZE, axis=1),
         achieved_goal=np.repeat(achieved, GROUP_SIZE, axis=1),
         desired_goal=state.goal,
         cells=state.cells,
         task=dict(state.task),
+        info={key: np.repeat(value, GROUP_SIZE, axis=1) for key, value in outcomes.items()},
     )
 
 

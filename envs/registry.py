@@ -7,7 +7,7 @@ from types import ModuleType
 
 import pettingzoo
 
-TASKS = ("referential_v0", "goal_cycle_v0", "maze_v0")
+TASKS = ("referential_v0", "goal_cycle_v0", "goal_cycle_v1", "maze_v0")
 
 
 def _load(name: str) -> ModuleType:

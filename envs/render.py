@@ -322,8 +322,7 @@ class Renderer:
             self._canvas.blit(surface, surface.get_rect(center=bubble.center))
 
     def _draw_header(self, step: int) -> None:
-        config = self.world.config
-        text = f"{self.world.name}   step {step}/{config.max_cycles}"
+        text = f"{self.world.name}   step {step}/{self.world.config.max_cycles}"
         self._text(text, (6, (self.header_height - int(self.header_height * 0.8)) // 2 + 2),
                    int(self.header_height * 0.8), TEXT_COLOUR, centred=False)
 

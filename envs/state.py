@@ -87,6 +87,9 @@ class StepResult:
     """Observation ``[D, N, ...]`` of the finished environments before their reset."""
     final_state: WorldState | None = None
     """The finished environments' state ``[D]`` before their reset (for viewers)."""
+    info: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
+    """float32 ``[B, N]`` task outcomes (``Task.info_keys``), e.g. the referential game's
+    success, wrong_object and timeout, 1 on the step the outcome happens."""
 
 
 def replace(state: WorldState, **changes) -> WorldState:

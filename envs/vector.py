@@ -74,7 +74,8 @@ class VectorEnv:
         return self._tensors(core.observe(self.world, self.state))
 
     def step(self, actions: torch.Tensor | np.ndarray):
-        """Step with integer actions ``[B, N, 1 + L]``: (observation, reward, terminated,
+        """Step with integer actions ``[B, N, 1 + L]`` (or joint indices ``[B, N]`` where the
+        action space is Discrete): (observation, reward, terminated,
         truncated, info), with rewards ``[B, N]`` and episode flags ``[B]``."""
         if self.state is None:
             raise ValueError("call reset() before step()")
@@ -85,6 +86,12 @@ class VectorEnv:
 
         if isinstance(actions, torch.Tensor):
             actions = actions.detach().cpu().numpy()
+        if spaces.is_joint(self.world) and getattr(actions, "ndim", 0) == 2:
+            size = self.single_action_space.n
+            if (actions < 0).any() or (actions >= size).any():
+                raise ValueError(f"joint actions must be integers in [0, {size}); got values "
+                                 f"from {actions.min()} to {actions.max()}")
+            actions = spaces.decode_actions(self.world, actions)
         self.state, result = core.step(self.world, self.state, actions,
                                        auto_reset=self.auto_reset)
         self.final_state = result.final_state
@@ -97,7 +104,11 @@ class VectorEnv:
             "message": self._tensor(result.message),
             "finished": self._tensor(result.finished),
             "final_index": self._tensor(result.final_index),
+            **{key: self._tensor(value) for key, value in result.info.items()},
         }
+        if self.world.config.mask_in == "info":
+            info["action_mask"] = self._tensor(spaces.present(self.world,
+                                                              result.observation)[1])
         if result.final_observation is not None:
             info["final_observation"] = self._tensors(result.final_observation)
         return (self._tensors(result.observation), self._tensor(result.reward),
@@ -111,16 +122,21 @@ class VectorEnv:
 
     def sample_actions(self, generator: np.random.Generator) -> torch.Tensor:
         """Uniformly random valid actions ``[B, N, 1 + L]`` drawn from ``generator``."""
-        high = self.single_action_space.nvec
+        high = spaces.action_components(self.world)
         import torch
 
         draw = generator.random((self.num_envs, self.num_agents, len(high)))
         return torch.from_numpy((draw * high).astype(np.int64))
 
     def _tensors(self, observation: dict[str, np.ndarray]):
-        if self.world.config.flatten:
-            return self._tensor(spaces.flatten_observation(observation))
-        return {key: self._tensor(value) for key, value in observation.items()}
+        """The observation as the config presents it, as tensors (nested dicts alike)."""
+        shown, _ = spaces.present(self.world, observation)
+
+        def convert(value):
+            return ({key: convert(item) for key, item in value.items()}
+                    if isinstance(value, dict) else self._tensor(value))
+
+        return convert(shown)
 
     def _tensor(self, array: np.ndarray) -> torch.Tensor:
         import torch

@@ -46,6 +46,8 @@ class Outcome(NamedTuple):
     """The padded grid after the task's own changes (often the same array)."""
     task: dict[str, np.ndarray]
     """Task-specific arrays after the step."""
+    info: dict[str, np.ndarray] | None = None
+    """Numeric per-agent outcomes ``[B, N]`` for the info dicts (keys: ``Task.info_keys``)."""
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,8 @@ class Task:
     """``resolve(world, state, moved[B, N]) -> Outcome``, on the state after the moves."""
     achieved_size: int
     """Length Ga of ``achieved_goal`` and ``desired_goal``."""
+    info_keys: tuple[str, ...] = ()
+    """Names of the numeric outcomes ``resolve`` reports in ``Outcome.info``."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -94,6 +98,9 @@ class World:
     """Fewest free cells of any episode; placements are checked against it."""
     info: dict[str, Any] = field(default_factory=dict)
     """Task extras (layouts, held-out pairs...) that ``reset`` and ``resolve`` read."""
+    opening_steps: int = 0
+    """Steps at the start of every episode in which nobody moves (speakers talk first);
+    ``max_cycles`` counts them, as PettingZoo counts every step."""
 
     def __post_init__(self):
         # 1 + role of each agent, indexed by occupant + 1 so that -1 (nobody) maps to 0.

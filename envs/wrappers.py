@@ -236,6 +236,19 @@ class SociusGoalEnv(LazyRendering, gymnasium.Env):
         return actions
 
 
+def seat_problem(world: World, index: int) -> str | None:
+    """Why agent ``index`` cannot be a goal env's learner (None if it can): it must move to
+    achieve anything, and may be handed only a goal it is allowed to see."""
+    name = world.agent_names[index]
+    if not world.embodied[index]:
+        return f"{name} cannot move, so it can achieve no goal"
+    if not world.goal_visible[index].all():
+        return (f"{name} may not see its goal (goal_mask is 0: it must infer the goal, e.g. "
+                "from a message, an expert or a cue), yet a goal env would hand it over as "
+                "desired_goal")
+    return None
+
+
 def goal_env(name: str, agent: str | None = None, others: str | Callable = "stay",
              observation_keys: tuple[str, ...] | None = None,
              render_mode: str | None = None, **config: Any) -> SociusGoalEnv:
@@ -249,10 +262,19 @@ def goal_env(name: str, agent: str | None = None, others: str | Callable = "stay
         raise ValueError(f"render_mode must be None or 'rgb_array'; got {render_mode!r}")
     world = module.parallel_env(**config).world
     names = world.agent_names
+    seatable = [n for i, n in enumerate(names) if seat_problem(world, i) is None]
     if agent is None:
-        agent = names[0]
+        if not seatable:
+            raise ValueError(f"no agent of {name} can be seated in a goal env: "
+                             f"{seat_problem(world, 0)}")
+        agent = seatable[0]
     if agent not in names:
         raise ValueError(f"agent must be one of {list(names)}; got {agent!r}")
+    problem = seat_problem(world, names.index(agent))
+    if problem is not None:
+        raise ValueError(f"agent {agent!r} cannot be seated in a goal env of {name}: "
+                         f"{problem}; seat one of {seatable} instead" if seatable else
+                         f"agent {agent!r} cannot be seated in a goal env of {name}: {problem}")
     if not (callable(others) or others in ("stay", "random")):
         raise ValueError(f"others must be 'stay', 'random' or a callable mapping every "
                          f"agent's observation to actions; got {others!r}")

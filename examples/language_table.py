@@ -28,11 +28,15 @@ from socius.societies.runs.figures import save_figure
 from socius.societies.runs.tables import interval_table
 from socius.viz.plots import seed_bands
 
-FIGURES = ("success", "success_heldout", "success_shuffled", "success_random", "cic",
+FIGURES = ("success", "wrong_object", "timeout", "success_heldout", "wrong_object_heldout",
+           "timeout_heldout", "random_policy_success", "random_policy_return",
+           "success_shuffled", "success_random", "cic",
            "cic_uniform", "signalling", "signalling_permuted", "topsim", "topsim_unique",
            "topsim_null_p99", "posdis", "bosdis")
 CROSS_PLAY = ("cross_play_within", "cross_play_between")
-PERCENT = {"success", "success_heldout", "success_shuffled", "success_random", *CROSS_PLAY}
+PERCENT = {"success", "wrong_object", "timeout", "success_heldout", "wrong_object_heldout",
+           "timeout_heldout", "random_policy_success", "success_shuffled", "success_random",
+           *CROSS_PLAY}
 
 
 def seconds_to(run: Path, threshold: float) -> float | None:

@@ -53,13 +53,13 @@ def mean_return(choose, episodes: int) -> float:
 
 generator = np.random.default_rng(args.seed)
 train_env = sb3_vec_env("maze_v0", args.copies, seed=args.seed, **MAZE)
-# Actions are MultiDiscrete [move] (plus tokens when message_length > 0).
-nvec = train_env.action_space.nvec
+# A mute maze's actions are Discrete(5) (with tokens they would be MultiDiscrete).
+moves = train_env.action_space.n
 
 
 def random_policy(observations):
     """Uniform random actions for a batch of observations."""
-    return generator.integers(0, nvec, size=(len(observations), len(nvec)))
+    return generator.integers(0, moves, size=len(observations))
 
 
 def greedy(model):

@@ -54,8 +54,17 @@ for group in env.group_map:
 socius_env = maze_v0.env(num_agents=2, max_cycles=20)
 env = PettingZooWrapper(socius_env, use_mask=True)
 check_env_specs(env, seed=0)
-nvec = torch.as_tensor(socius_env.action_space("agent_0").nvec)
-rollout = env.rollout(200, uniform_policy(nvec, env.group_map, generator),
+moves = socius_env.action_space("agent_0").n  # a mute maze: Discrete(5), one index
+
+
+def uniform_moves(tensordict):
+    """A uniform move for every agent of every group (TorchRL's categorical index)."""
+    for group, agents in env.group_map.items():
+        tensordict[group, "action"] = torch.randint(moves, (len(agents),), generator=generator)
+    return tensordict
+
+
+rollout = env.rollout(200, uniform_moves,
                       tensordict=env.reset(seed=0), auto_reset=False, break_when_any_done=False)
 turns = [int(rollout[agent, "mask"].sum()) for agent in env.group_map]
 print(f"maze_v0 (AEC): groups {list(env.group_map)}, turns {turns}, "

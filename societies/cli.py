@@ -11,7 +11,11 @@ from pathlib import Path
 from socius import configs
 from socius.envs import ENVIRONMENTS, registry_id
 from socius.envs.config import describe
+from socius.envs.goal_cycle_v1 import GoalCycleV1Config
+from socius.envs.settings import configure
 from socius.societies.experiments import EXPERIMENTS, experiment, experiment_of
+from socius.societies.imitation import bounds as cycle_bounds
+from socius.societies.language import bounds as code_bounds
 from socius.societies.runs.grid import expand, sweep
 from socius.societies.runs.overlay import overlay
 from socius.societies.runs.tensorboard import export
@@ -128,6 +132,13 @@ def main(argv: list[str] | None = None) -> int:
     report.add_argument("run_dirs", nargs="+")
     report.add_argument("--plot", default=None, help="also save figures here (gcrl: a PNG "
                                                       "bar plot; collect: a path prefix)")
+    bound = commands.add_parser("bounds", help="the bound table of a fair task: scripted "
+                                               "policies that lack the capability under test")
+    bound.add_argument("task", choices=["referential_v0", "goal_cycle_v1"])
+    bound.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                       help="override a world setting, e.g. num_tiles=6 or contrast=none")
+    bound.add_argument("--episodes", type=int, default=500, help="episodes per seed")
+    bound.add_argument("--seeds", type=int, default=3, help="evaluation seeds 0..N-1")
     args = parser.parse_args(argv)
     try:
         return _dispatch(parser, args)
@@ -176,6 +187,15 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         action = {"resume": record.resume, "plot": record.plot,
                   "evaluate": record.evaluate_run}[args.command]
         print(json.dumps(action(args.run_dir)))
+        return 0
+    if args.command == "bounds":
+        if args.episodes < 1 or args.seeds < 1:
+            parser.error("--episodes and --seeds must be >= 1")
+        bounds = code_bounds if args.task == "referential_v0" else cycle_bounds
+        base = code_bounds.BOUND_WORLD if args.task == "referential_v0" else GoalCycleV1Config()
+        config = configure(base, overrides=args.set)
+        table = bounds.bound_table(config, tuple(range(args.seeds)), args.episodes)
+        print(bounds.format_table(config, table))
         return 0
     if args.command == "report":
         print(experiment(args.experiment).report(args.run_dirs, args.plot))

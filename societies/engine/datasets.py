@@ -21,7 +21,7 @@ import gymnasium
 import numpy as np
 
 from socius.envs import ENVIRONMENTS
-from socius.envs.spaces import action_space, observation_bounds
+from socius.envs.spaces import action_components, observation_bounds
 from socius.envs.world import World
 from socius.societies.engine.rollout import Trajectory
 from socius.societies.runs.files import atomic_write
@@ -255,7 +255,7 @@ def _describe(episodes: list[Trajectory], world: World, user: dict[str, Any]) ->
                   "low": low.tolist(), "high": high.tolist()}
             for key, (low, high, dtype) in observation_bounds(world).items()},
         "action_space": {"type": "MultiDiscrete", "dtype": "int64",
-                         "nvec": action_space(world).nvec.tolist()},
+                         "nvec": action_components(world).tolist()},
         "agent_names": list(world.agent_names),
         "num_episodes": len(episodes),
         "num_transitions": sum(e.length for e in episodes),

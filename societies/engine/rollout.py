@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from socius.agents.scripted import Privileged, as_numpy
+from socius.agents.scripted import Privileged
+from socius.envs import core
 from socius.envs.state import WorldState, take
 from socius.envs.vector import VectorEnv
 from socius.societies.engine.stream import Arena, Stream, play
@@ -141,6 +142,7 @@ class PolicySeat:
             "truncated": result.truncated, "message": result.message,
             "achieved": result.achieved_goal, "desired": result.desired_goal,
             "goal_achieved": result.goal_achieved, "finished": result.finished,
+            "info": result.info,
             # Kept whole per step (as a list): how many ended varies from step to step.
             "final": final}
 
@@ -162,10 +164,11 @@ def record_episodes(venv: VectorEnv, policy, generator: np.random.Generator, num
     without auto-reset plays one episode per world (a finished world waits). The vector
     env is left where the worlds stand.
     """
-    observation = venv.reset(seed=seed)
+    venv.reset(seed=seed)
     if place is not None:
-        observation = venv.place(*place)
-    arena = Arena(venv.world, venv.state, as_numpy(observation))
+        venv.place(*place)
+    # The core's own observation: the venv's may be flat, or without its mask.
+    arena = Arena(venv.world, venv.state, core.observe(venv.world, venv.state))
     stream = Stream([arena], np.full((venv.num_envs, 1), -1))
     seat = PolicySeat(policy, generator, record_states, on_step)
     record, after = play(stream, (seat,), num_steps, None, auto_reset=venv.auto_reset,

@@ -115,6 +115,13 @@ class Outcome:
         """Agent ``agent``'s reward in every world ``[B]``."""
         return torch.as_tensor(_join([result.reward[:, agent] for result in self.results]))
 
+    def info(self, key: str, agent: int) -> torch.Tensor:
+        """Agent ``agent``'s task outcome ``key`` (``Task.info_keys``) in every world ``[B]``;
+        zeros in arenas whose task does not report it."""
+        return torch.as_tensor(_join([
+            result.info[key][:, agent] if key in result.info
+            else np.zeros(len(result.reward), np.float32) for result in self.results]))
+
 
 @dataclass
 class Record:

@@ -18,7 +18,7 @@ class LanguageConfig:
     """Seed of the worlds, the weights, the schedule and the samples."""
     world: ReferentialConfig = field(default_factory=lambda: ReferentialConfig(
         num_agents=2, room_size=5, view_radius=4, num_objects=3, vocab_size=8,
-        message_length=2, max_cycles=10, held_out=((0, 1), (1, 3), (2, 0), (3, 2)),
+        message_length=2, max_cycles=11, held_out=((0, 1), (1, 3), (2, 0), (3, 2)),
         split="train"))
     """The referential_v0 world: one speaker-listener pair (num_agents=2) in a room the
     listener sees whole (view_radius >= room_size - 1); ``split`` is the training split

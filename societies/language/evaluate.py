@@ -11,12 +11,16 @@ import itertools
 import numpy as np
 import torch
 
+from socius.agents.scripted import RandomPolicy
+from socius.envs.referential_v0 import OUTCOMES
 from socius.societies.engine.population import Population, pairing_schedule
-from socius.societies.engine.stream import Record
+from socius.societies.engine.rollout import PolicySeat
+from socius.societies.engine.stream import Arena, Record, Stream
+from socius.societies.engine.stream import play as play_stream
 from socius.societies.language import metrics
 from socius.societies.language.agents import LISTENER
 from socius.societies.language.config import LanguageConfig, make_world
-from socius.societies.language.rollout import play, start, success_rate
+from socius.societies.language.rollout import outcome_rates, play, start, success_rate
 
 # Evaluation episodes use episode numbers far from any training round.
 EVALUATION_EPISODE = 1_000_000
@@ -42,10 +46,27 @@ def play_evaluation(config: LanguageConfig, population: Population, split: str,
     if intervention not in ("true", "shuffled", "random"):
         raise ValueError(f"intervention must be true, shuffled or random; got {intervention!r}")
     stream = start(config, world, batch, EVALUATION_EPISODE + seed, members)
-    episode, _ = play(config, population, stream, config.world.max_cycles,
+    episode, _ = play(config, population, stream, world.config.max_cycles,
                       torch.Generator().manual_seed(seed), auto_reset=False, greedy=True,
                       intervene=intervene)
     return episode
+
+
+def random_policy(config: LanguageConfig, split: str, seed: int, batch: int) -> dict:
+    """A uniformly random speaker and listener on the evaluation episodes of ``split``:
+    its mean return per episode and its rate of each outcome (chance, 1/K, assumes a
+    listener that always commits; a random one often times out)."""
+    world = make_world(config, split)
+    arena = Arena.open(world, config.seed, batch, EVALUATION_EPISODE + seed)
+    seat = PolicySeat(RandomPolicy(config.world.vocab_size, config.world.message_length),
+                      np.random.default_rng([seed, 11]))
+    record, _ = play_stream(Stream([arena], np.full((batch, 1), -1)), (seat,),
+                            config.world.max_cycles, None, auto_reset=False)
+    listener = int(world.info["listeners"][0])
+    report = {"return": float(record.steps["reward"][..., listener].sum(axis=0).mean())}
+    for key in OUTCOMES:
+        report[key] = float(record.steps["info"][key][..., listener].sum(axis=0).mean())
+    return report
 
 
 def random_pairs(config: LanguageConfig, seed: int) -> np.ndarray:
@@ -83,9 +104,12 @@ def evaluate(config: LanguageConfig, population: Population, seed: int = 0,
     pairs = random_pairs(config, seed)
     report: dict = {}
     train = play_evaluation(config, population, "train", pairs, seed)
-    report["success"] = success_rate(train)
-    report["success_heldout"] = success_rate(play_evaluation(config, population, "test",
-                                                             pairs, seed))
+    heldout = play_evaluation(config, population, "test", pairs, seed)
+    for suffix, record, split in (("", train, "train"), ("_heldout", heldout, "test")):
+        for key, rate in outcome_rates(record).items():
+            report[key + suffix] = rate
+        for key, value in random_policy(config, split, seed, len(pairs)).items():
+            report[f"random_policy_{key}{suffix}"] = value
     report["chance"] = 1 / config.world.num_objects
     if not config.world.message_length:
         return report

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from socius.envs.referential_v0 import OUTCOMES
 from socius.envs.state import WorldState
 from socius.societies.engine.population import Population
 from socius.societies.engine.stream import Arena, Record, Stream, Turn
@@ -153,8 +154,9 @@ class Listener:
                       "move_logp": distribution.log_prob(moves), "values": value}
 
     def observe(self, state, turn: Turn, outcome) -> tuple[None, dict]:
-        """The shared reward, where the episode was running."""
-        return None, {"rewards": outcome.reward(LISTENER) * turn.alive}
+        """The shared reward and how the episode ended, where it was running."""
+        return None, {"rewards": outcome.reward(LISTENER) * turn.alive,
+                      **{key: outcome.info(key, LISTENER) * turn.alive for key in OUTCOMES}}
 
     def close(self, state, turn: Turn) -> tuple[None, dict]:
         """The value after the last step (it bootstraps the episodes still running; None
@@ -181,6 +183,13 @@ def success_rate(record: Record) -> float:
     """Share of the episodes that ended during the record with the reward."""
     ended = record.ends
     return float(((record.rewards > 0) & ended).sum()) / max(int(ended.sum()), 1)
+
+
+def outcome_rates(record: Record) -> dict[str, float]:
+    """Share of the episodes that ended during the record in each outcome (success, wrong
+    object, timeout: they add up to 1)."""
+    ended = max(int(record.ends.sum()), 1)
+    return {key: float((record.steps[key] * record.ends).sum()) / ended for key in OUTCOMES}
 
 
 def listen(config: LanguageConfig, population: Population, listener_in: dict,

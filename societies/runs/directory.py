@@ -143,9 +143,18 @@ def open_run(out: str | Path | None, config: Any, experiment: str) -> RunDirecto
         saved = run.config()
         current = json.loads(json.dumps(dataclasses.asdict(config)))
         # Fields added after the run was made are not in its file; it ran at their defaults.
-        if saved != {key: value for key, value in current.items() if key in saved}:
+        if saved != restricted(current, saved):
             raise ValueError(f"run directory {run.path} holds a run with another config; "
                              "resume it with its own config or choose another --out")
+        world = getattr(config, "world", None)
+        previous = getattr(type(world), "PREVIOUS_DEFAULTS", {})
+        older = [key for key, value in previous.items() if isinstance(saved.get("world"), dict)
+                 and key not in saved["world"] and getattr(world, key) != value]
+        if older:
+            raise ValueError(f"run directory {run.path} was trained on the world before it "
+                             f"had {older} (an older {type(world).__name__}); continue it with "
+                             f"'socius resume {run.path}', which keeps its task, or choose "
+                             "another --out")
         if run.experiment() != experiment:
             raise ValueError(f"run directory {run.path} holds a {run.experiment()} run, "
                              f"not a {experiment} run; choose another --out")
@@ -153,6 +162,14 @@ def open_run(out: str | Path | None, config: Any, experiment: str) -> RunDirecto
         run = RunDirectory.create(out, config, experiment=experiment)
     run.append(environment(), ENVIRONMENT)
     return run
+
+
+def restricted(values: dict, keys_of: dict) -> dict:
+    """``values`` with only the keys ``keys_of`` has, nested dicts alike (a saved config
+    lacks the fields added after its run was made)."""
+    return {key: restricted(value, keys_of[key])
+            if isinstance(value, dict) and isinstance(keys_of[key], dict) else value
+            for key, value in values.items() if key in keys_of}
 
 
 def pin_threads(config: Any) -> None:

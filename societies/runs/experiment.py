@@ -69,7 +69,14 @@ class Experiment:
         saved = RunDirectory(run_dir).config()
         if self.legacy is not None and "world" not in saved:
             saved = self.legacy(saved)
-        return configure(self.config_class, nest_world_keys(self.config_class, saved))
+        saved = nest_world_keys(self.config_class, saved)
+        world = getattr(self.config_class(), "world", None)
+        previous = getattr(type(world), "PREVIOUS_DEFAULTS", {})
+        if isinstance(saved.get("world"), dict) and previous:
+            # Fields the world gained after the run was made: the task the run trained on.
+            saved = {**saved, "world": {**{key: value for key, value in previous.items()
+                                           if key not in saved["world"]}, **saved["world"]}}
+        return configure(self.config_class, saved)
 
     def run(self, config: Any, out: str | Path, progress: bool = True) -> dict:
         """Train (or continue) the run in ``out``, evaluate it, plot it and export its

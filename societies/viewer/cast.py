@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from socius.agents.cycle_policies import CycleV1Expert
 from socius.agents.scripted import (
     CycleExpert,
     GoalSeeker,
@@ -48,6 +49,8 @@ def scripted_expert(world: World):
         return ReferentialExpert(world)
     if world.name == "goal_cycle_v0":
         return CycleExpert(world.config.message_length)
+    if world.name == "goal_cycle_v1":
+        return CycleV1Expert(world.config.message_length)
     return GoalSeeker(world.config.message_length)
 
 

@@ -14,12 +14,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import reference_tasks
+
 FREE, WALL, OUTSIDE = 0, 1, 2
 MOVES = ((0, 0), (-1, 0), (1, 0), (0, -1), (0, 1))  # stay, up, down, left, right
 UNKNOWN = -1
 """View entry whose value the reference does not know (the noisy TV's object)."""
 
-TASKS = ("referential_v0", "goal_cycle_v0", "maze_v0")
+TASKS = ("referential_v0", "goal_cycle_v0", "goal_cycle_v1", "maze_v0")
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,7 @@ class Spec:
     embodied: tuple
     groups: tuple
     goal_visible: tuple
+    opening: int
     settings: dict = field(compare=False)
 
 
@@ -51,7 +54,7 @@ def make_spec(task: str, settings: dict) -> Spec:
         embodied = tuple(role == 1 for role in roles)       # speakers stand outside
         groups = tuple(i // 2 for i in range(agents))
         goal_visible = tuple((1, 1) if role == 0 else (0, 0) for role in roles)
-    elif task == "goal_cycle_v0":
+    elif task in ("goal_cycle_v0", "goal_cycle_v1"):
         roles = (0,) * agents
         embodied = (True,) * agents
         groups = (0,) * agents
@@ -68,14 +71,16 @@ def make_spec(task: str, settings: dict) -> Spec:
                 hearing_radius=settings["hearing_radius"], max_others=settings["max_others"],
                 max_cycles=settings["max_cycles"], n_colours=settings["n_colours"],
                 n_shapes=settings["n_shapes"], roles=roles, embodied=embodied, groups=groups,
-                goal_visible=goal_visible, settings=dict(settings))
+                goal_visible=goal_visible, settings=dict(settings),
+                opening=int(task == "referential_v0" and settings["speak_first"]))
 
 
 class ReferenceEnv:
     """One environment's full state as plain Python values, with ``observe`` and ``step``."""
 
     def __init__(self, spec: Spec, terrain, colour, shape, tile, rows, cols, goals, finished,
-                 last_move, last_message, step_count, order=None, progress=None):
+                 last_move, last_message, step_count, order=None, progress=None,
+                 tile_cells=None, successor=None, last=None):
         """Start from grids of codes ``[H][W]`` (colour/shape/tile stored +1, 0 = none)."""
         self.spec = spec
         self.height, self.width = len(terrain), len(terrain[0])
@@ -89,6 +94,7 @@ class ReferenceEnv:
                     self.objects[(r, c)] = (colour[r][c] - 1, shape[r][c] - 1)
                 if tile[r][c] > 0:
                     self.tiles[(r, c)] = tile[r][c] - 1
+        self.tile_plane = [list(line) for line in tile]
         self.unknown = set()  # cells whose object the reference cannot know (noisy TV)
         self.rows, self.cols = list(rows), list(cols)
         self.goals = [list(g) for g in goals]
@@ -98,6 +104,9 @@ class ReferenceEnv:
         self.step_count = step_count
         self.order = None if order is None else list(order)
         self.progress = None if progress is None else list(progress)
+        if tile_cells is not None:  # goal_cycle_v1: tiles look alike, their indices are hidden
+            self.tiles = {tuple(cell): index for index, cell in enumerate(tile_cells)}
+            self.successor, self.last = list(successor), list(last)
         self.cue_cells = []
         if spec.task == "maze_v0" and spec.settings["layout"] == "t_maze":
             # The cue is the only object at the start besides the noisy TV.
@@ -125,7 +134,8 @@ class ReferenceEnv:
 
     def active(self, i: int) -> bool:
         """Whether agent i can act: embodied and not finished."""
-        return self.spec.embodied[i] and not self.finished[i]
+        return (self.spec.embodied[i] and not self.finished[i]
+                and self.step_count >= self.spec.opening)
 
     def t_maze_ends(self):
         """The (left, right) ends of the t-maze bar: the extreme free cells of row 1."""
@@ -157,6 +167,8 @@ class ReferenceEnv:
         else:
             colour = shape = 0
         tile = self.tiles[(r, c)] + 1 if (r, c) in self.tiles else 0
+        if self.spec.task == "goal_cycle_v1":
+            tile = int((r, c) in self.tiles)  # tiles look alike
         occupant = self.agent_at(r, c)
         agent = 0 if occupant is None else self.spec.roles[occupant] + 1
         return [self.terrain[r][c], colour, shape, tile, agent]
@@ -265,81 +277,10 @@ class ReferenceEnv:
         self.last_move = moves
         self.last_message = message
 
-        outcome = {"referential_v0": self._resolve_referential,
-                   "goal_cycle_v0": self._resolve_goal_cycle,
-                   "maze_v0": self._resolve_maze}[spec.task](moved)
+        outcome = reference_tasks.RESOLVE[spec.task](self, moved)
         self.step_count += 1
         outcome["truncated"] = self.step_count >= spec.max_cycles and not outcome["terminated"]
         return outcome
-
-    def _resolve_referential(self, moved) -> dict:
-        """A listener on an object finishes its group; a hit on the target pays both 1."""
-        agents = self.spec.num_agents
-        reward = [0.0] * agents
-        achieved = [[-1, -1] for _ in range(agents)]
-        listeners = []
-        for g in sorted(set(self.spec.groups)):
-            members = [i for i in range(agents) if self.spec.groups[i] == g]
-            listener = next(i for i in members if self.spec.roles[i] == 1)
-            listeners.append(listener)
-            thing = self.objects.get((self.rows[listener], self.cols[listener]))
-            if thing is None:
-                continue
-            for i in members:
-                achieved[i] = list(thing)
-            if not self.finished[listener]:
-                hit = list(thing) == self.goals[listener]
-                for i in members:
-                    self.finished[i] = True
-                    reward[i] = 1.0 if hit else 0.0
-        return {"reward": reward, "terminated": all(self.finished[i] for i in listeners),
-                "goal_achieved": list(reward), "achieved_goal": achieved,
-                "desired_goal": [list(g) for g in self.goals]}
-
-    def _resolve_goal_cycle(self, moved) -> dict:
-        """Entering the next tile of the cycle pays +1 and advances; any other costs penalty."""
-        agents = self.spec.num_agents
-        tiles = self.spec.settings["num_tiles"]
-        penalty = self.spec.settings["penalty"]
-        where = {index: cell for cell, index in self.tiles.items()}
-        reward, achieved_flag, desired = [0.0] * agents, [0.0] * agents, []
-        for i in range(agents):
-            expected = self.order[self.progress[i]]
-            desired.append(list(where[expected]))
-            cell = (self.rows[i], self.cols[i])
-            if moved[i] and cell in self.tiles:
-                if self.tiles[cell] == expected:
-                    reward[i], achieved_flag[i] = 1.0, 1.0
-                    self.progress[i] = (self.progress[i] + 1) % tiles
-                else:
-                    reward[i] = -penalty
-        return {"reward": reward, "terminated": False, "goal_achieved": achieved_flag,
-                "achieved_goal": [[self.rows[i], self.cols[i]] for i in range(agents)],
-                "desired_goal": desired}
-
-    def _resolve_maze(self, moved) -> dict:
-        """An agent on its goal is paid 1 once and finishes; t-maze ends finish too."""
-        agents = self.spec.num_agents
-        t_maze = self.spec.settings["layout"] == "t_maze"
-        ends = self.t_maze_ends() if t_maze else ()
-        reward = [0.0] * agents
-        for i in range(agents):
-            if self.finished[i]:
-                continue
-            cell = (self.rows[i], self.cols[i])
-            if list(cell) == self.goals[i]:
-                reward[i] = 1.0
-                self.finished[i] = True
-            elif cell in ends:
-                self.finished[i] = True
-        for cell in self.cue_cells:
-            self.objects.pop(cell, None)
-        if self.spec.settings["noisy_tv"]:
-            self.unknown.add(self.tv_cell())
-        return {"reward": reward, "terminated": all(self.finished),
-                "goal_achieved": list(reward),
-                "achieved_goal": [[self.rows[i], self.cols[i]] for i in range(agents)],
-                "desired_goal": [list(g) for g in self.goals]}
 
     # --------------------------------------------------------------- invariants
     def start_problems(self) -> list:
@@ -357,75 +298,4 @@ class ReferenceEnv:
             problems.append("fresh episode has history")
         if any(t != -1 for m in self.last_message for t in m):
             problems.append("fresh episode has messages")
-        check = {"referential_v0": self._referential_problems,
-                 "goal_cycle_v0": self._goal_cycle_problems,
-                 "maze_v0": self._maze_problems}[spec.task]
-        return problems + check()
-
-    def _referential_problems(self) -> list:
-        spec, problems = self.spec, []
-        settings = spec.settings
-        things = list(self.objects.values())
-        held = {tuple(p) for p in settings["held_out"]}
-        if len(things) != settings["num_objects"] or len(set(things)) != len(things):
-            problems.append(f"objects {things} are not {settings['num_objects']} distinct pairs")
-        for i in range(spec.num_agents):
-            if self.on_grid(i) and (self.rows[i], self.cols[i]) in self.objects:
-                problems.append(f"listener {i} starts on an object")
-            partner = i + 1 - 2 * (i % 2)
-            if self.goals[i] != self.goals[partner] or tuple(self.goals[i]) not in things:
-                problems.append(f"agent {i} goal {self.goals[i]} is not its group's object")
-            if settings["split"] == "test" and tuple(self.goals[i]) not in held:
-                problems.append(f"test split target {self.goals[i]} is not held out")
-        if settings["split"] == "train" and held & set(things):
-            problems.append(f"train split shows held-out pairs {held & set(things)}")
-        return problems
-
-    def _goal_cycle_problems(self) -> list:
-        settings, problems = self.spec.settings, []
-        tiles = settings["num_tiles"]
-        if sorted(self.tiles.values()) != list(range(tiles)):
-            problems.append(f"tiles {self.tiles}")
-        if sorted(self.order) != list(range(tiles)):
-            problems.append(f"order {self.order} is not a permutation")
-        if not settings["resample_order"] and self.order != list(range(tiles)):
-            problems.append(f"fixed order is {self.order}")
-        if any(p != 0 for p in self.progress):
-            problems.append("progress is not zero")
-        walls = sum(self.terrain[r][c] == WALL for r in range(1, self.height - 1)
-                    for c in range(1, self.width - 1))
-        if walls != settings["num_obstacles"]:
-            problems.append(f"{walls} obstacles, expected {settings['num_obstacles']}")
-        for cell in self.tiles:
-            if not self.is_free(*cell) or self.agent_at(*cell) is not None:
-                problems.append(f"tile {cell} on a wall or under an agent")
-        for i in range(self.spec.num_agents):
-            if self.goals[i] != self.order:
-                problems.append(f"agent {i} goal {self.goals[i]} is not the order")
-        return problems
-
-    def _maze_problems(self) -> list:
-        settings, problems = self.spec.settings, []
-        for i in range(self.spec.num_agents):
-            if not self.is_free(*self.goals[i]):
-                problems.append(f"agent {i} goal {self.goals[i]} is not a free cell")
-        if settings["layout"] == "t_maze":
-            if len(self.cue_cells) != 1 or self.cue_cells[0] != (self.rows[0], self.cols[0]):
-                problems.append(f"cue {self.cue_cells} is not under agent 0")
-            else:
-                colour, _ = self.objects[self.cue_cells[0]]
-                if any(tuple(g) != self.t_maze_ends()[colour] for g in self.goals):
-                    problems.append(f"cue colour {colour} does not point at goals {self.goals}")
-            return problems
-        tv = {self.tv_cell()} if settings["noisy_tv"] else set()
-        if set(self.objects) - tv:
-            problems.append(f"objects {self.objects} at the start")
-        if settings["noisy_tv"] and self.agent_at(*self.tv_cell()) is not None:
-            problems.append("an agent starts on the TV")
-        starts = {(self.rows[i], self.cols[i]) for i in range(self.spec.num_agents)}
-        goals = [tuple(g) for g in self.goals]
-        if len(set(goals)) != len(goals) or starts & set(goals):
-            problems.append(f"goals {goals} repeat or coincide with starts {starts}")
-        if settings["start"] and (self.rows[0], self.cols[0]) != tuple(settings["start"]):
-            problems.append(f"agent 0 does not start at {settings['start']}")
-        return problems
+        return problems + reference_tasks.PROBLEMS[spec.task](self)

@@ -55,9 +55,10 @@ def test_missing_agent(env):
 
 
 def test_step_after_episode_end():
-    env = referential_v0.parallel_env(max_cycles=1)
+    env = referential_v0.parallel_env(max_cycles=2)
     env.reset(seed=0)
-    env.step({a: np.zeros(3, np.int64) for a in env.agents})
+    for _ in range(2):  # the speakers' opening step, then one move
+        env.step({a: np.zeros(3, np.int64) for a in env.agents})
     with pytest.raises(ValueError, match="episode has ended"):
         env.step({a: np.zeros(3, np.int64) for a in env.possible_agents})
 

@@ -26,6 +26,17 @@ OWN_CASES = [
                         "max_others": 5, "num_objects": 5}),
     ("referential_v0", {"num_agents": 4, "held_out": ((0, 1), (2, 3)), "split": "train",
                         "num_objects": 6, "n_colours": 3, "n_shapes": 4}),
+    ("referential_v0", {"num_agents": 4, "speak_first": False, "timeout_cost": 0.5,
+                        "max_cycles": 6}),
+    ("referential_v0", {"num_agents": 4, "contrast": "all", "timeout_cost": 0.25,
+                        "num_objects": 5, "held_out": ((0, 0), (1, 1)), "split": "train"}),
+    ("referential_v0", {"n_colours": 8, "n_shapes": 8, "held_out": tuple((i, i) for i in
+                                                                          range(8)),
+                        "split": "test", "num_objects": 4, "max_cycles": 4}),
+    ("goal_cycle_v1", {"num_agents": 4, "num_obstacles": 6, "size": 8, "max_cycles": 40,
+                       "message_length": 1, "num_tiles": 4, "penalty": 2.5}),
+    ("goal_cycle_v1", {"num_agents": 2, "size": 5, "num_tiles": 2, "view_radius": 0,
+                       "hearing_radius": 0, "reveal_order": True, "resample_order": False}),
     ("goal_cycle_v0", {"num_agents": 4, "num_obstacles": 10, "size": 8, "max_cycles": 40,
                        "message_length": 2, "hearing_radius": -1, "penalty": 0.75}),
     ("goal_cycle_v0", {"num_agents": 5, "num_obstacles": 6, "size": 7, "view_radius": 0,
@@ -83,6 +94,11 @@ def reference_from_core(spec, world, state, b: int) -> ReferenceEnv:
     if spec.task == "goal_cycle_v0":
         task = {"order": state.task["order"][b].tolist(),
                 "progress": state.task["progress"][b].tolist()}
+    if spec.task == "goal_cycle_v1":
+        task = {"tile_cells": list(zip(state.task["tile_row"][b].tolist(),
+                                       state.task["tile_col"][b].tolist())),
+                "successor": state.task["successor"][b].tolist(),
+                "last": state.task["last"][b].tolist()}
     return ReferenceEnv(
         spec, terrain=grid[0].tolist(), colour=grid[1].tolist(), shape=grid[2].tolist(),
         tile=grid[3].tolist(),
@@ -187,6 +203,9 @@ class Lockstep:
             assert_same(f"{where} achieved_goal", outcome["achieved_goal"],
                         result.achieved_goal[b])
             assert_same(f"{where} desired_goal", outcome["desired_goal"], result.desired_goal[b])
+            for key, value in outcome.get("info", {}).items():
+                assert_same(f"{where} info {key}", value, result.info[key][b])
+            assert set(result.info) == set(outcome.get("info", {})), f"{where} info keys"
             assert bool(result.terminated[b]) == outcome["terminated"], f"{where} terminated"
             assert bool(result.truncated[b]) == outcome["truncated"], f"{where} truncated"
             if outcome["terminated"] or outcome["truncated"]:

@@ -14,7 +14,7 @@ SETUPS = [
     ("maze_v0", dict(FOUR_ROOMS)),
     ("maze_v0", dict(num_agents=2, others="random", **OPEN)),
     ("maze_v0", dict(observation_keys=("position",), **FOUR_ROOMS)),
-    ("referential_v0", dict(agent="listener_0")),
+    ("goal_cycle_v1", dict(reveal_order=True)),
 ]
 
 

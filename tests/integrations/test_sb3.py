@@ -18,7 +18,10 @@ EASY_MAZE = dict(layout="open", size=7, max_cycles=20)
 
 
 def random_actions(generator, vec, steps):
-    """A fixed sequence of random actions [steps, num_envs, 1 + L] for ``vec``."""
+    """A fixed sequence of random actions for ``vec``: [steps, num_envs] joint indices
+    (Discrete, e.g. a mute maze) or [steps, num_envs, 1 + L] (MultiDiscrete)."""
+    if isinstance(vec.action_space, gymnasium.spaces.Discrete):
+        return generator.integers(0, vec.action_space.n, size=(steps, vec.num_envs))
     high = vec.action_space.nvec
     return generator.integers(0, high, size=(steps, vec.num_envs, len(high)))
 
@@ -143,7 +146,7 @@ def test_ppo_learns_to_reach_the_goal_better_than_random(one_torch_thread):
     generator = np.random.default_rng(0)
     evaluation = dict(n_copies=4, seed=100, **EASY_MAZE)
     random_return = mean_return(sb3_vec_env("maze_v0", **evaluation),
-                                lambda o: generator.integers(0, 5, size=(len(o), 1)), 200)
+                                lambda o: generator.integers(0, 5, size=len(o)), 200)
     trained_return = mean_return(sb3_vec_env("maze_v0", **evaluation),
                                  lambda o: model.predict(o, deterministic=True)[0], 200)
     assert np.isfinite(trained_return)

@@ -37,13 +37,17 @@ def make(case: str, kind: str):
 
 
 def random_policy(pettingzoo_env, group_map, generator: torch.Generator):
-    """A TorchRL policy drawing uniform ``[move, tokens...]`` actions from ``generator``."""
-    nvec = torch.as_tensor(pettingzoo_env.action_space(pettingzoo_env.possible_agents[0]).nvec)
+    """A TorchRL policy drawing uniform actions from ``generator``: ``[move, tokens...]``
+    (MultiDiscrete), or one index (Discrete: a mute world)."""
+    space = pettingzoo_env.action_space(pettingzoo_env.possible_agents[0])
+    discrete = not hasattr(space, "nvec")
+    nvec = torch.as_tensor([space.n] if discrete else space.nvec)
 
     def policy(tensordict):
         for group, agents in group_map.items():
             uniform = torch.rand((len(agents), len(nvec)), generator=generator)
-            tensordict[group, "action"] = (uniform * nvec).long()
+            action = (uniform * nvec).long()
+            tensordict[group, "action"] = action[:, 0] if discrete else action
         return tensordict
 
     return policy
@@ -84,9 +88,10 @@ def test_parallel_env_specs_and_rollout(case):
 
     assert rollout.batch_size == (steps,)
     width = 1 + config.get("message_length", pettingzoo_env.world.config.message_length)
+    parts = (width,) if width > 1 else ()  # a mute world's Discrete(5): one index
     done = rollout["next", "done"].squeeze(-1)
     for group, agents in env.group_map.items():
-        assert rollout[group, "action"].shape == (steps, len(agents), width)
+        assert rollout[group, "action"].shape == (steps, len(agents), *parts)
         reward = rollout["next", group, "reward"]
         assert reward.shape == (steps, len(agents), 1) and torch.isfinite(reward).all()
         # Every socius agent's episode ends with the environment's.

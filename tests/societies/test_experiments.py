@@ -4,6 +4,7 @@ the same way; configs nest their world and read older flat run directories."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -111,7 +112,10 @@ BEFORE = Path(__file__).parent / "before"
 @pytest.mark.parametrize("name, settings, overrides", [
     ("language", {"num_envs": 16, "population": 2, "eval_envs": 16, "rounds": 4,
                   "eval_every": 2},
-     ["world.room_size=3", "world.view_radius=2", "world.num_objects=2"]),
+     # An old run keeps its task: the message one step late, random distractors.
+     ["world.room_size=3", "world.view_radius=2", "world.num_objects=2",
+      "world.max_cycles=10", "world.speak_first=false", "world.contrast=none",
+      "world.timeout_cost=0"]),
     ("imitation", {"num_envs": 32, "minibatches": 2, "hidden": 32, "env_steps": 5120,
                    "eval_every": 2560, "eval_envs": 32}, ["world.max_cycles=40"]),
     ("collect", {"num_envs": 2, "steps": 400, "checkpoint_every": 120, "model_hidden": 32,
@@ -137,3 +141,25 @@ def test_a_world_key_given_at_the_top_level_is_pointed_to_its_nested_place():
         experiment("language").config_from({}, ["room_size=3"])
     nested = nest_world_keys(LanguageConfig, {"seed": 3, "room_size": 3})
     assert nested == {"seed": 3, "world": {"room_size": 3}}
+
+
+def test_an_old_language_run_refuses_todays_task_and_resumes_its_own(tmp_path):
+    from socius.societies.runs.directory import open_run
+
+    record = experiment("language")
+    # A run directory written before the world had these three fields.
+    saved = json.loads(json.dumps(dataclasses.asdict(record.config_from({}, ["rounds=2"]))))
+    for key in ("speak_first", "timeout_cost", "contrast"):
+        del saved["world"][key]
+    run = tmp_path / "old"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps(saved))
+    (run / "experiment.txt").write_text("language\n")
+    own = record.config_of(run)  # the task it trained on: message late, no timeout cost
+    assert (own.world.speak_first, own.world.timeout_cost, own.world.contrast) == (
+        False, 0.0, "none")
+    today = dataclasses.replace(own, world=dataclasses.replace(
+        own.world, speak_first=True, timeout_cost=0.5, contrast="test"))
+    with pytest.raises(ValueError, match=r"older ReferentialConfig.*socius resume"):
+        open_run(run, today, "language")
+    assert open_run(run, own, "language").path == run  # its own task resumes

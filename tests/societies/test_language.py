@@ -88,10 +88,13 @@ def test_the_speaker_learns_from_its_own_return_once_per_episode():
     population, episode = one_round(config, steps=3 * config.world.max_cycles)
     decisions = episode.decisions
     # Each finished episode gave one decision; its return is the episode's discounted sum
-    # of rewards from its first step (lambda = 1), here 0 or gamma ** (steps - 1).
+    # of rewards from its first step (lambda = 1): gamma ** (steps - 1) for a success, 0 for
+    # a wrong object, and the timeout cost discounted from the episode's last step.
     assert len(decisions.members) == episode.episodes >= config.num_envs
     successes = decisions.returns > 0
-    assert torch.all((decisions.returns == 0) | (decisions.returns > config.gamma ** 10))
+    timeout = -config.world.timeout_cost * config.gamma ** (config.world.max_cycles - 1)
+    assert torch.all((decisions.returns == 0) | (decisions.returns > config.gamma ** 10)
+                     | torch.isclose(decisions.returns, torch.tensor(timeout)))
     assert float(successes.float().mean()) == pytest.approx(language.success_rate(episode))
     advantage, returns = language.advantages(config, episode)
     losses = language.ppo_losses(config, population, episode, advantage, returns,
