@@ -59,7 +59,10 @@ class ObservationSpec:
         goal_high = observation_space["goal"].high
         position_high = observation_space["position"].high.astype(int)
         # A joint Discrete action (a mute world's Discrete(5)) is moves x V^L tokens.
-        vocab = int(observation_space["inbox"].high.max()) if length else 0
+        # Token bounds are V wherever tokens show (the inbox is empty for a lone agent).
+        tokens = np.concatenate([observation_space["inbox"].high.ravel(),
+                                 observation_space["others"].high[..., 6:].ravel()])
+        vocab = int(tokens.max()) if tokens.size else 0
         nvec = (action_space.nvec.astype(int) if hasattr(action_space, "nvec")
                 else np.array([action_space.n // max(vocab, 1) ** length] + [vocab] * length))
         return cls(

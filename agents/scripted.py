@@ -201,6 +201,8 @@ class CycleExpert(_PathFollower):
     def walk(self, state, privileged: Privileged, target: np.ndarray, generator=None):
         """Walk to the target; with ``avoid_agents``, of two agents heading for the same
         free cell only the lower-numbered one moves (both would be blocked forever)."""
+        if self.unstick and generator is None:
+            raise ValueError("CycleExpert(unstick=True) needs the act's generator")
         tried, before = state.get("tried"), state.get("before")
         action, state = super().walk(state, privileged, target)
         world_state = privileged.state

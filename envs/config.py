@@ -85,6 +85,11 @@ class WorldConfig:
                 self.flat_dtype)
         require(self.action_mask in ("moves", "components", "full"), "action_mask",
                 "'moves', 'components' or 'full'", self.action_mask)
+        require(self.action_mask != "full"
+                or NUM_MOVES * max(self.vocab_size, 1) ** self.message_length <= 2**16,
+                "action_mask", "'moves' or 'components' when there are over 65,536 joint "
+                "actions (a full mask of each agent would be that long every step)",
+                self.action_mask)
         require(self.action_mask != "full" or self.joint_actions or self.message_length == 0,
                 "action_mask", "'moves' or 'components' unless joint_actions=True ('full' "
                 "covers the joint Discrete actions)", self.action_mask)
@@ -94,10 +99,6 @@ class WorldConfig:
                 or self.action_mask == "full", "action_mask",
                 "'full' with joint_actions=True (one entry per joint action, as a Discrete "
                 "space's mask is)", self.action_mask)
-        if self.joint_actions:
-            require(NUM_MOVES * max(self.vocab_size, 1) ** self.message_length < 2**31,
-                    "joint_actions", "False for this vocabulary: 5 V^L joint actions must be "
-                    "fewer than 2**31", self.joint_actions)
 
 
 def require(ok: bool, name: str, expected: str, value: Any) -> None:

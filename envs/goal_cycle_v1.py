@@ -18,7 +18,8 @@ searcher that knows where the tiles are) by a wide margin.
 Goal space: the cycle, K tile indices (``goal[i]`` is followed by ``goal[i + 1]``), masked
 unless ``reveal_order``. ``info['desired_goal']`` is the cell of the successor of the
 agent's last tile ((-1, -1) before its first tile, when any tile pays) and
-``info['achieved_goal']`` its own cell.
+``info['achieved_goal']`` its own cell; so a goal env (``reveal_order=True``) counts the
+first tile, which pays, as no success.
 
 Privileged task state (for scripted policies): ``tile_row``/``tile_col`` ``[B, K]``,
 ``successor`` ``[B, K]`` (the hidden cycle), ``last`` ``[B, N]`` (tile index, -1 none) and

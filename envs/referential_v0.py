@@ -127,10 +127,14 @@ class ReferentialConfig(WorldConfig):
             require(self.num_objects >= 3, "num_objects", f"at least 3 when contrast="
                     f"{self.contrast!r} (the target and its two contrasting distractors)",
                     self.num_objects)
+            require(self.num_agents == GROUP_SIZE, "num_agents",
+                    f"{GROUP_SIZE} (one group) when contrast={self.contrast!r}: a room is "
+                    "built around one target; set contrast='none' for more groups",
+                    self.num_agents)
             held = {tuple(p) for p in self.held_out}
-            shown = [(c, s) for c in range(self.n_colours) for s in range(self.n_shapes)
-                     if (c, s) not in held]
-            targets = held if self.split == "test" else shown
+            every = [(c, s) for c in range(self.n_colours) for s in range(self.n_shapes)]
+            shown = [pair for pair in every if pair not in held]
+            targets = {"test": held, "train": shown, "all": every}[self.split]
             lacking = [t for t in sorted(targets)
                        if not any(c == t[0] and s != t[1] for c, s in shown)
                        or not any(c != t[0] and s == t[1] for c, s in shown)]
@@ -147,7 +151,9 @@ class ReferentialConfig(WorldConfig):
 
 
 def build_world(config: ReferentialConfig) -> World:
-    """Static world of a checked config."""
+    """Static world of a config (checked here too: callers derive configs with
+    ``dataclasses.replace``, which checks nothing)."""
+    config.check()
     groups = config.num_agents // GROUP_SIZE
     names = tuple(f"{role}_{g}" for g in range(groups) for role in ("speaker", "listener"))
     role = np.tile(np.array([0, 1], dtype=np.int32), groups)
@@ -231,8 +237,9 @@ def reset_episodes(world: World, keys: np.ndarray) -> EpisodeStart:
 
 def contrast_rooms(world: World, keys: np.ndarray, colour: np.ndarray, shape: np.ndarray,
                    target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Objects ``[D, K]`` rebuilt around each room's first group's target: one distractor of
-    its colour, one of its shape, the rest at random, all from the pairs not held out."""
+    """Objects ``[D, K]`` rebuilt around each room's target (one group: ``check`` sees to
+    it): one distractor of its colour, one of its shape, the rest at random, all from the
+    pairs not held out."""
     count, objects = colour.shape
     shown = world.info["shown"]  # [P, 2]
     first = target[:, 0]

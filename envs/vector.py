@@ -52,6 +52,9 @@ class VectorEnv:
         self.state: WorldState | None = None
         self.final_state: WorldState | None = None
         """After ``step``: the state ``[D]`` the environments in ``final_index`` ended in."""
+        self.action_mask: torch.Tensor | None = None
+        """With ``mask_in='info'``: the mask ``[B, N, M]`` of the latest observation (after
+        ``reset``, ``place`` or ``step``), which the observation then leaves out."""
 
     def reset(self, seed: int | None = None) -> dict[str, torch.Tensor] | torch.Tensor:
         """Start every environment's next episode (episode 0 after a new seed)."""
@@ -106,13 +109,13 @@ class VectorEnv:
             "final_index": self._tensor(result.final_index),
             **{key: self._tensor(value) for key, value in result.info.items()},
         }
-        if self.world.config.mask_in == "info":
-            info["action_mask"] = self._tensor(spaces.present(self.world,
-                                                              result.observation)[1])
         if result.final_observation is not None:
             info["final_observation"] = self._tensors(result.final_observation)
-        return (self._tensors(result.observation), self._tensor(result.reward),
-                self._tensor(result.terminated), self._tensor(result.truncated), info)
+        observation = self._tensors(result.observation)  # last: it sets action_mask
+        if self.action_mask is not None:
+            info["action_mask"] = self.action_mask
+        return (observation, self._tensor(result.reward), self._tensor(result.terminated),
+                self._tensor(result.truncated), info)
 
     def global_state(self) -> torch.Tensor:
         """Global state ``[B, F]`` for centralised critics."""
@@ -129,8 +132,11 @@ class VectorEnv:
         return torch.from_numpy((draw * high).astype(np.int64))
 
     def _tensors(self, observation: dict[str, np.ndarray]):
-        """The observation as the config presents it, as tensors (nested dicts alike)."""
-        shown, _ = spaces.present(self.world, observation)
+        """The observation as the config presents it, as tensors (nested dicts alike); the
+        mask goes to ``action_mask`` where the config puts it in ``info``."""
+        shown, mask = spaces.present(self.world, observation)
+        if self.world.config.mask_in == "info":
+            self.action_mask = self._tensor(mask)
 
         def convert(value):
             return ({key: convert(item) for key, item in value.items()}

@@ -258,6 +258,11 @@ def goal_env(name: str, agent: str | None = None, others: str | Callable = "stay
     if "flatten" in config:
         raise ValueError("flatten is not a goal_env option: the goal env always gives a flat "
                          "'observation' Box; choose its keys with observation_keys")
+    presented = sorted(set(config) & {"flat_dtype", "joint_actions", "action_mask", "mask_in"})
+    if presented:
+        raise ValueError(f"{presented} are not goal_env options: the goal env has its own "
+                         "layout (a flat int32 'observation', Discrete moves or MultiDiscrete "
+                         "[move, tokens], no mask)")
     if render_mode not in (None, "rgb_array"):
         raise ValueError(f"render_mode must be None or 'rgb_array'; got {render_mode!r}")
     world = module.parallel_env(**config).world

@@ -34,6 +34,9 @@ BOUND_WORLD = ReferentialConfig(
 def code_outcomes(config: ReferentialConfig, code: str, seed: int,
                   episodes: int) -> dict[str, np.ndarray]:
     """Each outcome per episode ``[episodes]`` (0/1) of ``code`` on ``episodes`` worlds."""
+    if config.num_agents != 2:
+        raise ValueError(f"config field 'num_agents' must be 2 for the bound table (one "
+                         f"group: outcomes are counted per room); got {config.num_agents}")
     if code == "mute":
         config = dataclasses.replace(config, message_length=0)
     world = referential_v0.build_world(config)

@@ -94,6 +94,8 @@ class LanguageConfig:
         require(self.num_envs % self.minibatches == 0, "num_envs",
                 f"a multiple of minibatches ({self.minibatches})", self.num_envs)
         self.world.check()
+        if self.world.held_out:  # the held-out evaluation's world must be valid too
+            dataclasses.replace(self.world, split="test").check()
         require(self.world.num_agents == 2, "world.num_agents",
                 "2 (one speaker-listener pair per environment)", self.world.num_agents)
         require(self.world.view_radius >= self.world.room_size - 1, "world.view_radius",

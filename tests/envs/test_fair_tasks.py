@@ -89,9 +89,26 @@ def test_contrast_rooms_hold_the_targets_colour_and_shape_elsewhere():
     assert not ((colour == shape) & others).any()  # no held-out distractor
 
 
-def test_contrast_needs_three_objects():
+def test_contrast_needs_three_objects_and_one_group():
     with pytest.raises(ValueError, match="num_objects.*at least 3"):
         referential_v0.parallel_env(held_out=((0, 0),), split="test", num_objects=2)
+    with pytest.raises(ValueError, match="num_agents.*one group"):
+        referential_v0.parallel_env(held_out=((0, 0),), split="test", num_agents=4)
+
+
+def test_contrast_refuses_targets_without_a_shown_pair_of_their_colour():
+    # With split='all' a held-out pair can be the target; its colour has no shown pair.
+    with pytest.raises(ValueError, match="held_out.*these do not: \\[\\(0, 0\\)"):
+        referential_v0.parallel_env(n_colours=3, n_shapes=3, contrast="all", split="all",
+                                    held_out=((0, 0), (0, 1), (0, 2)))
+
+
+def test_a_language_run_checks_its_held_out_world_too():
+    from socius.envs.settings import configure
+    from socius.societies.language.config import LanguageConfig
+
+    with pytest.raises(ValueError, match="num_objects.*at least 3"):
+        configure(LanguageConfig, {}, ["world.num_objects=2"])
 
 
 def cycle_world(**settings):
@@ -139,8 +156,9 @@ def test_goal_cycle_v1_pays_the_first_tile_and_each_successor_and_resets_on_mist
 
 
 def test_goal_cycle_v1_tiles_look_alike():
-    world, state = cycle_world()
-    observation = core.observe(world, state)
+    world = goal_cycle_v1.build_world(goal_cycle_v1.CONFIG(view_radius=8))
+    state, observation = core.reset(world, 0, 16)  # views of the whole grid
+    assert (observation["view"][:, :, 3].sum(axis=(-1, -2)) == world.config.num_tiles).all()
     assert set(np.unique(observation["view"][:, :, 3])) <= {0, 1}
     assert goal_cycle_v1.parallel_env().observation_space("agent_0")["view"].high[3].max() == 1
 
@@ -219,6 +237,8 @@ def test_goal_env_refuses_a_speaker_and_a_listener_that_must_infer_its_goal():
     with pytest.raises(ValueError, match="may not see its goal"):
         goal_env("goal_cycle_v1")
     assert goal_env("goal_cycle_v1", reveal_order=True).reset(seed=0)
+    with pytest.raises(ValueError, match=r"\['mask_in'\] are not goal_env options"):
+        goal_env("maze_v0", mask_in="info")
 
 
 def test_vector_env_takes_joint_indices_and_reports_outcomes_and_the_info_mask():
@@ -227,7 +247,9 @@ def test_vector_env_takes_joint_indices_and_reports_outcomes_and_the_info_mask()
     settings = dict(joint_actions=True, action_mask="full", mask_in="info", max_cycles=4)
     joint = make_vector("referential_v0", 8, seed=2, **settings)
     parts = make_vector("referential_v0", 8, seed=2, max_cycles=4)
-    joint.reset(), parts.reset()
+    observation, _ = joint.reset(), parts.reset()
+    assert "action_mask" not in observation and joint.action_mask.shape == (8, 2, 320)
+    assert int(joint.action_mask[0, 1].sum()) == 64  # the opening step: stay, any tokens
     generator = np.random.default_rng(0)
     ended, outcomes = np.zeros(8), np.zeros(8)
     for _ in range(6):

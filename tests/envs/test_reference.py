@@ -28,7 +28,7 @@ OWN_CASES = [
                         "num_objects": 6, "n_colours": 3, "n_shapes": 4}),
     ("referential_v0", {"num_agents": 4, "speak_first": False, "timeout_cost": 0.5,
                         "max_cycles": 6}),
-    ("referential_v0", {"num_agents": 4, "contrast": "all", "timeout_cost": 0.25,
+    ("referential_v0", {"num_agents": 2, "contrast": "all", "timeout_cost": 0.25,
                         "num_objects": 5, "held_out": ((0, 0), (1, 1)), "split": "train"}),
     ("referential_v0", {"n_colours": 8, "n_shapes": 8, "held_out": tuple((i, i) for i in
                                                                           range(8)),

@@ -22,7 +22,8 @@ from socius.societies.runs.executors import InlineExecutor
 from socius.societies.runs.grid import expand, run_trials, sweep, table
 
 TINY = ["rounds=3", "eval_every=1", "num_envs=32", "eval_envs=16", "population=2",
-        "world.room_size=3", "world.view_radius=2", "world.num_objects=2"]
+        "world.room_size=3", "world.view_radius=2", "world.num_objects=2",
+        "world.contrast=none"]
 """A language run of a few seconds that checkpoints after every round."""
 CELLS = ("world.message_length=0-seed0", "world.message_length=2-seed0")
 LANGUAGE = experiment("language")

@@ -18,8 +18,9 @@ from socius.envs.settings import configure
 from socius.societies.language import train as language
 from socius.societies.language.config import LanguageConfig
 
-SMALL_ROOM = ["world.room_size=3", "world.view_radius=2", "world.num_objects=2"]
-"""A 3x3 room with K = 2 objects, seen whole."""
+SMALL_ROOM = ["world.room_size=3", "world.view_radius=2", "world.num_objects=2",
+              "world.contrast=none"]
+"""A 3x3 room with K = 2 objects, seen whole (too few for contrast rooms)."""
 
 
 def tiny(**fields) -> LanguageConfig:

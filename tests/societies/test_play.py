@@ -145,7 +145,8 @@ def test_bad_targets_and_settings_are_errors_that_name_them(tmp_path):
 def test_a_language_runs_agents_play_in_their_own_world(tmp_path):
     language = experiment("language")
     settings = ["rounds=2", "eval_every=2", "num_envs=16", "eval_envs=16", "population=2",
-                "world.room_size=3", "world.view_radius=2", "world.num_objects=2"]
+                "world.room_size=3", "world.view_radius=2", "world.num_objects=2",
+                "world.contrast=none"]
     language.run(language.config_from({}, settings), tmp_path / "language", progress=False)
     cast = cast_for(tmp_path / "language")
     assert cast.env_name == "referential_v0" and cast.world.config.room_size == 3

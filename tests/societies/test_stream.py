@@ -13,7 +13,7 @@ from socius.societies.imitation.rollout import ABSENT, Experts, FirstSeat
 from socius.societies.language import train as language
 from socius.societies.language.config import LanguageConfig
 
-ROOM = ["world.room_size=3", "world.view_radius=2", "world.num_objects=2"]
+ROOM = ["world.room_size=3", "world.view_radius=2", "world.num_objects=2", "world.contrast=none"]
 
 
 def language_setup(seed: int = 0):
