@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from socius.agents.scripted import CycleExpert, Privileged
+from socius.envs import goal_cycle_v0
 
 NONE = -1
 
@@ -53,9 +54,7 @@ def nearest_tiles(privileged: Privileged, allowed: np.ndarray) -> np.ndarray:
 def tile_cells(privileged: Privileged, tile: np.ndarray) -> np.ndarray:
     """Cells ``[B, N, 2]`` of tiles ``[B, N]`` (an agent's own cell where tile is -1)."""
     state = privileged.state
-    index = np.maximum(tile, 0)
-    cells = np.stack([np.take_along_axis(state.task["tile_row"], index, axis=1),
-                      np.take_along_axis(state.task["tile_col"], index, axis=1)], axis=-1)
+    cells = goal_cycle_v0.tile_cells(state.task, np.maximum(tile, 0))
     here = np.stack([state.row, state.col], axis=-1)
     return np.where((tile >= 0)[..., None], cells, here).astype(np.int64)
 

@@ -20,6 +20,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from socius.envs.goal_cycle_v0 import tile_cells
 from socius.envs.layouts import shortest_steps
 from socius.envs.moves import MOVE_COL, MOVE_ROW
 from socius.envs.state import AGENT, COLOUR, FREE, SHAPE, TERRAIN, TILE, WALL, WorldState
@@ -227,9 +228,7 @@ class CycleExpert(_PathFollower):
     def target(self, privileged: Privileged) -> np.ndarray:
         """Cell of each agent's next tile in the cycle."""
         task = privileged.state.task
-        next_tile = np.take_along_axis(task["order"], task["progress"], axis=1)
-        return np.stack([np.take_along_axis(task["tile_row"], next_tile, axis=1),
-                         np.take_along_axis(task["tile_col"], next_tile, axis=1)], axis=-1)
+        return tile_cells(task, np.take_along_axis(task["order"], task["progress"], axis=1))
 
 
 class ReferentialExpert:

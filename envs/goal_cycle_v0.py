@@ -124,15 +124,26 @@ def resolve(world: World, state, moved: np.ndarray) -> Outcome:
     correct = (entered >= 0) & (entered == expected)
     wrong = (entered >= 0) & ~correct
     reward = correct.astype(np.float32) - np.float32(config.penalty) * wrong
-    desired = np.stack([np.take_along_axis(state.task["tile_row"], expected, axis=1),
-                        np.take_along_axis(state.task["tile_col"], expected, axis=1)], axis=-1)
     task = dict(state.task)
     task["progress"] = np.where(correct, (progress + 1) % config.num_tiles, progress)
+    return cycle_outcome(state, reward, correct, tile_cells(state.task, expected), task)
+
+
+def tile_cells(task: dict[str, np.ndarray], tile: np.ndarray) -> np.ndarray:
+    """Cells ``[B, N, 2]`` of tile indices ``[B, N]`` (every index in [0, K))."""
+    return np.stack([np.take_along_axis(task["tile_row"], tile, axis=1),
+                     np.take_along_axis(task["tile_col"], tile, axis=1)], axis=-1)
+
+
+def cycle_outcome(state, reward: np.ndarray, paid: np.ndarray, desired: np.ndarray,
+                  task: dict[str, np.ndarray]) -> Outcome:
+    """A Goal Cycle step's outcome: nobody finishes, the episode runs to ``max_cycles``, an
+    agent's achieved goal is its cell and ``desired [B, N, 2]`` the cell that would pay."""
     return Outcome(
         reward=reward.astype(np.float32),
         finished=state.finished,
         terminated=np.zeros(state.row.shape[0], dtype=bool),
-        goal_achieved=correct.astype(np.float32),
+        goal_achieved=paid.astype(np.float32),
         achieved_goal=np.stack([state.row, state.col], axis=-1),
         desired_goal=desired.astype(np.int32),
         cells=state.cells,

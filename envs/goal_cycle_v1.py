@@ -28,6 +28,7 @@ Privileged task state (for scripted policies): ``tile_row``/``tile_col`` ``[B, K
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,9 +37,8 @@ from socius.envs import goal_cycle_v0
 from socius.envs.config import require
 from socius.envs.facade import make_factories
 from socius.envs.goal_cycle_v0 import GoalCycleConfig
-from socius.envs.layouts import open_room
 from socius.envs.state import TILE
-from socius.envs.world import EpisodeStart, Outcome, Task, World, group_inbox_sources, pad_grid
+from socius.envs.world import EpisodeStart, Outcome, Task, World
 
 NAME = "goal_cycle_v1"
 NONE = -1
@@ -68,21 +68,13 @@ class GoalCycleV1Config(GoalCycleConfig):
 
 
 def build_world(config: GoalCycleV1Config) -> World:
-    """Static world of a checked config."""
-    agents = config.num_agents
-    group = np.zeros(agents, dtype=np.int32)
-    return World(
-        name=NAME, config=config,
-        task=Task(reset=reset_episodes, resolve=resolve, achieved_size=2),
-        height=config.size, width=config.size,
-        agent_names=tuple(f"agent_{i}" for i in range(agents)), role_names=("agent",),
-        agent_role=np.zeros(agents, dtype=np.int32), embodied=np.ones(agents, dtype=bool),
-        group=group, goal_size=config.num_tiles, goal_high=config.num_tiles - 1,
-        goal_visible=np.full((agents, config.num_tiles), int(config.reveal_order), np.int8),
-        free_cells=(config.size - 2) ** 2 - config.num_obstacles,
-        info={"inbox_source": group_inbox_sources(group), "tile_high": 1,
-              "base_cells": pad_grid(open_room(config.size, config.size), config.view_radius)},
-    )
+    """Static world of a checked config: ``goal_cycle_v0``'s, with this task's rules and a
+    tile channel that shows 1 on every tile."""
+    world = goal_cycle_v0.build_world(config)
+    return dataclasses.replace(
+        world, name=NAME, task=Task(reset=reset_episodes, resolve=resolve, achieved_size=2),
+        info={key: value for key, value in world.info.items()
+              if key in ("inbox_source", "base_cells")} | {"tile_high": 1})
 
 
 def reset_episodes(world: World, keys: np.ndarray) -> EpisodeStart:
@@ -116,24 +108,12 @@ def resolve(world: World, state, moved: np.ndarray) -> Outcome:
     paid = entering & ((last < 0) | (entered == expected))
     wrong = entering & ~paid
     reward = paid.astype(np.float32) - np.float32(config.penalty) * wrong
-    index = np.maximum(expected, 0)
-    desired = np.stack([np.take_along_axis(task["tile_row"], index, axis=1),
-                        np.take_along_axis(task["tile_col"], index, axis=1)], axis=-1)
-    desired = np.where((expected >= 0)[..., None], desired, NONE)
+    desired = np.where((expected >= 0)[..., None],
+                       goal_cycle_v0.tile_cells(task, np.maximum(expected, 0)), NONE)
     new_task = dict(task)
     new_task["last"] = np.where(entering, entered, last)
     new_task["last_paid"] = np.where(entering, paid, task["last_paid"])
-    return Outcome(
-        reward=reward.astype(np.float32),
-        finished=state.finished,
-        terminated=np.zeros(state.row.shape[0], dtype=bool),
-        goal_achieved=paid.astype(np.float32),
-        achieved_goal=np.stack([state.row, state.col], axis=-1),
-        desired_goal=desired.astype(np.int32),
-        cells=state.cells,
-        task=new_task,
-    )
-
+    return goal_cycle_v0.cycle_outcome(state, reward, paid, desired, new_task)
 
 CONFIG = GoalCycleV1Config
 parallel_env, raw_env, env = make_factories(NAME, CONFIG, build_world)

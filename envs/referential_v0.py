@@ -287,19 +287,21 @@ def resolve(world: World, state, moved: np.ndarray) -> Outcome:
     cost = np.float32(world.config.timeout_cost)
     reward = np.repeat(success.astype(np.float32) - cost * timeout, GROUP_SIZE, axis=1)
     finished = state.finished | np.repeat(arriving, GROUP_SIZE, axis=1)
-    outcomes = {"success": success, "wrong_object": arriving & ~hit, "timeout": timeout}
+    # Both members of a group share its outcome.
+    info = {key: np.repeat(value, GROUP_SIZE, axis=1).astype(np.float32) for key, value in
+            {"success": success, "wrong_object": arriving & ~hit, "timeout": timeout}.items()}
     achieved = np.where(on_object[..., None],
                         under[..., [COLOUR, SHAPE]].astype(np.int32) - 1, -1)
     return Outcome(
         reward=reward,
         finished=finished,
         terminated=finished[:, listeners].all(axis=1),
-        goal_achieved=np.repeat(success.astype(np.float32), GROUP_SIZE, axis=1),
+        goal_achieved=info["success"],
         achieved_goal=np.repeat(achieved, GROUP_SIZE, axis=1),
         desired_goal=state.goal,
         cells=state.cells,
         task=dict(state.task),
-        info={key: np.repeat(value, GROUP_SIZE, axis=1) for key, value in outcomes.items()},
+        info=info,
     )
 
 
