@@ -13,11 +13,12 @@ from socius.societies.imitation.experiment import EXPERIMENT as IMITATION
 from socius.societies.language.experiment import EXPERIMENT as LANGUAGE
 from socius.societies.navigation.gcrl_experiment import EXPERIMENT as GCRL
 from socius.societies.navigation.memory import EXPERIMENT as MEMORY
+from socius.societies.navigation.navigate_experiment import EXPERIMENT as NAVIGATE
 from socius.societies.runs.directory import RunDirectory
 from socius.societies.runs.experiment import Experiment
 
 EXPERIMENTS: dict[str, Experiment] = {record.name: record for record in (
-    LANGUAGE, IMITATION, COLLECT, GCRL, MEMORY)}
+    LANGUAGE, IMITATION, COLLECT, GCRL, MEMORY, NAVIGATE)}
 """Every experiment by the name ``socius run NAME`` takes."""
 
 
