@@ -78,6 +78,7 @@ def summarize_runs(run_dirs: list[str | Path], plot: str | Path | None = None) -
     """A markdown table of final success on unseen mazes by agent (mean [95% bootstrap
     interval] over seeds), the planner's on the same pairs beside them."""
     finals: dict[str, list[dict]] = {}
+    planner_seeds = set()  # every learner's run of a seed holds the same planner figures
     for directory in run_dirs:
         config = EXPERIMENT.config_of(directory)
         # The run's latest evaluation of its last checkpoint (``socius evaluate`` renews it).
@@ -86,7 +87,9 @@ def summarize_runs(run_dirs: list[str | Path], plot: str | Path | None = None) -
         if last and (run.path / "evaluation.json").exists():
             last = [{**last[0], **json.loads((run.path / "evaluation.json").read_text())}]
         for row in last:
-            for name in (*modes(config), "planner"):
+            planner = () if config.seed in planner_seeds else ("planner",)
+            planner_seeds.add(config.seed)
+            for name in (*modes(config), *planner):
                 finals.setdefault(name, []).append(
                     {key[len(name) + 1:]: value for key, value in row.items()
                      if key.startswith(f"{name}_success")} | {"step": row["step"]})
