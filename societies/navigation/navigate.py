@@ -53,7 +53,8 @@ class NavigateConfig:
     train_layouts: int = 100
     """Training mazes (layout seeds ``layout_seed .. layout_seed + train_layouts - 1``)."""
     data_steps: int = 200_000
-    """Agent steps of data over all training mazes."""
+    """Agent steps played over all training mazes; episodes still running at the end are
+    dropped (about 174k of 200k steps are kept by default)."""
     envs_per_layout: int = 4
     """Worlds collecting in parallel in each training maze."""
     noise: float = 0.5
