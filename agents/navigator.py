@@ -46,7 +46,7 @@ from socius.agents.layers import initialise
 from socius.agents.map_memory import OPEN, empty_maps, remember_batch
 from socius.agents.scripted import as_numpy
 from socius.agents.values import expectile_loss
-from socius.envs.config import require
+from socius.envs.config import require, require_counts
 from socius.envs.moves import MOVE_COL, MOVE_ROW, NUM_MOVES
 
 LEARNERS = ("hierarchical", "gcbc")
@@ -75,7 +75,8 @@ class NavigatorConfig:
     reach_threshold: float = 0.5
     """p: a candidate g1 must have ``V(g1) >= p * gamma^(k-1)`` (within k steps, likely)."""
     future_share: float = 0.8
-    """Share of high-level and GC-BC goals drawn from the same trajectory's future."""
+    """Share of high-level goals drawn from the same trajectory's future (the rest: any
+    open cell of its maze); GC-BC's goals all come from the future."""
     channels: int = 16
     """Channels of every convolution."""
     learning_rate: float = 1e-3
@@ -91,9 +92,7 @@ class NavigatorConfig:
                      "target_rate", "learning_rate"):
             value = getattr(self, name)
             require(0 < value <= 1, name, "a number in (0, 1]", value)
-        require(self.subgoal_steps >= 1, "subgoal_steps", "an integer >= 1", self.subgoal_steps)
-        require(self.channels >= 1 and self.batch_size >= 1, "channels, batch_size",
-                "integers >= 1", (self.channels, self.batch_size))
+        require_counts(self, ("subgoal_steps", "channels", "batch_size"))
 
 
 def planes(maps: torch.Tensor, agent: torch.Tensor | None, goal: torch.Tensor | None = None):
@@ -107,8 +106,7 @@ def planes(maps: torch.Tensor, agent: torch.Tensor | None, goal: torch.Tensor | 
     scale = float(max(height, width))
 
     def marker(cell):
-        here = torch.zeros(batch, 1, height, width)
-        here[torch.arange(batch), 0, cell[:, 0], cell[:, 1]] = 1.0
+        here = same_cell_maps(cell, height, width)[:, None]
         offset_row = (rows - cell[:, 0, None, None].float()).expand(batch, height, width)
         offset_col = (cols - cell[:, 1, None, None].float()).expand(batch, height, width)
         return [here, torch.stack([offset_row, offset_col], dim=1) / scale]
@@ -147,6 +145,16 @@ def expectile_cross_entropy(logits: torch.Tensor, target: torch.Tensor, tau: flo
     weight = torch.where(target > torch.sigmoid(logits), tau, 1 - tau)
     return weight * nn.functional.binary_cross_entropy_with_logits(logits, target,
                                                                    reduction="none")
+
+
+def draw_from(probabilities: torch.Tensor, generator: np.random.Generator) -> np.ndarray:
+    """One index per row of ``probabilities [B, K]`` from ``generator`` (inverse CDF)."""
+    probabilities = probabilities.double().numpy()
+    picked = (generator.random((len(probabilities), 1)) > probabilities.cumsum(-1)).sum(-1)
+    # Rounding may leave a draw past the last possible index: take the likeliest then.
+    inside = np.minimum(picked, probabilities.shape[-1] - 1)
+    stray = (picked != inside) | (probabilities[np.arange(len(picked)), inside] == 0)
+    return np.where(stray, probabilities.argmax(-1), picked)
 
 
 def at_cells(maps: torch.Tensor, cells: torch.Tensor) -> torch.Tensor:
@@ -285,9 +293,8 @@ class NavigatorPolicy:
                 f"a mode served by a '{navigator.config.learner}' navigator", mode)
         require(beta > 0, "beta", "a number > 0", beta)
         require(subgoal_beta > 0, "subgoal_beta", "a number > 0", subgoal_beta)
-        self.subgoal_beta = subgoal_beta
         self.navigator, self.mode, self.height, self.width = navigator, mode, height, width
-        self.beta = beta
+        self.beta, self.subgoal_beta = beta, subgoal_beta
 
     def initial_state(self, batch: int) -> dict:
         """No map and no subgoal yet (the agent axis comes with the first observation)."""
@@ -334,14 +341,8 @@ class NavigatorPolicy:
         # Reaching a cell never needs standing still, and a half-trained Q often ties
         # "stay" with the right move; stay only where nothing else is allowed.
         allowed[:, 0] = ~allowed[:, 1:].any(-1)
-        logits = logits.masked_fill(~allowed, float("-inf"))
-        probabilities = torch.softmax(logits, -1).double().numpy()
-        draw = generator.random((len(probabilities), 1))
-        moves = (draw > probabilities.cumsum(-1)).sum(-1)
-        # Rounding may leave the draw past the last allowed move: take the likeliest then.
-        stray = (moves >= NUM_MOVES) | (probabilities[np.arange(len(moves)),
-                                                     np.minimum(moves, NUM_MOVES - 1)] == 0)
-        moves = np.where(stray, probabilities.argmax(-1), moves)
+        moves = draw_from(torch.softmax(logits.masked_fill(~allowed, float("-inf")), -1),
+                          generator)
         action = np.zeros((batch, agents, 1 + observation["inbox"].shape[-1]), np.int64)
         action[..., 0] = moves.reshape(batch, agents)
         return action, {"map": maps, "subgoal": subgoal.reshape(batch, agents, 2),
@@ -365,11 +366,7 @@ class NavigatorPolicy:
         logits = (-self.subgoal_beta * subgoals).masked_fill(~candidate, float("-inf"))
         logits = logits.reshape(len(cell), -1)
         some = candidate.reshape(len(cell), -1).any(-1)
-        probabilities = torch.softmax(logits[some], -1).double().numpy()
-        draw = generator.random((len(probabilities), 1))
-        picked = np.minimum((draw > probabilities.cumsum(-1)).sum(-1), height * width - 1)
-        picked = np.where(probabilities[np.arange(len(picked)), picked] > 0, picked,
-                          probabilities.argmax(-1))
+        picked = draw_from(torch.softmax(logits[some], -1), generator)
         chosen = goal.numpy().copy()
         chosen[some.numpy()] = np.stack([picked // width, picked % width], axis=-1)
         return chosen

@@ -27,6 +27,7 @@ from socius.envs.maze_v0 import MazeConfig, build_world
 from socius.envs.vector import VectorEnv
 from socius.societies.engine.datasets import save_dataset
 from socius.societies.engine.rollout import record_episodes
+from socius.societies.navigation.unseen import bucket_label, play_pairs
 from socius.societies.runs.directory import open_run
 
 DISTANCE_BUCKETS = ((1, 10), (10, 25), (25, 50), (50, 10_000))
@@ -137,20 +138,13 @@ def evaluate(agent: GCRLAgent, config: GCRLRunConfig, seed: int) -> dict[str, fl
     limit = 2 * distance + 20
     world = build_world(maze_for(config, int(limit.max()) + 1))
     walls = world.info["walls"][0]
-    venv = VectorEnv(world, len(start), seed=seed, auto_reset=False)
     policy = SubgoalPolicy(agent, world.width, torch.as_tensor(~walls.ravel()))
-    episodes = record_episodes(venv, policy, np.random.default_rng(seed), int(limit.max()),
-                               place=(start[:, :1], start[:, 1:], goal[:, None, :]))
-    arrived = np.full(len(start), -1)
-    for episode in episodes:
-        reached = np.flatnonzero(episode.goal_achieved[:, 0] > 0)
-        if len(reached):
-            arrived[episode.env_index] = reached[0] + 1
+    arrived = play_pairs(world, policy, start, goal, int(limit.max()), seed)
     success = (arrived > 0) & (arrived <= limit)
     report = {"success": float(success.mean())}
     for low, high in DISTANCE_BUCKETS:
         inside = (distance >= low) & (distance < high)
-        label = f"success_d{low}+" if high > 1000 else f"success_d{low}-{high - 1}"
+        label = f"success_{bucket_label(low, high)}"
         report[label] = float(success[inside].mean()) if inside.any() else float("nan")
         report[label.replace("success", "pairs")] = int(inside.sum())
     return report

@@ -21,7 +21,7 @@ from socius.societies.navigation.navigate import (
     planner_report,
     train,
 )
-from socius.societies.navigation.unseen import DISTANCE_BUCKETS, LIMITS
+from socius.societies.navigation.unseen import DISTANCE_BUCKETS, LIMITS, bucket_label
 from socius.societies.runs.directory import RunDirectory
 from socius.societies.runs.experiment import Experiment
 from socius.societies.runs.figures import save_figure
@@ -94,8 +94,7 @@ def summarize_runs(run_dirs: list[str | Path], plot: str | Path | None = None) -
                     {key[len(name) + 1:]: value for key, value in row.items()
                      if key.startswith(f"{name}_success")} | {"step": row["step"]})
     columns = [f"success_{limit}" for limit in LIMITS] + [
-        f"success_3d+20_d{low}+" if high > 1000 else f"success_3d+20_d{low}-{high - 1}"
-        for low, high in DISTANCE_BUCKETS]
+        f"success_3d+20_{bucket_label(low, high)}" for low, high in DISTANCE_BUCKETS]
     return interval_table(
         {name: {"runs": str(len(rows)), "updates": str(rows[0]["step"]),
                 **{c: [r[c] for r in rows] for c in columns}} for name, rows in finals.items()},

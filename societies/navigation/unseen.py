@@ -81,16 +81,29 @@ def arrival_steps(policy, layouts: EvaluationLayouts, seed: int) -> np.ndarray:
     arrived = np.full(len(layouts.start), -1)
     for index, world in enumerate(layouts.worlds):
         pairs = np.flatnonzero(layouts.layout == index)
-        venv = VectorEnv(world, len(pairs), seed=seed, auto_reset=False)
-        start, goal = layouts.start[pairs], layouts.goal[pairs]
-        episodes = record_episodes(venv, policy, np.random.default_rng(seed),
-                                   world.config.max_cycles,
-                                   place=(start[:, :1], start[:, 1:], goal[:, None, :]))
-        for episode in episodes:
-            reached = np.flatnonzero(episode.goal_achieved[:, 0] > 0)
-            if len(reached):
-                arrived[pairs[episode.env_index]] = reached[0] + 1
+        arrived[pairs] = play_pairs(world, policy, layouts.start[pairs], layouts.goal[pairs],
+                                    world.config.max_cycles, seed)
     return arrived
+
+
+def play_pairs(world, policy, start: np.ndarray, goal: np.ndarray, steps: int,
+               seed: int) -> np.ndarray:
+    """One episode per start/goal pair ``[P, 2]`` of a one-agent maze, at most ``steps``
+    long: the step each agent arrived on ``[P]`` (-1: never)."""
+    venv = VectorEnv(world, len(start), seed=seed, auto_reset=False)
+    episodes = record_episodes(venv, policy, np.random.default_rng(seed), steps,
+                               place=(start[:, :1], start[:, 1:], goal[:, None, :]))
+    arrived = np.full(len(start), -1)
+    for episode in episodes:
+        reached = np.flatnonzero(episode.goal_achieved[:, 0] > 0)
+        if len(reached):
+            arrived[episode.env_index] = reached[0] + 1
+    return arrived
+
+
+def bucket_label(low: int, high: int) -> str:
+    """A distance bucket's name: ``d{low}-{high - 1}``, or ``d{low}+`` for the open one."""
+    return f"d{low}+" if high > 1000 else f"d{low}-{high - 1}"
 
 
 def success_report(arrived: np.ndarray, distance: np.ndarray, prefix: str = "") -> dict:
@@ -101,7 +114,6 @@ def success_report(arrived: np.ndarray, distance: np.ndarray, prefix: str = "") 
         report[f"{prefix}success_{name}"] = float(success.mean())
         for low, high in DISTANCE_BUCKETS:
             inside = (distance >= low) & (distance < high)
-            bucket = f"d{low}+" if high > 1000 else f"d{low}-{high - 1}"
-            report[f"{prefix}success_{name}_{bucket}"] = (
+            report[f"{prefix}success_{name}_{bucket_label(low, high)}"] = (
                 float(success[inside].mean()) if inside.any() else float("nan"))
     return report
