@@ -12,7 +12,6 @@ moved to ``device``, so one seed gives the same weights on every device.
 from __future__ import annotations
 
 import functools
-import itertools
 import math
 from dataclasses import dataclass
 
@@ -23,6 +22,7 @@ from torch import Tensor, nn
 
 from socius.agents.layers import _finish, _flatten
 from socius.agents.memory import Memory
+from socius.agents.view_encoder import ViewEncoder
 
 # Which observation keys each encoder of AgentNetwork reads, in argument order.
 ENCODER_INPUTS = {"view": ("view",), "goal": ("goal", "goal_mask"), "inbox": ("inbox",),
@@ -83,74 +83,6 @@ class ObservationSpec:
 def pad_silence(probabilities: Tensor) -> Tensor:
     """Token probabilities ``[..., L, V]`` -> relaxed inbox ``[..., L, V+1]`` (0 = silence)."""
     return nn.functional.pad(probabilities, (1, 0))
-
-
-class ViewEncoder(nn.Module):
-    """Egocentric view uint8 ``[..., 5, S, S]`` -> features ``[..., hidden]``.
-
-    Two convolutions of ``channels`` with ``kernel`` x ``kernel`` filters (``kernel=1``: a
-    small MLP on every cell, cheap on a CPU), then a linear layer. With ``condition`` > 0
-    a feature vector ``[..., condition]`` (e.g. the heard message) joins every cell
-    before the first layer, so cells can be matched against it (early fusion).
-    """
-
-    def __init__(self, spec: ObservationSpec, hidden: int = 128, embed: int = 8,
-                 channels: int = 32, kernel: int = 3, condition: int = 0,
-                 device: str | torch.device = "cpu", generator: torch.Generator | None = None):
-        super().__init__()
-        with torch.device("meta"):  # materialised by _finish
-            self.embeddings = nn.ModuleList(nn.Embedding(n, embed) for n in spec.view_categories)
-            width = embed * len(spec.view_categories) + condition
-            self.conv = nn.Sequential(
-                nn.Conv2d(width, channels, kernel, padding=kernel // 2), nn.ReLU(),
-                nn.Conv2d(channels, channels, kernel, padding=kernel // 2), nn.ReLU(),
-                nn.Flatten())
-            self.out = nn.Sequential(nn.Linear(channels * spec.view_side ** 2, hidden), nn.ReLU())
-        self.kernel, self.embed = kernel, embed
-        self.offsets = tuple(itertools.accumulate((0,) + spec.view_categories[:-1]))
-        _finish(self, device, generator)
-
-    def forward(self, view: Tensor, condition: Tensor | None = None) -> Tensor:
-        """``view`` ``[..., 5, S, S]`` (and ``condition`` ``[..., C]``) -> ``[..., hidden]``."""
-        if self.kernel == 1:
-            return self._per_cell(view, condition)
-        cells, lead = _flatten(view.long(), 3)
-        parts = [embedding(cells[:, c]) for c, embedding in enumerate(self.embeddings)]
-        if condition is not None:
-            side = cells.shape[-1]
-            flat_condition = condition.reshape(cells.shape[0], 1, 1, -1)
-            parts.append(flat_condition.expand(-1, side, side, -1))
-        embedded = torch.cat(parts, dim=-1)  # [B', S, S, 5E (+ C)]
-        return self.out(self.conv(embedded.permute(0, 3, 1, 2))).reshape(*lead, -1)
-
-
-    def _per_cell(self, view: Tensor, condition: Tensor | None) -> Tensor:
-        # With 1 x 1 filters the first layer is linear in [embeddings, condition], so it is
-        # folded: each category's embedding times its slice of the filters is a row of one
-        # small table, a cell sums its 5 rows (embedding_bag) and the condition's share is
-        # added once per sample. Same weights and maths as the convolution path, without
-        # building the [cells, 5E + C] input or running a convolution's backward.
-        first, second = self.conv[0], self.conv[2]
-        channels = len(self.embeddings)
-        cells, lead = _flatten(view.long(), 3)
-        batch, side = cells.shape[0], cells.shape[-1]
-        weight = first.weight.flatten(1)  # [channels_out, 5E + C]
-        tables = torch.cat([embedding.weight @ weight[:, c * self.embed:(c + 1) * self.embed].T
-                            for c, embedding in enumerate(self.embeddings)])
-        offsets = torch.tensor(self.offsets, device=cells.device)
-        index = (cells.permute(0, 2, 3, 1) + offsets).reshape(-1, channels)
-        # A cell's 5 categories as counts over every table row: the lookup and its gradient
-        # are then two small matrix products (an embedding's backward sorts its indices).
-        counts = tables.new_zeros(index.shape[0], tables.shape[0]).scatter_add(
-            1, index, tables.new_ones(()).expand(index.shape))
-        hidden = torch.addmm(first.bias, counts, tables).reshape(batch, side * side, -1)
-        if condition is not None:
-            share = condition.reshape(batch, -1) @ weight[:, channels * self.embed:].T
-            hidden = hidden + share[:, None]
-        hidden = nn.functional.linear(hidden.relu(), second.weight.flatten(1),
-                                      second.bias).relu()
-        # The output layer reads channel-major cells, as the convolution path flattens them.
-        return self.out(hidden.transpose(1, 2).flatten(1)).reshape(*lead, -1)
 
 
 class GoalEncoder(nn.Module):
@@ -303,7 +235,8 @@ class AgentNetwork(nn.Module):
                  view: bool = True, goal: bool = True, inbox: bool = True, others: bool = True,
                  position: bool = True, memory: bool = True, view_channels: int = 32,
                  view_kernel: int = 3, view_condition: str | None = None,
-                 device: str | torch.device = "cpu", generator: torch.Generator | None = None):
+                 cell_head: bool = False, device: str | torch.device = "cpu",
+                 generator: torch.Generator | None = None):
         super().__init__()
         generator = generator if generator is not None else torch.Generator().manual_seed(0)
         options = {"device": device, "generator": generator}
@@ -330,6 +263,17 @@ class AgentNetwork(nn.Module):
         self.hidden = hidden
         self.memory = Memory(hidden, hidden, **options) if memory else None
         self.heads = Heads(spec, hidden, **options)
+        # cell_head: a logit for every view cell (a hierarchical agent's subgoal choice),
+        # read off the per-cell view features, which already hold the condition.
+        self.cell_head = None
+        if cell_head:
+            if not view:
+                raise ValueError("cell_head needs the view encoder (view=True)")
+            with torch.device("meta"):
+                self.cell_head = nn.Linear(view_channels, 1)
+            _finish(self.cell_head, device, generator)
+            with torch.no_grad():  # a near-uniform first choice, as the move head
+                self.cell_head.weight.mul_(0.01)
 
     def initial_state(self, batch_shape: tuple[int, ...]) -> Tensor:
         """Zero memory ``[*batch_shape, hidden]`` (``[*batch_shape, 0]`` without memory)."""
@@ -338,19 +282,28 @@ class AgentNetwork(nn.Module):
 
     def encode(self, observation: dict[str, Tensor]) -> Tensor:
         """Observation dict ``[..., ...]`` -> fused features ``[..., hidden]`` (no memory)."""
+        return self._encode(observation)[0]
+
+    def _encode(self, observation: dict[str, Tensor]) -> tuple[Tensor, Tensor | None]:
+        """Fused features and, with the cell head, its logits ``[..., S * S]``."""
         features = {name: encoder(*(observation[key] for key in ENCODER_INPUTS[name]))
                     for name, encoder in self.encoders.items() if name != "view"}
+        cell_logits = None
         if "view" in self.encoders:
             condition = features[self.view_condition] if self.view_condition else None
-            features["view"] = self.encoders["view"](observation["view"], condition)
-        return self.fusion(torch.cat([features[name] for name in self.encoders], dim=-1))
+            features["view"], cells = self.encoders["view"].pooled_and_cells(
+                observation["view"], condition)
+            if self.cell_head is not None:
+                cell_logits = self.cell_head(cells).squeeze(-1)
+        fused = self.fusion(torch.cat([features[name] for name in self.encoders], dim=-1))
+        return fused, cell_logits
 
     def forward(self, observation: dict[str, Tensor], state: Tensor | None = None,
                 reset: Tensor | None = None,
                 extra: Tensor | None = None) -> tuple[dict[str, Tensor], Tensor]:
         """One step: observation ``[..., ...]``, state ``[..., H]``, reset bool ``[...]``;
         ``extra`` ``[..., hidden]`` is added to the fused encoding before the memory."""
-        features = self.encode(observation)
+        features, cell_logits = self._encode(observation)
         if extra is not None:
             features = features + extra
         if state is None:
@@ -359,6 +312,8 @@ class AgentNetwork(nn.Module):
             features, state = self.memory(features, state, reset)
         outputs = self.heads(features, observation["action_mask"])
         outputs["features"] = features
+        if cell_logits is not None:
+            outputs["cell_logits"] = cell_logits
         return outputs, state
 
     def forward_sequence(self, observation: dict[str, Tensor], state: Tensor,

@@ -49,11 +49,12 @@ from socius.agents.values import expectile_loss
 from socius.envs.config import require, require_counts
 from socius.envs.moves import MOVE_COL, MOVE_ROW, NUM_MOVES
 
-LEARNERS = ("hierarchical", "gcbc")
-"""What a navigator run trains: both levels (which also serve the flat agent), or GC-BC."""
+LEARNERS = ("hierarchical", "gcbc", "low")
+"""What a navigator trains: both levels (which also serve the flat agent), GC-BC, or the
+low level alone (for a seat whose high level is trained elsewhere, e.g. a listener)."""
 MODES = ("hierarchical", "flat", "gcbc")
 """How a trained navigator acts."""
-MEMORY_PLANES, CELL_PLANES = 3, 3
+CELL_PLANES = 3
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,10 @@ class NavigatorConfig:
     """Hyper-parameters of the navigator's learners."""
 
     learner: str = "hierarchical"
-    """hierarchical (both levels; the flat agent is its low level alone) or gcbc."""
+    """hierarchical (both levels; the flat agent is its low level alone), gcbc or low."""
+    map_kinds: int = 3
+    """Kinds of map cell the planes one-hot: 3 (unknown, open, wall), or more where a
+    world has more (a room's objects, which end a walk)."""
     gamma: float = 0.9
     """Discount of the reach probabilities, per step (per subgoal at the high level). A
     wrong move costs gamma^2: 19% of the value at 0.9, 2% at 0.99, which a network
@@ -93,14 +97,16 @@ class NavigatorConfig:
             value = getattr(self, name)
             require(0 < value <= 1, name, "a number in (0, 1]", value)
         require_counts(self, ("subgoal_steps", "channels", "batch_size"))
+        require(self.map_kinds >= 3, "map_kinds", "an integer >= 3", self.map_kinds)
 
 
-def planes(maps: torch.Tensor, agent: torch.Tensor | None, goal: torch.Tensor | None = None):
-    """Network input ``[B, 3 (+3) (+3), H, W]``: the map one-hot, then the agent's cell and
-    its offset to every cell, then the same for the goal (each where given), from
+def planes(maps: torch.Tensor, agent: torch.Tensor | None, goal: torch.Tensor | None = None,
+           kinds: int = 3):
+    """Network input ``[B, kinds (+3) (+3), H, W]``: the map one-hot, then the agent's cell
+    and its offset to every cell, then the same for the goal (each where given), from
     ``maps [B, H, W]`` and cells ``[B, 2]``."""
     batch, height, width = maps.shape
-    memory = nn.functional.one_hot(maps.long(), 3).permute(0, 3, 1, 2).float()
+    memory = nn.functional.one_hot(maps.long(), kinds).permute(0, 3, 1, 2).float()
     rows = torch.arange(height, dtype=torch.float32)[None, :, None]
     cols = torch.arange(width, dtype=torch.float32)[None, None, :]
     scale = float(max(height, width))
@@ -176,14 +182,14 @@ class Navigator(nn.Module):
         super().__init__()
         self.config = config
         c = config.channels
-        hierarchical = config.learner == "hierarchical"
-        self.low = MapNet(*self._sizes("low"), c) if hierarchical else None
-        self.high = MapNet(*self._sizes("high"), c) if hierarchical else None
-        self.clone = None if hierarchical else MapNet(*self._sizes("clone"), c)
+        levels = {"hierarchical": ("low", "high"), "low": ("low",), "gcbc": ()}[config.learner]
+        self.low = MapNet(*self._sizes("low"), c) if "low" in levels else None
+        self.high = MapNet(*self._sizes("high"), c) if "high" in levels else None
+        self.clone = None if levels else MapNet(*self._sizes("clone"), c)
         initialise(self, generator)
         self.targets = nn.ModuleDict()
-        if hierarchical:
-            for name in ("low", "high"):
+        if levels:
+            for name in levels:
                 copy = MapNet(*self._sizes(name), c)
                 copy.load_state_dict(getattr(self, name).state_dict())
                 copy.requires_grad_(False)
@@ -192,13 +198,18 @@ class Navigator(nn.Module):
         self.optimizer = torch.optim.Adam(trained, lr=config.learning_rate)
 
     def _sizes(self, name: str) -> tuple[int, int]:
-        return {"low": (MEMORY_PLANES + CELL_PLANES, 1),  # V(o, m, g) for every goal g
-                "high": (MEMORY_PLANES + CELL_PLANES, 1),  # V_H(m, p, goal) for every cell p
-                "clone": (MEMORY_PLANES + 2 * CELL_PLANES, NUM_MOVES)}[name]
+        kinds = self.config.map_kinds
+        return {"low": (kinds + CELL_PLANES, 1),  # V(o, m, g) for every goal g
+                "high": (kinds + CELL_PLANES, 1),  # V_H(m, p, goal) for every cell p
+                "clone": (kinds + 2 * CELL_PLANES, NUM_MOVES)}[name]
+
+    def planes(self, maps, agent, goal=None) -> torch.Tensor:
+        """:func:`planes` with this navigator's map kinds."""
+        return planes(maps, agent, goal, self.config.map_kinds)
 
     def reach(self, maps, agent) -> torch.Tensor:
         """Low-level ``V [B, H, W]`` to every cell; 1 at the agent's cell."""
-        value = torch.sigmoid(self.low(planes(maps, agent))[:, 0])
+        value = torch.sigmoid(self.low(self.planes(maps, agent))[:, 0])
         return torch.maximum(value, same_cell_maps(agent, *maps.shape[1:]))
 
     def move_values(self, maps, agent, target) -> torch.Tensor:
@@ -215,12 +226,12 @@ class Navigator(nn.Module):
     def onward_values(self, maps, goal) -> torch.Tensor:
         """High-level ``V_H(m, p, goal) [B, H, W]`` of standing at each cell p with the map
         as it is now; 1 at the goal."""
-        value = torch.sigmoid(self.high(planes(maps, None, goal))[:, 0])
+        value = torch.sigmoid(self.high(self.planes(maps, None, goal))[:, 0])
         return torch.maximum(value, same_cell_maps(goal, *maps.shape[1:]))
 
     def clone_logits(self, maps, agent, goal) -> torch.Tensor:
         """GC-BC move logits ``[B, 5]`` at the agent's cell."""
-        return at_cells(self.clone(planes(maps, agent, goal)), agent)
+        return at_cells(self.clone(self.planes(maps, agent, goal)), agent)
 
     def update(self, batch: dict[str, np.ndarray]) -> dict[str, float]:
         """One gradient step on a batch of ``MapDataset.sample``; returns the losses."""
@@ -230,7 +241,7 @@ class Navigator(nn.Module):
                 self.clone_logits(t["map"], t["cell"], t["goal"]), t["move"])
             losses, total = {"clone": loss}, loss
         else:
-            losses = {**self._low_losses(t), **self._high_losses(t)}
+            losses = {**self._low_losses(t), **(self._high_losses(t) if self.high else {})}
             total = sum(losses.values())
         self.optimizer.zero_grad()
         total.backward()
@@ -247,14 +258,23 @@ class Navigator(nn.Module):
         config = self.config
         height, width = t["map"].shape[1:]
         with torch.no_grad():
-            onward = torch.sigmoid(self.targets["low"](planes(t["next_map"], t["next_cell"])))
-            arrive = same_cell_maps(t["next_cell"], height, width)
+            # next_cell [B, 2] is the data's successor; [B, K, 2] lists every move's (the
+            # known move rule), and the target is the best of them.
+            successors = t["next_cell"].reshape(len(t["cell"]), -1, 2)
+            count = successors.shape[1]
+            successors = successors.reshape(-1, 2)
+            onward = torch.sigmoid(self.targets["low"](self.planes(
+                t["next_map"].repeat_interleave(count, 0), successors)))
+            arrive = same_cell_maps(successors, height, width)
             onward = torch.maximum(onward[:, 0], arrive)
-            target = arrive + config.gamma * (1 - arrive) * onward
+            if "terminal" in t:  # a walk that ended there reaches nothing further
+                onward = onward * (1 - t["terminal"].float().reshape(-1))[:, None, None]
+            target = (arrive + config.gamma * (1 - arrive) * onward).view(
+                -1, count, height, width).amax(1)
             # Hindsight floor: a cell the trajectory entered j steps later is reachable
             # with at least gamma^(j-1) (speeds the bootstrapped values up, never lowers them).
             target = torch.maximum(target, t["reach_floor"])
-        value = torch.sigmoid(self.low(planes(t["map"], t["cell"]))[:, 0])
+        value = torch.sigmoid(self.low(self.planes(t["map"], t["cell"]))[:, 0])
         # Goals on walls mean nothing, and the agent's own cell is reached already.
         weight = t["open"].float() * (1 - same_cell_maps(t["cell"], height, width))
         loss = expectile_loss(value, target, config.expectile)
@@ -266,13 +286,13 @@ class Navigator(nn.Module):
         what the trajectory went on to show."""
         config = self.config
         with torch.no_grad():
-            onward = at_cells(self.targets["high"](planes(t["subgoal_map"], None, t["goal"])),
+            onward = at_cells(self.targets["high"](self.planes(t["subgoal_map"], None, t["goal"])),
                               t["subgoal"])[:, 0].sigmoid()
             onward = torch.where((t["subgoal"] == t["goal"]).all(-1), 1.0, onward)
             onward = torch.maximum(onward, t["onward_floor"])
             achieved = t["achieves"].float()
             target = config.alpha * (achieved + config.gamma * (1 - achieved) * onward)
-        logits = at_cells(self.high(planes(t["map"], None, t["goal"])), t["cell"])[:, 0]
+        logits = at_cells(self.high(self.planes(t["map"], None, t["goal"])), t["cell"])[:, 0]
         at_goal = (t["cell"] == t["goal"]).all(-1)
         loss = expectile_cross_entropy(logits, target, config.expectile)
         return {"v_high": loss[~at_goal].mean() if (~at_goal).any() else loss.sum() * 0}

@@ -218,8 +218,8 @@ class Population(nn.Module):
             raise ValueError(f"member index must be in [0, {self.config.size}); got {index}")
 
 
-OUTPUTS = ("move_logits", "token_logits", "value")
-"""The member outputs :meth:`Population.run` hands back."""
+OUTPUTS = ("move_logits", "token_logits", "value", "cell_logits")
+"""The member outputs :meth:`Population.run` hands back (those a member has)."""
 VMAP_FROM = 8
 """Members present from which :meth:`Population.run` vmaps instead of slicing: on the
 language listener (1,280 samples, forward and backward) the vmap took 0.85x the slices'

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from socius.agents.modules import AgentNetwork, ObservationSpec
+from socius.agents.navigator import Navigator
 from socius.envs import spaces
 from socius.societies.engine.population import Population, PopulationConfig
 from socius.societies.language.config import LanguageConfig
@@ -39,6 +40,7 @@ def make_population(config: LanguageConfig, world, generator: torch.Generator) -
                                inbox=listener, others=False, position=False, memory=False,
                                view_channels=config.view_channels, view_kernel=1,
                                view_condition="inbox" if listener else None,
+                               cell_head=listener and config.agent != "flat",
                                generator=member_generator)
         if not listener and network.heads.tokens is not None:
             # A speaker whose first messages already differ by target gives the listener
@@ -49,7 +51,13 @@ def make_population(config: LanguageConfig, world, generator: torch.Generator) -
         return network
 
     roles = MEMBER_ROLES if config.critic == "central" else ROLES
-    return Population(PopulationConfig(size=config.population, roles=roles), member, generator)
+    population = Population(PopulationConfig(size=config.population, roles=roles), member,
+                            generator)
+    if config.agent == "hierarchical":
+        # The low level is one skill every listener walks with, kept out of the members'
+        # stacked weights and saved with the population's state.
+        population.add_module("skill", Navigator(config.skill, generator))
+    return population
 
 
 def critic_inputs(listener: dict[str, torch.Tensor],

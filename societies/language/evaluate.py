@@ -21,6 +21,7 @@ from socius.societies.language import metrics
 from socius.societies.language.agents import LISTENER
 from socius.societies.language.config import LanguageConfig, make_world
 from socius.societies.language.rollout import outcome_rates, play, start, success_rate
+from socius.societies.language.subgoals import room_cells, room_maps
 
 # Evaluation episodes use episode numbers far from any training round.
 EVALUATION_EPISODE = 1_000_000
@@ -77,18 +78,27 @@ def random_pairs(config: LanguageConfig, seed: int) -> np.ndarray:
 def listener_probabilities(config: LanguageConfig, population: Population,
                            episode: Record) -> np.ndarray:
     """``p(a | do(m))`` ``[S, M, A]``: each listener's move distribution at step 1 (the first
-    step that hears the speaker) with every possible message ``m`` put in its inbox."""
+    step that hears the speaker) with every possible message ``m`` put in its inbox; a
+    hierarchical listener's action there is its subgoal, so ``A`` is then its room cells."""
     messages = np.array(list(itertools.product(range(config.world.vocab_size),
                                                repeat=config.world.message_length)))
     inputs = {k: v[1] for k, v in episode.listener.items()}  # [S, ...] at step 1
     states = inputs["view"].shape[0]
+    if config.agent != "flat":  # the cells a subgoal may be: the room's, not its own
+        world, position = make_world(config, "train"), episode.position[1].numpy()
+        maps = room_maps(inputs["view"].numpy(), position, (world.height, world.width))
+        rooms = torch.as_tensor(room_cells(maps, position, inputs["view"].shape[-1]))
     probabilities = []
     with torch.no_grad():
         for message in messages:
             inbox = torch.as_tensor(message + 1, dtype=inputs["inbox"].dtype)
             trial = dict(inputs, inbox=inbox.expand(states, 1, len(message)).contiguous())
             out = population.run("listener", trial, episode.members[1, :, LISTENER])
-            probabilities.append(out["move_logits"].softmax(-1))
+            if config.agent == "flat":
+                probabilities.append(out["move_logits"].softmax(-1))
+            else:
+                probabilities.append(out["cell_logits"].masked_fill(
+                    ~rooms, float("-inf")).softmax(-1))
     return torch.stack(probabilities, 1).numpy()
 
 
@@ -162,6 +172,7 @@ class _Joined:
 
     def __init__(self, speakers: Population, listeners: Population):
         self.parts = {"speaker": speakers, "listener": listeners}
+        self.skill = getattr(listeners, "skill", None)  # a hierarchical listener's low level
 
     def run(self, role: str, inputs: dict, members) -> dict:
         """``Population.run`` of the population that supplies ``role``."""

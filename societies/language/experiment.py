@@ -26,6 +26,7 @@ from socius.societies.language.evaluate import (
     random_pairs,
 )
 from socius.societies.language.metrics import token_usage
+from socius.societies.language.subgoals import CellPolicy
 from socius.societies.language.train import make_population, train
 from socius.societies.runs.directory import RunDirectory
 from socius.societies.runs.experiment import Experiment
@@ -94,6 +95,11 @@ def load_policy(run_dir: str | Path) -> Cast:
     world = build_world(dataclasses.replace(config.world, split="all"))
     networks = [population.member(world.role_names[role], 0) for role in world.agent_role]
     policies = [NetworkPolicy(network, world.num_agents) for network in networks]
+    if config.agent != "flat":  # the listener chooses subgoals, which the viewer draws
+        listeners = [int(i) for i in world.info["listeners"]]
+        for agent in listeners:
+            policies[agent] = CellPolicy(config, networks[agent], getattr(
+                population, "skill", None), [agent], (world.height, world.width))
     return Cast("referential_v0", world, per_agent(policies), str(run_dir))
 
 

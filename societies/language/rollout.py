@@ -102,7 +102,7 @@ class Speaker:
                        turn.members[rows, SPEAKER], generator, self.greedy)
         if state is None:
             return SpeakerState(fresh)
-        return dataclasses.replace(state, decision=_put(state.decision, rows, fresh))
+        return dataclasses.replace(state, decision=put_rows(state.decision, rows, fresh))
 
     def act(self, state: SpeakerState, turn: Turn, generator) -> tuple[SpeakerState, dict]:
         """Say each episode's message (again)."""
@@ -121,13 +121,13 @@ class Speaker:
                                        + decision.discount * reward,
                                        discount=decision.discount * self.config.gamma)
         ended = outcome.ends.nonzero().squeeze(-1)
-        finished = state.finished + ((_take(decision, ended),) if len(ended) else ())
+        finished = state.finished + ((take_rows(decision, ended),) if len(ended) else ())
         return SpeakerState(decision, finished), {}
 
     def close(self, state: SpeakerState, turn: Turn) -> tuple[SpeakerState, dict]:
         """The decisions whose episodes ended (None if none); the running ones carry on."""
         turn.entries["speaker"] = state.decision.inputs  # the bootstrap's critic reads it
-        done = _concat(list(state.finished)) if state.finished else None
+        done = concat_rows(list(state.finished)) if state.finished else None
         return SpeakerState(state.decision), {"decisions": done}
 
 
@@ -174,8 +174,11 @@ def play(config: LanguageConfig, population: Population, stream: Stream, steps: 
     """``steps`` steps of every world in ``stream`` with the population's speakers and
     listeners seated (no gradients); ``draw_members(count) -> [count, 2]`` seats the
     episodes that start during the call (auto-reset only)."""
-    seats = (Speaker(config, population, greedy, intervene),
-             Listener(config, population, greedy))
+    # The hierarchical seat builds on this module's helpers, so it is imported here.
+    from socius.societies.language.subgoals import CellListener
+
+    listener = (Listener if config.agent == "flat" else CellListener)(config, population, greedy)
+    seats = (Speaker(config, population, greedy, intervene), listener)
     return play_stream(stream, seats, steps, generator, auto_reset, draw_members)
 
 
@@ -187,9 +190,11 @@ def success_rate(record: Record) -> float:
 
 def outcome_rates(record: Record) -> dict[str, float]:
     """Share of the episodes that ended during the record in each outcome (success, wrong
-    object, timeout: they add up to 1)."""
+    object, timeout: they add up to 1); a hierarchical listener's also counts ``stray``,
+    the episodes that ended in an object its walk was not aimed at (part of wrong object)."""
     ended = max(int(record.ends.sum()), 1)
-    return {key: float((record.steps[key] * record.ends).sum()) / ended for key in OUTCOMES}
+    keys = OUTCOMES + (("stray",) if "stray" in record.steps else ())
+    return {key: float((record.steps[key] * record.ends).sum()) / ended for key in keys}
 
 
 def listen(config: LanguageConfig, population: Population, listener_in: dict,
@@ -225,25 +230,26 @@ def stream_from_carry(config: LanguageConfig, world, carry) -> Stream:
     return Stream([Arena(world, carry.state, carry.observation)], carry.members, seats)
 
 
-def _field_wise(function, *decisions: Decision) -> Decision:
-    """A Decision whose every field (each tensor of ``inputs`` too) is ``function`` of
-    that field of ``decisions``."""
+def _field_wise(function, *decisions):
+    """A decision record of the same dataclass whose every field (each tensor of a dict
+    field too) is ``function`` of that field of ``decisions``."""
     def apply(*values):
         if isinstance(values[0], dict):
             return {key: apply(*(value[key] for value in values)) for key in values[0]}
         return function(*values)
 
-    return Decision(*(apply(*(getattr(decision, field.name) for decision in decisions))
-                      for field in dataclasses.fields(Decision)))
+    kind = type(decisions[0])
+    return kind(*(apply(*(getattr(decision, field.name) for decision in decisions))
+                  for field in dataclasses.fields(kind)))
 
 
-def _take(decision: Decision, rows: torch.Tensor) -> Decision:
+def take_rows(decision, rows: torch.Tensor):
     """The decisions of ``rows``."""
     return _field_wise(lambda value: value[rows.numpy() if isinstance(value, np.ndarray)
                                            else rows], decision)
 
 
-def _put(decision: Decision, rows: np.ndarray, fresh: Decision) -> Decision:
+def put_rows(decision, rows: np.ndarray, fresh):
     """``decision`` with ``rows`` replaced by ``fresh`` (new arrays: the old stay recorded)."""
     index = torch.as_tensor(rows)
 
@@ -257,7 +263,7 @@ def _put(decision: Decision, rows: np.ndarray, fresh: Decision) -> Decision:
     return _field_wise(put, decision, fresh)
 
 
-def _concat(parts: list[Decision]) -> Decision:
+def concat_rows(parts: list):
     """Decisions of several steps as one batch."""
     return _field_wise(lambda *values: np.concatenate(values) if isinstance(
         values[0], np.ndarray) else torch.cat(values), *parts)

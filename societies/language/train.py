@@ -26,6 +26,10 @@ listeners trained by multi-agent PPO, with the message channel learned one of tw
      what, which the pair must still settle through play.
    - ``critic=central``: centralised training with one critic per listener seat that reads
      the room and the target (what ``state()`` holds); decentralised acting is unchanged.
+   - ``agent=hierarchical`` or ``walker``: the listener chooses a subgoal cell (from the
+     same encoders, memory and channel) and a low level walks there
+     (``subgoals``); PPO then runs on those decisions, and a hierarchical listener's low
+     level learns online from the round's steps (``hierarchical``).
 4. **Evaluation** (``socius.societies.language.evaluate``): success on training and held-out
    targets, interventions, CIC, topographic similarity, cross-play.
 """
@@ -37,22 +41,22 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
 from tqdm import tqdm
 
-from socius.agents.modules import pad_silence
-from socius.agents.ppo import clipped_surrogate, gae, gradient_step, minibatches, normalise
+from socius.agents.ppo import gae, gradient_step, minibatches
 from socius.societies.engine.population import MemberAdam, Population, pairing_schedule
 from socius.societies.engine.stream import Record, Stream
-from socius.societies.language.agents import (
-    LISTENER,
-    ROLES,
-    SPEAKER,
-    critic_inputs,
-    make_population,
-)
+from socius.societies.language.agents import ROLES, make_population
 from socius.societies.language.config import LanguageConfig, make_world
 from socius.societies.language.evaluate import evaluate
+from socius.societies.language.hierarchical import Replay, train_skill, update_cells
+from socius.societies.language.losses import (  # noqa: F401 (tests read them here)
+    ppo_losses,
+    relaxed_inbox,
+    signalling,
+    signalling_batch,
+    total_loss,
+)
 from socius.societies.language.rollout import play, start, stream_from_carry, success_rate
 from socius.societies.runs.directory import open_run
 
@@ -62,172 +66,6 @@ def advantages(config: LanguageConfig, episode: Record) -> tuple[torch.Tensor, t
     (bootstrapped from its value where an episode runs on past the round)."""
     return gae(episode.rewards, episode.values, episode.alive, config.gamma,
                config.gae_lambda, ends=episode.ends, bootstrap=episode.bootstrap)
-
-
-def relaxed_inbox(config: LanguageConfig, token_logits: torch.Tensor, tokens: torch.Tensor,
-                  noise: torch.Tensor, stored_inbox: torch.Tensor) -> torch.Tensor:
-    """The listener's inbox ``[N, 1, L, V+1]`` rebuilt from its speaker's straight-through
-    Gumbel-Softmax sample: equal in value to what was heard (silence where nothing was
-    heard yet), differentiable in the speaker's logits ``[N, L, V]``."""
-    soft = ((token_logits + noise) / config.temperature).softmax(-1)
-    hard = nn.functional.one_hot(tokens, config.world.vocab_size).float()
-    message = pad_silence(hard + soft - soft.detach())[:, None]  # [N, 1, L, V+1]
-    stored = nn.functional.one_hot(stored_inbox.long(), config.world.vocab_size + 1).float()
-    heard = (stored_inbox > 0).all(-1)[..., None, None]  # [N, 1, 1, 1]
-    return torch.where(heard, message, stored)
-
-
-def ppo_losses(config: LanguageConfig, population: Population, episode: Record,
-               advantage: torch.Tensor, returns: torch.Tensor, envs: torch.Tensor,
-               decisions: torch.Tensor | None) -> dict[str, torch.Tensor]:
-    """PPO losses of both roles on the steps of worlds ``envs`` and the speaker decisions
-    ``decisions`` (indices into ``episode.decisions``).
-
-    Each role runs once: the speaker on its step inputs, its decisions and its distinct
-    goals (for the signalling bias) together, the listener on its plain and relaxed
-    inboxes together.
-    """
-    alive = episode.alive.index_select(1, envs)
-    step, env = alive.nonzero(as_tuple=True)  # live steps, step-major
-
-    def pick(value: torch.Tensor) -> torch.Tensor:
-        return value.index_select(1, envs)[step, env]
-
-    members = episode.members[:, envs.numpy()][step.numpy(), env.numpy()]  # [N, 2]
-    live = {k: pick(v) for k, v in episode.listener.items()}
-    speaker_in = {k: pick(v) for k, v in episode.speaker.items()}
-    moves = pick(episode.moves)
-    talking = bool(config.world.message_length)
-    relaxing = config.channel == "gumbel" and talking
-    signalling_on = bool(config.signalling_weight) and talking
-    decided = decisions is not None and len(decisions) > 0
-    # The speaker's batch: [steps (gumbel) | decisions | distinct goals x members].
-    parts = []
-    if relaxing:
-        parts.append((speaker_in, members[:, SPEAKER]))
-    if decided:
-        decision = episode.decisions
-        parts.append(({k: v[decisions] for k, v in decision.inputs.items()},
-                      decision.members[decisions.numpy()]))
-    if signalling_on:
-        goals, goal_members = signalling_batch(config, speaker_in,
-                                               np.unique(members[:, SPEAKER]))
-        parts.append((goals, goal_members))
-    said = split_run(population, "speaker", parts)
-    listener_parts = [(live, members[:, LISTENER])]
-    if relaxing:
-        # The PPO surrogate alone reaches the speaker: it runs on the relaxed message (equal
-        # in value to what was heard). The value and entropy terms use the plain run, or
-        # their gradients (the value's is far larger) would train the speaker too.
-        relaxed = relaxed_inbox(config, said.pop(0)["token_logits"].log_softmax(-1), pick(
-            episode.tokens), pick(episode.noise), live["inbox"])
-        plain_inbox = nn.functional.one_hot(live["inbox"].long(),
-                                            config.world.vocab_size + 1).float()
-        listener_parts = [(dict(live, inbox=plain_inbox), members[:, LISTENER]),
-                          (dict(live, inbox=relaxed), members[:, LISTENER])]
-    listened = split_run(population, "listener", listener_parts)
-    plain, heard = listened[0], listened[-1]
-    advantage, returns = pick(advantage), pick(returns)
-    losses = {"listener": clipped_surrogate(
-        torch.distributions.Categorical(logits=heard["move_logits"]).log_prob(moves),
-        pick(episode.move_logp), normalise(advantage), config.clip),
-        "move_entropy": -torch.distributions.Categorical(
-            logits=plain["move_logits"]).entropy().mean()}
-    if config.critic == "central":
-        q_values = population.run("critic", critic_inputs(live, speaker_in),
-                                  members[:, LISTENER])["move_logits"]
-        taken = q_values.gather(-1, moves[:, None]).squeeze(-1)
-        losses["value"] = ((taken - returns) ** 2).mean()
-    else:
-        losses["value"] = ((plain["value"] - returns) ** 2).mean()
-    if decided:
-        losses.update(speaker_losses(config, episode.decisions, decisions, said.pop(0)))
-    if signalling_on:
-        losses["signalling"] = -signalling(config, said.pop(0)["token_logits"],
-                                           len(goal_members) // len(goals["goal"]))
-    return losses
-
-
-def split_run(population: Population, role: str,
-              parts: list[tuple[dict[str, torch.Tensor], np.ndarray]]) -> list[dict]:
-    """One ``population.run`` of ``role`` over several batches; their outputs, in order."""
-    if not parts:
-        return []
-    keys = parts[0][0].keys()
-    inputs = {key: torch.cat([part[key] for part, _ in parts]) for key in keys}
-    outputs = population.run(role, inputs, np.concatenate([m for _, m in parts]))
-    sizes = [len(m) for _, m in parts]
-    pieces = {key: value.split(sizes) for key, value in outputs.items()}
-    return [{key: pieces[key][i] for key in pieces} for i in range(len(parts))]
-
-
-def speaker_losses(config: LanguageConfig, decision, rows: torch.Tensor,
-                   said: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """The speaker's own terms on whole-episode decisions ``rows`` (``said``: its outputs
-    on them): its value and, with the rl channel, its policy gradient, both from the
-    episode's return (lambda = 1)."""
-    returns = decision.returns[rows]
-    # The speaker's value of its goal is its own baseline, with either critic.
-    losses = {"speaker_value": ((said["value"] - returns) ** 2).mean()}
-    if config.world.message_length:
-        token_logits = said["token_logits"].log_softmax(-1)
-        token_entropy = -(token_logits.exp() * token_logits).sum(-1).sum(-1)
-        losses["token_entropy"] = -token_entropy.mean()
-        if config.channel == "rl":
-            new_logp = token_logits.gather(-1, decision.tokens[rows][..., None]).squeeze(
-                -1).sum(-1)
-            losses["speaker"] = clipped_surrogate(
-                new_logp, decision.token_logp[rows],
-                normalise(returns - decision.value[rows]), config.clip)
-    return losses
-
-
-def signalling_batch(config: LanguageConfig, speaker: dict[str, torch.Tensor],
-                     members: np.ndarray) -> tuple[dict[str, torch.Tensor], np.ndarray]:
-    """The distinct goals in the speaker inputs ``[N, ...]``, once per member whose
-    messages the bias reads (every member with scope 'population'): inputs and members."""
-    _, rows = np.unique(speaker["goal"].numpy(), axis=0, return_index=True)
-    goals = {key: value[torch.as_tensor(rows)] for key, value in speaker.items()}
-    if config.signalling_scope == "population":
-        members = np.arange(config.population)
-    repeated = {key: value.repeat(len(members), *([1] * (value.dim() - 1)))
-                for key, value in goals.items()}
-    return repeated, np.repeat(members, len(rows))
-
-
-def signalling(config: LanguageConfig, token_logits: torch.Tensor,
-               members: int) -> torch.Tensor:
-    """``I(message; goal)`` in nats with goals uniform, from the speakers' token logits on
-    :func:`signalling_batch` ``[members * goals, L, V]``: the mean over members of each
-    one's own, or with scope 'population' that of the mixture of all speakers."""
-    probabilities = token_logits.softmax(-1).reshape(members, -1, *token_logits.shape[1:])
-    messages = probabilities[:, :, 0]
-    for position in range(1, probabilities.shape[2]):
-        messages = (messages[..., :, None] * probabilities[:, :, position, None, :]).flatten(2)
-    if config.signalling_scope == "population":
-        messages = messages.mean(0, keepdim=True)  # [1, goals, V ** L]
-    return (entropy(messages.mean(1)) - entropy(messages).mean(1)).mean()
-
-
-def entropy(probabilities: torch.Tensor) -> torch.Tensor:
-    """Entropy (nats) of distributions over the last axis."""
-    return -(probabilities * probabilities.clamp_min(1e-12).log()).sum(-1)
-
-
-def total_loss(config: LanguageConfig, losses: dict[str, torch.Tensor]) -> torch.Tensor:
-    """Weighted sum of the PPO losses."""
-    total = losses["listener"] + config.value_weight * (
-        losses["value"] + losses.get("speaker_value", 0.0))
-    total = total + config.move_entropy * losses["move_entropy"]
-    if "token_entropy" in losses and config.channel == "rl":
-        # The differentiable speaker explores through its Gumbel noise; a bonus would only
-        # pull it back to uniform tokens against the listener's weak early gradient.
-        total = total + config.token_entropy * losses["token_entropy"]
-    if "speaker" in losses:
-        total = total + losses["speaker"]
-    if "signalling" in losses:
-        total = total + config.signalling_weight * losses["signalling"]
-    return total
 
 
 def update(config: LanguageConfig, population: Population, optimizer: MemberAdam,
@@ -260,7 +98,8 @@ def schedule(config: LanguageConfig, generator: np.random.Generator) -> np.ndarr
 def make_optimizer(config: LanguageConfig, population: Population) -> MemberAdam:
     """Adam over the stacked members, with a step count per member (so a replaced
     member restarts its own bias correction)."""
-    return MemberAdam(population.parameters(), population.stacked, lr=config.learning_rate)
+    return MemberAdam(population.weights.parameters(), population.stacked,
+                      lr=config.learning_rate)
 
 
 def draw_members(config: LanguageConfig, pairing: np.random.Generator):
@@ -289,6 +128,9 @@ def train(config: LanguageConfig, out: str | Path | None = None, progress: bool 
     pairing = np.random.default_rng(config.seed)
     stream = start_stream(config, world, schedule(config, pairing))
     start, episodes = 0, 0
+    # The hierarchical listener's low level learns from a replay of the listeners' steps.
+    replay, skill_draws = Replay.empty((world.height, world.width)), np.random.default_rng(
+        [config.seed, 7])
     checkpoint = run.load_checkpoint() if run is not None else None
     if checkpoint is not None:
         if "carry" not in checkpoint:
@@ -302,6 +144,10 @@ def train(config: LanguageConfig, out: str | Path | None = None, progress: bool 
         stream = stream_from_carry(config, world, checkpoint["carry"])
         episodes = checkpoint["episodes"]
         start = checkpoint["progress"]
+        if "skill" in checkpoint:
+            replay = checkpoint["skill"]["replay"]
+            population.skill.optimizer.load_state_dict(checkpoint["skill"]["optimizer"])
+            skill_draws.bit_generator.state = checkpoint["skill"]["draws"]
         run.truncate(start, "round")
     rows = run.rows() if run is not None else []
     bar = tqdm(range(start, config.rounds), disable=not progress, desc=f"language {config.channel}",
@@ -317,7 +163,13 @@ def train(config: LanguageConfig, out: str | Path | None = None, progress: bool 
             optimizer.reset_member(seat)
         episode, stream = play(config, population, stream, config.rollout_steps, generator,
                                draw_members(config, pairing))
-        losses = update(config, population, optimizer, episode, generator)
+        if config.agent == "flat":
+            losses = update(config, population, optimizer, episode, generator)
+        else:
+            losses = update_cells(config, population, optimizer, episode, generator)
+        if config.agent == "hierarchical":
+            replay = replay.add(episode, config.replay)
+            losses.update(train_skill(config, population.skill, replay, skill_draws))
         episodes += episode.episodes
         done = round_index + 1
         if done % config.eval_every == 0 or done == config.rounds:
@@ -326,6 +178,8 @@ def train(config: LanguageConfig, out: str | Path | None = None, progress: bool 
             row = {"round": done, "episodes": episodes,
                    "env_steps": done * config.num_envs * config.rollout_steps,
                    "updates": done * config.epochs * config.minibatches,
+                   **({"skill_updates": done * config.skill_updates}
+                      if config.agent == "hierarchical" else {}),
                    "train_success": success_rate(episode), **losses, **report}
             rows.append(row)
             bar.set_postfix(success=f"{report['success']:.2f}",
@@ -336,6 +190,9 @@ def train(config: LanguageConfig, out: str | Path | None = None, progress: bool 
                 run.save_checkpoint({
                     "progress": done, "population": population.state_dict(),
                     "optimizer": optimizer.state_dict(), "pairing": pairing.bit_generator.state,
-                    "generator": generator.get_state(), "carry": stream, "episodes": episodes})
+                    "generator": generator.get_state(), "carry": stream, "episodes": episodes,
+                    **({"skill": {"replay": replay, "draws": skill_draws.bit_generator.state,
+                                  "optimizer": population.skill.optimizer.state_dict()}}
+                       if config.agent == "hierarchical" else {})})
     return rows
 
