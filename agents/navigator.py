@@ -10,9 +10,11 @@ pass.
 - **Low level**: ``V(o, m, g)``, the reach probability of every goal cell g from where the
   agent stands (SCIENCE.md's flat rule), fitted as HIQL fits its value: an expectile of
   ``r + gamma (1 - r) V(next)`` on the data's own transitions, so no move outside the
-  data is ever maximised over. Hindsight relabelling in its complete form: every open
-  cell is a relabelled goal of every transition ("all goals", Kaelbling 1993), with the
-  trajectory's own future as a floor (``gamma^(j-1)`` at a cell it entered j steps later).
+  data is ever maximised over (a caller that knows every move's successor may pass them
+  all, and the target is then the best one's: the listener's low level does). Hindsight
+  relabelling in its complete form: every open cell is a relabelled goal of every
+  transition ("all goals", Kaelbling 1993), with the trajectory's own future as a floor
+  (``gamma^(j-1)`` at a cell it entered j steps later).
   ``Q(o, m, a, g) = gamma V(o_a, m, g)``: the move rule of the grid is known, so the value
   after a move is read with the agent moved on its current map. P_k(o, m -> g1) is read
   from V: g1 is within k steps when ``V >= p * gamma^(k-1)``.
@@ -241,7 +243,8 @@ class Navigator(nn.Module):
                 self.clone_logits(t["map"], t["cell"], t["goal"]), t["move"])
             losses, total = {"clone": loss}, loss
         else:
-            losses = {**self._low_losses(t), **(self._high_losses(t) if self.high else {})}
+            high = self._high_losses(t) if self.high is not None else {}
+            losses = {**self._low_losses(t), **high}
             total = sum(losses.values())
         self.optimizer.zero_grad()
         total.backward()
