@@ -172,7 +172,7 @@ def walk_moves(config, skill, maps: np.ndarray, position: np.ndarray, subgoal: n
 
 class CellListener:
     """The listeners' seat when ``agent`` is hierarchical or walker (module doc). The
-    learned low level is ``population.skill`` (``hierarchical.attach_skill``)."""
+    learned low level is ``population.skill`` (built by ``agents.make_population``)."""
 
     def __init__(self, config, population, greedy: bool = False):
         self.config, self.population, self.greedy = config, population, greedy
