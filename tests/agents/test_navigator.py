@@ -103,6 +103,7 @@ def test_bad_settings_name_their_field():
         NavigatorPolicy(clone, "bfs", 9, 9)
 
 
+@pytest.mark.slow  # about a minute of training
 def test_a_small_run_walks_unseen_mazes_far_better_than_the_random_walker(
         dataset, one_torch_thread):
     layouts = evaluation_layouts(SMALL, layout_seed=9_000, layouts=6, pairs=60, seed=0)

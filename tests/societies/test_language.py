@@ -235,6 +235,7 @@ def test_corrupt_checkpoint_is_a_clear_error_and_is_left_in_place(tmp_path):
         RunDirectory.create(tmp_path / "run", LanguageConfig())
 
 
+@pytest.mark.slow  # about a minute of training; the walker listener's test guards the channel
 def test_a_pair_learns_to_talk_well_above_chance():
     """The issue's CI version: one pair, K = 2, a small budget. Greedy success must clear
     chance (50%) by 25 points, and shuffling the messages must undo most of the gain."""
