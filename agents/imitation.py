@@ -44,12 +44,15 @@ class SocialLearner(nn.Module):
     With ``reward_input`` the memory also reads the reward of the previous step (as
     "scored" and "penalised" flags, observation key ``previous_reward``), as meta-RL
     agents do: without it a learner cannot tell, within an episode, whether the tile it
-    entered was the right one.
+    entered was the right one. With ``cell_head`` it also scores every view cell as a
+    subgoal (``cell_logits``), by the cell's contents and its memory (a hierarchical
+    learner's choice).
     """
 
     def __init__(self, spec: ObservationSpec, hidden: int = 128, memory: bool = True,
                  view_channels: int = 16, view_kernel: int = 1, reward_input: bool = False,
-                 device: str | torch.device = "cpu", generator: torch.Generator | None = None):
+                 cell_head: bool = False, device: str | torch.device = "cpu",
+                 generator: torch.Generator | None = None):
         super().__init__()
         generator = generator if generator is not None else torch.Generator().manual_seed(0)
         # The cycle order is hidden (goal masked) and nobody talks: goal and inbox are off.
@@ -57,7 +60,8 @@ class SocialLearner(nn.Module):
         # expressive here as convolutions and several times cheaper on a CPU.
         self.network = AgentNetwork(spec, hidden=hidden, goal=False, inbox=False,
                                     memory=memory, view_channels=view_channels,
-                                    view_kernel=view_kernel, device=device,
+                                    view_kernel=view_kernel, cell_head=cell_head,
+                                    cell_memory=cell_head and memory, device=device,
                                     generator=generator)
         self.peer = PeerMoveHead(spec, hidden, device=device, generator=generator)
         self.reward = None

@@ -235,7 +235,8 @@ class AgentNetwork(nn.Module):
                  view: bool = True, goal: bool = True, inbox: bool = True, others: bool = True,
                  position: bool = True, memory: bool = True, view_channels: int = 32,
                  view_kernel: int = 3, view_condition: str | None = None,
-                 cell_head: bool = False, device: str | torch.device = "cpu",
+                 cell_head: bool = False, cell_memory: bool = False,
+                 device: str | torch.device = "cpu",
                  generator: torch.Generator | None = None):
         super().__init__()
         generator = generator if generator is not None else torch.Generator().manual_seed(0)
@@ -274,6 +275,21 @@ class AgentNetwork(nn.Module):
             _finish(self.cell_head, device, generator)
             with torch.no_grad():  # a near-uniform first choice, as the move head
                 self.cell_head.weight.mul_(0.01)
+        # cell_memory: the memory also scores each cell, by its contents (a query matched
+        # against the cell's features) and by its place in the view (one logit per cell),
+        # so a choice can follow what was seen before, out of view now.
+        self.cell_query = self.cell_place = None
+        if cell_memory:
+            if self.cell_head is None or self.memory is None:
+                raise ValueError("cell_memory needs cell_head=True and memory=True")
+            with torch.device("meta"):
+                self.cell_query = nn.Linear(hidden, view_channels)
+                self.cell_place = nn.Linear(hidden, (2 * spec.view_radius + 1) ** 2)
+            _finish(self.cell_query, device, generator)
+            _finish(self.cell_place, device, generator)
+            with torch.no_grad():
+                self.cell_query.weight.mul_(0.01)
+                self.cell_place.weight.mul_(0.01)
 
     def initial_state(self, batch_shape: tuple[int, ...]) -> Tensor:
         """Zero memory ``[*batch_shape, hidden]`` (``[*batch_shape, 0]`` without memory)."""
@@ -285,25 +301,32 @@ class AgentNetwork(nn.Module):
         return self._encode(observation)[0]
 
     def _encode(self, observation: dict[str, Tensor]) -> tuple[Tensor, Tensor | None]:
-        """Fused features and, with the cell head, its logits ``[..., S * S]``."""
+        """Fused features and, with the cell head, the per-cell view features
+        ``[..., S * S, C]``."""
         features = {name: encoder(*(observation[key] for key in ENCODER_INPUTS[name]))
                     for name, encoder in self.encoders.items() if name != "view"}
-        cell_logits = None
+        cells = None
         if "view" in self.encoders:
             condition = features[self.view_condition] if self.view_condition else None
             features["view"], cells = self.encoders["view"].pooled_and_cells(
                 observation["view"], condition)
-            if self.cell_head is not None:
-                cell_logits = self.cell_head(cells).squeeze(-1)
         fused = self.fusion(torch.cat([features[name] for name in self.encoders], dim=-1))
-        return fused, cell_logits
+        return fused, cells if self.cell_head is not None else None
+
+    def _cell_logits(self, cells: Tensor, features: Tensor) -> Tensor:
+        """A logit for every view cell ``[..., S * S]`` (``features`` after the memory)."""
+        logits = self.cell_head(cells).squeeze(-1)
+        if self.cell_query is not None:
+            query = self.cell_query(features).unsqueeze(-2)
+            logits = logits + (cells * query).sum(-1) + self.cell_place(features)
+        return logits
 
     def forward(self, observation: dict[str, Tensor], state: Tensor | None = None,
                 reset: Tensor | None = None,
                 extra: Tensor | None = None) -> tuple[dict[str, Tensor], Tensor]:
         """One step: observation ``[..., ...]``, state ``[..., H]``, reset bool ``[...]``;
         ``extra`` ``[..., hidden]`` is added to the fused encoding before the memory."""
-        features, cell_logits = self._encode(observation)
+        features, cells = self._encode(observation)
         if extra is not None:
             features = features + extra
         if state is None:
@@ -312,8 +335,8 @@ class AgentNetwork(nn.Module):
             features, state = self.memory(features, state, reset)
         outputs = self.heads(features, observation["action_mask"])
         outputs["features"] = features
-        if cell_logits is not None:
-            outputs["cell_logits"] = cell_logits
+        if cells is not None:
+            outputs["cell_logits"] = self._cell_logits(cells, features)
         return outputs, state
 
     def forward_sequence(self, observation: dict[str, Tensor], state: Tensor,
@@ -321,11 +344,13 @@ class AgentNetwork(nn.Module):
                          extra: Tensor | None = None) -> tuple[dict[str, Tensor], Tensor]:
         """A rollout: observation ``[T, ..., ...]``, reset bool ``[T, ...]``; encoders run once
         (``extra`` ``[T, ..., hidden]`` as in ``forward``)."""
-        features = self.encode(observation)  # [T, ..., hidden]
+        features, cells = self._encode(observation)  # [T, ..., hidden]
         if extra is not None:
             features = features + extra
         if self.memory is not None:
             features, state = self.memory.unroll(features, state, reset)
         outputs = self.heads(features, observation["action_mask"])
         outputs["features"] = features
+        if cells is not None:
+            outputs["cell_logits"] = self._cell_logits(cells, features)
         return outputs, state

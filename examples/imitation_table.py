@@ -22,13 +22,15 @@ from pathlib import Path
 
 import numpy as np
 
-from socius.agents.scripted import CycleExpert, ExpertFollower, SeatedPolicy
-from socius.envs.goal_cycle_v0 import build_world
+from socius.agents.cycle_policies import TrailFollower
+from socius.agents.scripted import ExpertFollower, SeatedPolicy
 from socius.envs.vector import VectorEnv
 from socius.societies.engine.rollout import record_episodes
+from socius.societies.imitation.config import build_world
 from socius.societies.imitation.evaluate import episode_seed
 from socius.societies.imitation.experiment import EXPERIMENT as IMITATION
 from socius.societies.imitation.metrics import normalised_return
+from socius.societies.imitation.rollout import expert_for
 from socius.societies.runs.directory import RunDirectory
 from socius.societies.runs.figures import save_figure
 from socius.societies.runs.tables import interval_table
@@ -38,7 +40,7 @@ MEASURES = ("normalised_with", "normalised_alone", "normalised_heldout_with",
             "normalised_heldout_alone", "transmission", "transmission_heldout",
             "return_with", "return_alone", "expert_with", "random_with", "following_with",
             "following_random_with", "agreement_with", "agreement_alone",
-            "peer_accuracy_with", "peer_majority_with")
+            "peer_accuracy_with", "peer_majority_with", "peer_repeat_with", "strays_with")
 
 
 def reports(root: Path, condition: str) -> list[dict]:
@@ -50,7 +52,7 @@ def reports(root: Path, condition: str) -> list[dict]:
 def summarise(root: Path, conditions: list[str]) -> str:
     """The markdown table: every measure (rows) per condition, and the gain over solo."""
     found = {c: rs for c in conditions if (rs := reports(root, c))}
-    values = {c: {"seeds": str(len(rs)), **{m: [r[m] for r in rs] for m in MEASURES}}
+    values = {c: {"seeds": str(len(rs)), **{m: [r[m] for r in rs if m in r] for m in MEASURES}}
               for c, rs in found.items()}
     if "solo" in found:
         # Gains are measured in the same setting: beside experts, against the solo learner
@@ -72,13 +74,18 @@ def follower_calibration(root: Path, condition: str = "social") -> dict:
     for run in sorted(root.glob(f"{condition}-seed*")):
         config = IMITATION.config_of(run)
         report = json.loads((run / "evaluation.json").read_text())
-        venv = VectorEnv(build_world(config.world_for(config.eval_experts)), config.eval_envs)
-        episodes = record_episodes(venv, SeatedPolicy(ExpertFollower(), CycleExpert()),
+        world = build_world(config, config.world_for(config.eval_experts))
+        # goal_cycle_v1's follower notes the links it sees; v0's trails from its view.
+        follower = (TrailFollower(tuple(range(1, world.num_agents)))
+                    if config.task == "goal_cycle_v1" else ExpertFollower())
+        venv = VectorEnv(world, config.eval_envs)
+        episodes = record_episodes(venv, SeatedPolicy(follower, expert_for(world)),
                                    np.random.default_rng(config.seed), config.world.max_cycles,
                                    seed=episode_seed(config, config.seed, False),
                                    num_episodes=config.eval_envs)
         mean = float(np.mean([e.rewards[:, 0].sum() for e in episodes]))
-        values.append(normalised_return(mean, report["random_with"], report["expert_with"]))
+        base = report.get("base_with", report["random_with"])  # older runs: the walker
+        values.append(normalised_return(mean, base, report["expert_with"]))
     return {"follower_normalised_with": values}
 
 

@@ -252,3 +252,42 @@ def _stack(entries: list[dict]) -> dict:
         return list(values)  # anything else (e.g. world states) stays a list per step
 
     return {key: stack([entry[key] for entry in entries]) for key in entries[0]}
+
+
+def _field_wise(function, *decisions):
+    """A decision record of the same dataclass whose every field (each tensor of a dict
+    field too) is ``function`` of that field of ``decisions``."""
+    def apply(*values):
+        if isinstance(values[0], dict):
+            return {key: apply(*(value[key] for value in values)) for key in values[0]}
+        return function(*values)
+
+    kind = type(decisions[0])
+    return kind(*(apply(*(getattr(decision, field.name) for decision in decisions))
+                  for field in dataclasses.fields(kind)))
+
+
+def take_rows(decision, rows: torch.Tensor):
+    """The decisions of ``rows``."""
+    return _field_wise(lambda value: value[rows.numpy() if isinstance(value, np.ndarray)
+                                           else rows], decision)
+
+
+def put_rows(decision, rows: np.ndarray, fresh):
+    """``decision`` with ``rows`` replaced by ``fresh`` (new arrays: the old stay recorded)."""
+    index = torch.as_tensor(rows)
+
+    def put(old, new):
+        if isinstance(old, np.ndarray):
+            old = old.copy()
+            old[rows] = new
+            return old
+        return old.index_copy(0, index, new)
+
+    return _field_wise(put, decision, fresh)
+
+
+def concat_rows(parts: list):
+    """Decisions of several steps as one batch."""
+    return _field_wise(lambda *values: np.concatenate(values) if isinstance(
+        values[0], np.ndarray) else torch.cat(values), *parts)

@@ -4,29 +4,42 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import torch
 
 from socius.agents.imitation import SocialLearner
 from socius.agents.modules import ObservationSpec
-from socius.envs import spaces
+from socius.agents.subgoal_cells import SubgoalSettings
+from socius.envs import goal_cycle_v0, goal_cycle_v1, spaces
 from socius.envs.config import require, require_counts
-from socius.envs.goal_cycle_v0 import GoalCycleConfig, build_world
+from socius.envs.goal_cycle_v1 import GoalCycleV1Config
 from socius.envs.world import World
 
 METHODS = ("ppo", "bc")
+TASKS = {"goal_cycle_v1": goal_cycle_v1.build_world, "goal_cycle_v0": goal_cycle_v0.build_world}
+"""The worlds a learner can train in, and their builders."""
 
 
 @dataclass(frozen=True)
-class ImitationConfig:
-    """One social-learning run: the world, the learner, the control and the budget."""
+class ImitationConfig(SubgoalSettings):
+    """One social-learning run: the world, the learner, the control and the budget; the
+    learner's ``agent`` and its low level (``SubgoalSettings``,
+    ``societies.imitation.subgoals``)."""
+
+    PREVIOUS_DEFAULTS: ClassVar[dict] = {"task": "goal_cycle_v0"}
+    """Settings a run made before the field existed trained with."""
 
     seed: int = 0
     """Seed of the worlds, the weights and every sample."""
-    world: GoalCycleConfig = field(default_factory=lambda: GoalCycleConfig(
-        num_agents=3, size=9, num_tiles=3, penalty=1.0, view_radius=2, max_cycles=100,
+    task: str = "goal_cycle_v1"
+    """The world: ``goal_cycle_v1`` (alike tiles in a hidden cycle, after marlgrid) or
+    ``goal_cycle_v0`` (numbered tiles: it can be won without watching anyone; kept for
+    older runs)."""
+    world: GoalCycleV1Config = field(default_factory=lambda: GoalCycleV1Config(
+        num_agents=3, size=9, num_tiles=5, penalty=2.0, view_radius=2, max_cycles=100,
         resample_order=True, num_obstacles=0))
-    """The goal_cycle_v0 training world: the learner (agent_0) and ``num_agents - 1``
+    """The training world's settings: the learner (agent_0) and ``num_agents - 1``
     scripted experts (num_agents=1 is the solo control); held-out layouts add
     ``heldout_obstacles`` walls."""
     threads: int = 1
@@ -80,6 +93,10 @@ class ImitationConfig:
 
     def __post_init__(self):
         require(self.method in METHODS, "method", f"one of {METHODS}", self.method)
+        require(self.task in TASKS, "task", f"one of {tuple(TASKS)}", self.task)
+        self.check_subgoals()
+        require(self.agent == "flat" or self.method == "ppo", "agent",
+                "'flat' with method=bc (it clones the expert's moves)", self.agent)
         require_counts(self, ("threads",
                               "env_steps", "num_envs", "epochs", "minibatches", "eval_every",
                               "eval_envs", "hidden"))
@@ -117,8 +134,8 @@ class ImitationConfig:
         """Scripted experts beside the learner in training."""
         return self.world.num_agents - 1
 
-    def world_for(self, experts: int, heldout: bool = False) -> GoalCycleConfig:
-        """The goal_cycle_v0 settings of an arena with ``experts`` beside the learner
+    def world_for(self, experts: int, heldout: bool = False) -> GoalCycleV1Config:
+        """The world settings of an arena with ``experts`` beside the learner
         (checked: ``replace`` runs no checks of its own)."""
         world = dataclasses.replace(
             self.world, num_agents=1 + experts,
@@ -135,8 +152,14 @@ def make_arenas(config: ImitationConfig, num_envs: int, heldout: bool = False,
     experts = config.experts if experts is None else experts
     alone = int(round(num_envs * dropout)) if experts else num_envs
     sizes = [(experts, num_envs - alone), (0, alone)] if experts else [(0, num_envs)]
-    return [(build_world(config.world_for(count_experts, heldout)), count)
+    return [(build_world(config, config.world_for(count_experts, heldout)), count)
             for count_experts, count in sizes if count]
+
+
+def build_world(config: ImitationConfig, world: GoalCycleV1Config | None = None) -> World:
+    """The static world of ``config.task`` with settings ``world`` (the config's own by
+    default)."""
+    return TASKS[config.task](config.world if world is None else world)
 
 
 def learner_spec(config: ImitationConfig) -> ObservationSpec:
@@ -149,6 +172,7 @@ def learner_spec(config: ImitationConfig) -> ObservationSpec:
 def make_learner(config: ImitationConfig, generator: torch.Generator) -> SocialLearner:
     """A fresh recurrent learner."""
     return SocialLearner(learner_spec(config), config.hidden,
-                         reward_input=config.reward_input, generator=generator)
+                         reward_input=config.reward_input, cell_head=config.agent != "flat",
+                         generator=generator)
 
 

@@ -13,10 +13,11 @@ from pathlib import Path
 import torch
 
 from socius.agents.policy import NetworkPolicy
-from socius.agents.scripted import CycleExpert, SeatedPolicy
-from socius.envs.goal_cycle_v0 import build_world
-from socius.societies.imitation.config import ImitationConfig, make_learner
+from socius.agents.scripted import SeatedPolicy
+from socius.societies.imitation.config import ImitationConfig, build_world, make_learner
 from socius.societies.imitation.evaluate import evaluate
+from socius.societies.imitation.rollout import expert_for
+from socius.societies.imitation.subgoals import CellLearnerPolicy, LowLevel
 from socius.societies.imitation.train import train
 from socius.societies.runs.directory import RunDirectory
 from socius.societies.runs.experiment import Experiment
@@ -26,18 +27,22 @@ from socius.viz.plots import training_curves
 
 
 def load_learner(run_dir: str | Path):
-    """The config and the learner of a run's last checkpoint."""
+    """The config, the learner and the low level (None unless hierarchical) of a run's
+    last checkpoint."""
     config = EXPERIMENT.config_of(run_dir)
     checkpoint = RunDirectory(run_dir).require_checkpoint()
-    learner = make_learner(config, torch.Generator().manual_seed(config.seed))
+    generator = torch.Generator().manual_seed(config.seed)
+    learner = make_learner(config, generator)
     learner.load_state_dict(checkpoint["learner"])
-    return config, learner
+    world = build_world(config)
+    low = LowLevel.start(config, world, generator).restore(checkpoint)
+    return config, learner, low.skill
 
 
 def evaluate_run(run_dir: str | Path) -> dict:
     """Every measure of a run's last checkpoint."""
-    config, learner = load_learner(run_dir)
-    return evaluate(config, learner, seed=config.seed)
+    config, learner, skill = load_learner(run_dir)
+    return evaluate(config, learner, seed=config.seed, skill=skill)
 
 
 def plot(run_dir: str | Path) -> dict:
@@ -52,7 +57,8 @@ def plot(run_dir: str | Path) -> dict:
                               "normalised_heldout_with", "normalised_heldout_alone"],
         "social": ["following_with", "following_random_with", "agreement_with",
                    "transmission"],
-        "peer-move prediction": ["peer_accuracy_with", "peer_majority_with"]},
+        "peer-move prediction": ["peer_accuracy_with", "peer_majority_with",
+                                 "peer_repeat_with"]},
         f"imitation, method={config.method}, experts={config.experts}, "
                 f"aux_weight={config.aux_weight}",
         reference={"normalised_with": 0.0}), target)
@@ -61,13 +67,15 @@ def plot(run_dir: str | Path) -> dict:
 
 def load_policy(run_dir: str | Path) -> Cast:
     """The run's training world with its learner in agent_0's seat beside the experts."""
-    config, learner = load_learner(run_dir)
+    config, learner, skill = load_learner(run_dir)
     if config.reward_input:
         raise ValueError(f"{run_dir}: runs with reward_input=true read the previous reward, "
                          "which the viewer does not feed; pick another run")
-    world = build_world(config.world_for(config.experts))
-    policy = SeatedPolicy(NetworkPolicy(learner, world.num_agents), CycleExpert(0), seat=0)
-    return Cast("goal_cycle_v0", world, policy, str(run_dir))
+    world = build_world(config, config.world_for(config.experts))
+    seat = (NetworkPolicy(learner, world.num_agents) if config.agent == "flat" else
+            CellLearnerPolicy(config, learner, skill, (world.height, world.width)))
+    policy = SeatedPolicy(seat, expert_for(world), seat=0)
+    return Cast(config.task, world, policy, str(run_dir))
 
 
 CURVES = ("env_steps", {"normalised return, with experts": "normalised_with",
@@ -86,7 +94,7 @@ def legacy(saved: dict) -> dict:
 
 EXPERIMENT = Experiment(
     name="imitation",
-    description="a recurrent learner learns from experts in view (goal_cycle_v0)",
+    description="a recurrent learner learns from experts in view (goal_cycle_v1)",
     config_class=ImitationConfig, default_config="imitation", train=train,
     evaluate=evaluate_run, plot=plot, progress_key="env_steps",
     summary_keys=("normalised_with", "normalised_alone", "transmission", "following_with",

@@ -9,13 +9,14 @@ from __future__ import annotations
 import numpy as np
 
 
-def normalised_return(mean_return: float, random_return: float, expert_return: float) -> float:
-    """``(R - R_random) / (R_expert - R_random)``: 0 plays like chance, 1 like the expert."""
-    gap = expert_return - random_return
+def normalised_return(mean_return: float, base_return: float, expert_return: float) -> float:
+    """``(R - R_base) / (R_expert - R_base)``: 0 plays like the base (the better of a random
+    walker and standing still), 1 like the expert."""
+    gap = expert_return - base_return
     if not gap > 0:
-        raise ValueError(f"expert_return must exceed random_return to normalise; got "
-                         f"expert {expert_return!r}, random {random_return!r}")
-    return float((mean_return - random_return) / gap)
+        raise ValueError(f"expert_return must exceed base_return to normalise; got "
+                         f"expert {expert_return!r}, base {base_return!r}")
+    return float((mean_return - base_return) / gap)
 
 
 def transmission_score(return_with_expert: float, return_alone: float,

@@ -22,33 +22,46 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from socius.agents.cycle_policies import CycleV1Expert
 from socius.agents.imitation import SocialLearner
 from socius.agents.scripted import CycleExpert, Privileged, RandomPolicy
 from socius.societies.engine.stream import Arena, Record, Stream, Turn
 from socius.societies.engine.stream import play as play_stream
+from socius.societies.imitation.subgoals import CellLearner
 
-SEATS = ("learner", "expert", "random")
+SEATS = ("learner", "expert", "random", "still")
 """Who can take agent_0's place."""
 ABSENT = 1 << 20
 """The distance recorded to an expert a world does not have (farther than any grid)."""
 
 
-class Experts:
-    """Every agent played by the scripted expert (agent_0's move is its advice)."""
+def expert_for(world) -> CycleExpert:
+    """The scripted expert of the world's task (``goal_cycle_v1`` or ``goal_cycle_v0``)."""
+    return CycleV1Expert() if world.name == "goal_cycle_v1" else CycleExpert()
 
-    def __init__(self):
-        self.expert = CycleExpert()
+
+class Experts:
+    """Every agent played by the scripted expert of ``world`` (agent_0's move is its
+    advice); the experts' own draws (the v1 expert steps aside at random when stuck) come
+    from ``np.random.default_rng([seed, arena])``."""
+
+    def __init__(self, world, seed: int = 0):
+        self.expert, self.seed = expert_for(world), seed
 
     def begin(self, state, rows, turn: Turn, generator) -> list:
-        """Each arena's expert state (fresh: whole lockstep episodes only)."""
-        return [self.expert.initial_state(arena.batch) for arena in turn.arenas]
+        """Each arena's expert state and draws (fresh: whole lockstep episodes only)."""
+        return [(self.expert.initial_state(arena.batch),
+                 np.random.default_rng([self.seed, index]))
+                for index, arena in enumerate(turn.arenas)]
 
     def act(self, state: list, turn: Turn, generator) -> tuple[list, dict]:
         """Write the experts' moves; record agent_0's advice and what it sees of the others."""
         state, advice, peers = list(state), [], []
         for index, arena in enumerate(turn.arenas):
-            action, state[index] = self.expert.act(arena.observation, state[index], None, None,
+            expert_state, draws = state[index]
+            action, expert_state = self.expert.act(arena.observation, expert_state, None, draws,
                                                    Privileged(arena.world, arena.state))
+            state[index] = (expert_state, draws)
             turn.actions[index][:] = action
             advice.append(action[:, 0, 0])
             peers.append(_peers(arena, action))
@@ -82,7 +95,8 @@ class FirstSeatState:
 
 class FirstSeat:
     """agent_0's seat: ``seat`` is the learner (sampled, or greedy), the expert (keeps the
-    experts' move) or a random walker drawing from ``np.random.default_rng(walker_seed)``."""
+    experts' move), a random walker drawing from ``np.random.default_rng(walker_seed)``,
+    or an agent that stands still."""
 
     def __init__(self, seat: str, learner: SocialLearner | None = None, greedy: bool = False,
                  walker_seed: int = 0):
@@ -112,6 +126,8 @@ class FirstSeat:
                     else torch.multinomial(distribution.probs, 1, generator=generator)[:, 0])
             entries.update(moves=move, log_probs=distribution.log_prob(move),
                            values=outputs["value"], peer_logits=outputs["peer_logits"])
+        elif self.seat == "still":
+            move = torch.zeros(batch, dtype=torch.int64)
         else:
             move = turn.entries["expert_moves"] if self.seat == "expert" else torch.as_tensor(
                 self.walker.act({"action_mask": observation["action_mask"]}, {}, None,
@@ -132,18 +148,23 @@ class FirstSeat:
 
 def play_episodes(arenas: list[tuple], seat: str, episode_seed: int,
                   learner: SocialLearner | None = None, generator: torch.Generator | None = None,
-                  greedy: bool = False) -> Record:
+                  greedy: bool = False, config=None, skill=None) -> Record:
     """One episode in every world of ``arenas`` (``(world, count)`` pairs, from
     ``make_arenas``) with ``seat`` in agent_0's place and scripted experts in the others';
-    arena ``i`` plays episode 0 of seed ``episode_seed + i``."""
+    arena ``i`` plays episode 0 of seed ``episode_seed + i``. A learner whose
+    ``config.agent`` is hierarchical or walker sits in the subgoal seat (``subgoals``),
+    walking with ``skill``."""
     if seat == "learner" and (learner is None or (generator is None and not greedy)):
         raise ValueError("seat=learner needs a learner, and a generator unless greedy")
-    seats = (Experts(), FirstSeat(seat, learner, greedy, walker_seed=episode_seed))
+    if seat == "learner" and config is not None and config.agent != "flat":
+        first = CellLearner(config, learner, skill, greedy)
+    else:
+        first = FirstSeat(seat, learner, greedy, walker_seed=episode_seed)
     opened = [Arena.open(world, episode_seed + index, count)
               for index, (world, count) in enumerate(arenas)]
     stream = Stream(opened, np.full((sum(count for _, count in arenas), 1), -1))
-    record, _ = play_stream(stream, seats, arenas[0][0].config.max_cycles, generator,
-                            auto_reset=False)
+    record, _ = play_stream(stream, (Experts(arenas[0][0], episode_seed), first),
+                            arenas[0][0].config.max_cycles, generator, auto_reset=False)
     return record
 
 

@@ -30,6 +30,12 @@ from socius.societies.engine.stream import Record
 from socius.societies.imitation.config import ImitationConfig, make_arenas, make_learner
 from socius.societies.imitation.evaluate import evaluate, reference
 from socius.societies.imitation.rollout import play_episodes
+from socius.societies.imitation.subgoals import (
+    CHOICES,
+    LowLevel,
+    cell_terms,
+    decision_returns,
+)
 from socius.societies.runs.directory import RunDirectory, open_run
 
 
@@ -49,6 +55,11 @@ def losses(config: ImitationConfig, learner: SocialLearner, episodes: Record,
     if present.any():
         result["aux"] = nn.functional.cross_entropy(
             outputs["peer_logits"][present], episodes.peer_moves.index_select(1, envs)[present])
+    if config.agent != "flat":
+        choices = {key: getattr(episodes, key).index_select(1, envs) for key in CHOICES}
+        result.update(cell_terms(config, outputs, choices, advantage.index_select(1, envs),
+                                 returns.index_select(1, envs)))
+        return result
     if config.method == "bc":
         result["clone"] = nn.functional.cross_entropy(
             outputs["move_logits"].flatten(0, 1), episodes.expert_moves.index_select(
@@ -84,9 +95,13 @@ def update(config: ImitationConfig, learner: SocialLearner, optimizer: torch.opt
     That was chosen over a burn-in prefix, which would cost a forward pass of its own
     for every chunk in every minibatch and still start the prefix from a stale state.
     """
-    alive = torch.ones_like(episodes.rewards, dtype=torch.bool)
-    advantage, returns = gae(episodes.rewards, episodes.values, alive, config.gamma,
-                             config.gae_lambda)
+    if config.agent == "flat":
+        alive = torch.ones_like(episodes.rewards, dtype=torch.bool)
+        advantage, returns = gae(episodes.rewards, episodes.values, alive, config.gamma,
+                                 config.gae_lambda)
+    else:  # one sample per subgoal decision; the discount is per subgoal (skill.gamma)
+        returns = decision_returns(episodes, config.skill.gamma)
+        advantage = (returns - episodes.values) * episodes.decided
     steps = episodes.rewards.shape[0]
     length = config.bptt or steps
     chunked, advantage, returns = (chunks(episodes, length), chunks(advantage, length),
@@ -140,7 +155,8 @@ def train(config: ImitationConfig, out: str | Path | None = None, progress: bool
     learner = make_learner(config, generator)
     optimizer = torch.optim.Adam(learner.parameters(), lr=config.learning_rate, foreach=True)
     arenas = make_arenas(config, config.num_envs, dropout=config.expert_dropout)
-    start, rows = _resume(run, learner, optimizer, generator)
+    low = LowLevel.start(config, arenas[0][0], generator)
+    start, rows, low = _resume(run, learner, optimizer, generator, low)
     eval_rounds = max(1, config.eval_every // config.steps_per_round)
     seat = "expert" if config.method == "bc" else "learner"
     bar = tqdm(range(start, config.rounds), disable=not progress, initial=start,
@@ -150,14 +166,18 @@ def train(config: ImitationConfig, out: str | Path | None = None, progress: bool
     for round_index in bar:
         if stop_after is not None and round_index - start >= stop_after:
             break
-        episodes = play_episodes(arenas, seat, _round_seed(config, round_index), learner, generator)
+        episodes = play_episodes(arenas, seat, _round_seed(config, round_index), learner,
+                                 generator, config=config, skill=low.skill)
         episodes = scale_penalty(episodes, penalty_scale(config, round_index))
         report = update(config, learner, optimizer, episodes, generator)
+        low, skill_report = low.train(config, episodes)
         done = round_index + 1
         if done % eval_rounds == 0 or done == config.rounds:
             row = {"round": done, "env_steps": done * config.steps_per_round,
+                   "updates": done * config.epochs * config.minibatches,
                    "train_return": float(episodes.rewards.sum(0).mean()), **report,
-                   **evaluate(config, learner, config.seed, baselines)}
+                   **skill_report, **low.counts(config, done, episodes),
+                   **evaluate(config, learner, config.seed, baselines, low.skill)}
             rows.append(row)
             bar.set_postfix(norm=f"{row['normalised_with']:.2f}",
                             alone=f"{row['normalised_alone']:.2f}")
@@ -165,7 +185,7 @@ def train(config: ImitationConfig, out: str | Path | None = None, progress: bool
                 run.log(row, "round", started)
                 run.save_checkpoint({"progress": done, "learner": learner.state_dict(),
                                      "optimizer": optimizer.state_dict(),
-                                     "generator": generator.get_state()})
+                                     "generator": generator.get_state(), **low.saved()})
     return rows
 
 
@@ -188,13 +208,14 @@ def _round_seed(config: ImitationConfig, round_index: int) -> int:
     return config.seed * 1_000_003 + round_index * 17
 
 
-def _resume(run: RunDirectory | None, learner, optimizer, generator) -> tuple[int, list[dict]]:
-    """Load the last checkpoint into the learner, optimiser and generator, if any."""
+def _resume(run: RunDirectory | None, learner, optimizer, generator,
+            low: LowLevel) -> tuple[int, list[dict], LowLevel]:
+    """Load the last checkpoint into the learner, optimiser, generator and low level."""
     checkpoint = run.load_checkpoint() if run is not None else None
     if checkpoint is None:
-        return 0, run.rows() if run is not None else []
+        return 0, run.rows() if run is not None else [], low
     learner.load_state_dict(checkpoint["learner"])
     optimizer.load_state_dict(checkpoint["optimizer"])
     generator.set_state(checkpoint["generator"])
     run.truncate(checkpoint["progress"], "round")
-    return checkpoint["progress"], run.rows()
+    return checkpoint["progress"], run.rows(), low.restore(checkpoint)

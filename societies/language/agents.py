@@ -14,6 +14,7 @@ from socius.agents.modules import AgentNetwork, ObservationSpec
 from socius.agents.navigator import Navigator
 from socius.envs import spaces
 from socius.societies.engine.population import Population, PopulationConfig
+from socius.societies.engine.stream import Turn
 from socius.societies.language.config import LanguageConfig
 
 SPEAKER, LISTENER, CRITIC = 0, 1, 2
@@ -83,3 +84,7 @@ def expected_value(move_logits: torch.Tensor, q_values: torch.Tensor) -> torch.T
     probabilities = move_logits.softmax(-1)
     return (probabilities * q_values.masked_fill(probabilities == 0, 0)).sum(-1)
 
+
+def turn_inputs(turn: Turn, role: int, rows: np.ndarray | None = None) -> dict[str, torch.Tensor]:
+    """What ``role`` reads of the worlds (``rows`` of them) as tensors ``[B, ...]``."""
+    return turn.tensors(role, ROLE_INPUTS[role], rows)

@@ -6,14 +6,15 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-from socius.agents.navigator import NavigatorConfig
+from socius.agents.subgoal_cells import SubgoalSettings
 from socius.envs.config import require, require_counts
 from socius.envs.referential_v0 import ReferentialConfig, build_world
 
 
 @dataclass(frozen=True)
-class LanguageConfig:
-    """One language run: the world, the population, the channel and PPO."""
+class LanguageConfig(SubgoalSettings):
+    """One language run: the world, the population, the channel and PPO; the listener's
+    ``agent`` and its low level (``SubgoalSettings``, ``societies.language.subgoals``)."""
 
     seed: int = 0
     """Seed of the worlds, the weights, the schedule and the samples."""
@@ -24,22 +25,6 @@ class LanguageConfig:
     """The referential_v0 world: one speaker-listener pair (num_agents=2) in a room the
     listener sees whole (view_radius >= room_size - 1); ``split`` is the training split
     (``test`` serves the held-out evaluation); message_length=0 is the mute control."""
-    agent: str = "flat"
-    """The listener: ``flat`` (a move every step), ``hierarchical`` (a subgoal cell chosen
-    from what it sees and hears, walked to by a low level learned online with hindsight)
-    or ``walker`` (the same choice walked by a scripted BFS walker: the ceiling for
-    hierarchy); ``societies.language.subgoals``."""
-    skill: NavigatorConfig = field(default_factory=lambda: NavigatorConfig(
-        learner="low", map_kinds=4, batch_size=64))
-    """The hierarchical listener's low level (one for the population, a shared skill) and
-    its subgoal rule: ``subgoal_steps`` k, ``reach_threshold``, ``gamma`` (per step below,
-    per subgoal above)."""
-    skill_updates: int = 32
-    """Low-level gradient steps per round (hierarchical), on the replay of recent steps."""
-    replay: int = 20000
-    """Listener steps the low level's replay keeps (the newest)."""
-    move_beta: float = 2.0
-    """The learned low level's moves: drawn by ``exp(move_beta * progress in steps)``."""
     threads: int = 1
     """Torch threads of the run (set when it starts, recorded in environment.jsonl):
     a fixed count gives the same metrics whatever OMP_NUM_THREADS says."""
@@ -106,13 +91,7 @@ class LanguageConfig:
                 "'member' or 'population'", self.signalling_scope)
         require(self.critic in ("central", "independent"), "critic",
                 "'central' or 'independent'", self.critic)
-        require(self.agent in ("flat", "hierarchical", "walker"), "agent",
-                "'flat', 'hierarchical' or 'walker'", self.agent)
-        require(self.skill.learner == "low" and self.skill.map_kinds == 4, "skill",
-                "a NavigatorConfig with learner='low' and map_kinds=4 (open, wall, unknown "
-                "and object cells)", self.skill)
-        require(self.move_beta > 0, "move_beta", "a number > 0", self.move_beta)
-        require_counts(self, ("skill_updates", "replay"))
+        self.check_subgoals()
         require_counts(self, ("threads", "rounds", "num_envs", "rollout_steps", "population",
                               "epochs", "minibatches", "eval_every", "eval_envs", "hidden"))
         require(self.num_envs % self.minibatches == 0, "num_envs",

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from socius.agents.scripted import RandomPolicy
+from socius.agents.subgoal_cells import room_cells
 from socius.envs.referential_v0 import OUTCOMES
 from socius.societies.engine.population import Population, pairing_schedule
 from socius.societies.engine.rollout import PolicySeat
@@ -21,7 +22,7 @@ from socius.societies.language import metrics
 from socius.societies.language.agents import LISTENER
 from socius.societies.language.config import LanguageConfig, make_world
 from socius.societies.language.rollout import outcome_rates, play, start, success_rate
-from socius.societies.language.subgoals import room_cells, room_maps
+from socius.societies.language.subgoals import room_maps
 
 # Evaluation episodes use episode numbers far from any training round.
 EVALUATION_EPISODE = 1_000_000

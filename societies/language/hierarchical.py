@@ -22,16 +22,11 @@ decisions, and its low level online with hindsight.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import torch
 from torch import nn
 
-from socius.agents.map_memory import OPEN, UNKNOWN, WALL
-from socius.agents.navigator import Navigator
 from socius.agents.ppo import clipped_surrogate, gradient_step, normalise
-from socius.envs.moves import MOVE_COL, MOVE_ROW
 from socius.societies.engine.population import MemberAdam, Population
 from socius.societies.engine.stream import Record
 from socius.societies.language.losses import (
@@ -42,56 +37,6 @@ from socius.societies.language.losses import (
     split_run,
     total_loss,
 )
-from socius.societies.language.subgoals import OBJECT
-
-
-@dataclass
-class Replay:
-    """The listeners' newest walking steps (at most ``capacity``): room maps, cells,
-    moves and whether the step entered an object."""
-
-    room: np.ndarray  # [R, H, W] int8
-    cell: np.ndarray  # [R, 2]
-    move: np.ndarray  # [R]
-    terminal: np.ndarray  # [R] bool
-
-    @classmethod
-    def empty(cls, shape: tuple[int, int]) -> Replay:
-        """No steps yet, for a grid of ``shape``."""
-        return cls(np.zeros((0, *shape), np.int8), np.zeros((0, 2), np.int64),
-                   np.zeros(0, np.int64), np.zeros(0, bool))
-
-    def add(self, record: Record, capacity: int) -> Replay:
-        """This replay with the record's walking steps appended (the oldest dropped)."""
-        walking = record.walking.numpy()
-        fresh = (record.room.numpy()[walking], record.position.numpy()[walking],
-                 record.moves.numpy()[walking], record.terminal.numpy()[walking])
-        joined = [np.concatenate([old, new])[-capacity:]
-                  for old, new in zip((self.room, self.cell, self.move, self.terminal), fresh)]
-        return Replay(*joined)
-
-    def sample(self, size: int, generator: np.random.Generator) -> dict[str, np.ndarray]:
-        """A batch for ``Navigator.update``: every room cell a goal of every state, and
-        every move's successor by the grid's known move rule (the room does not change
-        within an episode), so the target is the best move's, whatever move was taken."""
-        rows = generator.integers(0, len(self.move), size)
-        room, cell = self.room[rows], self.cell[rows]
-        after = cell[:, None, :] + np.stack([MOVE_ROW, MOVE_COL], -1)[None]  # [N, 5, 2]
-        kind = room[np.arange(size)[:, None], after[..., 0], after[..., 1]]
-        after = np.where(((kind == WALL) | (kind == UNKNOWN))[..., None], cell[:, None], after)
-        entered = room[np.arange(size)[:, None], after[..., 0], after[..., 1]] == OBJECT
-        return {"map": room, "cell": cell, "next_map": room, "next_cell": after,
-                "open": (room == OPEN) | (room == OBJECT), "terminal": entered,
-                "reach_floor": np.zeros(room.shape, np.float32)}
-
-
-def train_skill(config, skill: Navigator, replay: Replay,
-                generator: np.random.Generator) -> dict[str, float]:
-    """``skill_updates`` low-level steps on the replay; the last one's losses."""
-    losses: dict[str, float] = {}
-    for _ in range(config.skill_updates if len(replay.move) else 0):
-        losses = skill.update(replay.sample(config.skill.batch_size, generator))
-    return {"skill_" + key: value for key, value in losses.items()}
 
 
 def cell_losses(config, population: Population, listener, rows: torch.Tensor,

@@ -22,18 +22,27 @@ import torch
 from socius.envs.referential_v0 import OUTCOMES
 from socius.envs.state import WorldState
 from socius.societies.engine.population import Population
-from socius.societies.engine.stream import Arena, Record, Stream, Turn
+from socius.societies.engine.stream import (
+    Arena,
+    Record,
+    Stream,
+    Turn,
+    concat_rows,
+    put_rows,
+    take_rows,
+)
 from socius.societies.engine.stream import play as play_stream
 from socius.societies.language.agents import (
     CRITIC,
     LISTENER,
     MEMBER_ROLES,
-    ROLE_INPUTS,
     SPEAKER,
     critic_inputs,
     expected_value,
+    turn_inputs,
 )
 from socius.societies.language.config import LanguageConfig
+from socius.societies.language.subgoals import CellListener
 
 
 @dataclass
@@ -63,11 +72,6 @@ def start(config: LanguageConfig, world, batch: int, episode: int,
           members: np.ndarray) -> Stream:
     """Fresh worlds ``batch`` at episode number ``episode``, played by ``members [B, 2]``."""
     return Stream([Arena.open(world, config.seed, batch, episode)], np.asarray(members))
-
-
-def turn_inputs(turn: Turn, role: int, rows: np.ndarray | None = None) -> dict[str, torch.Tensor]:
-    """What ``role`` reads of the worlds (``rows`` of them) as tensors ``[B, ...]``."""
-    return turn.tensors(role, ROLE_INPUTS[role], rows)
 
 
 def decide(config: LanguageConfig, population: Population, speaker_in: dict[str, torch.Tensor],
@@ -175,7 +179,6 @@ def play(config: LanguageConfig, population: Population, stream: Stream, steps: 
     listeners seated (no gradients); ``draw_members(count) -> [count, 2]`` seats the
     episodes that start during the call (auto-reset only)."""
     # The hierarchical seat builds on this module's helpers, so it is imported here.
-    from socius.societies.language.subgoals import CellListener
 
     listener = (Listener if config.agent == "flat" else CellListener)(config, population, greedy)
     seats = (Speaker(config, population, greedy, intervene), listener)
@@ -228,42 +231,3 @@ def stream_from_carry(config: LanguageConfig, world, carry) -> Stream:
         return carry
     seats = None if carry.decision is None else [SpeakerState(carry.decision), None]
     return Stream([Arena(world, carry.state, carry.observation)], carry.members, seats)
-
-
-def _field_wise(function, *decisions):
-    """A decision record of the same dataclass whose every field (each tensor of a dict
-    field too) is ``function`` of that field of ``decisions``."""
-    def apply(*values):
-        if isinstance(values[0], dict):
-            return {key: apply(*(value[key] for value in values)) for key in values[0]}
-        return function(*values)
-
-    kind = type(decisions[0])
-    return kind(*(apply(*(getattr(decision, field.name) for decision in decisions))
-                  for field in dataclasses.fields(kind)))
-
-
-def take_rows(decision, rows: torch.Tensor):
-    """The decisions of ``rows``."""
-    return _field_wise(lambda value: value[rows.numpy() if isinstance(value, np.ndarray)
-                                           else rows], decision)
-
-
-def put_rows(decision, rows: np.ndarray, fresh):
-    """``decision`` with ``rows`` replaced by ``fresh`` (new arrays: the old stay recorded)."""
-    index = torch.as_tensor(rows)
-
-    def put(old, new):
-        if isinstance(old, np.ndarray):
-            old = old.copy()
-            old[rows] = new
-            return old
-        return old.index_copy(0, index, new)
-
-    return _field_wise(put, decision, fresh)
-
-
-def concat_rows(parts: list):
-    """Decisions of several steps as one batch."""
-    return _field_wise(lambda *values: np.concatenate(values) if isinstance(
-        values[0], np.ndarray) else torch.cat(values), *parts)

@@ -27,20 +27,20 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from socius.agents.map_memory import OPEN, WALL, empty_maps, remember
-from socius.agents.navigator import draw_from
-from socius.agents.scripted import UNREACHABLE, distance_maps, downhill_moves
+from socius.agents.map_memory import empty_maps, remember
+from socius.agents.subgoal_cells import (
+    LOW_LEVELS,
+    OBJECT,
+    choose_cells,
+    due_decisions,
+    subgoal_candidates,
+    view_cells,
+    walk_moves,
+)
 from socius.envs.moves import MOVE_COL, MOVE_ROW
 from socius.envs.referential_v0 import OUTCOMES
-from socius.societies.engine.stream import Turn
-from socius.societies.language.agents import LISTENER, SPEAKER
-from socius.societies.language.rollout import concat_rows, put_rows, take_rows, turn_inputs
-
-OBJECT = 3
-"""Map kind of a room cell holding an object: a walk that enters it ends there."""
-MAP_KINDS = 4
-LOW_LEVELS = {"hierarchical": "learned", "walker": "bfs"}
-"""The low level of each hierarchical ``agent``."""
+from socius.societies.engine.stream import Turn, concat_rows, put_rows, take_rows
+from socius.societies.language.agents import LISTENER, SPEAKER, turn_inputs
 
 
 @dataclass
@@ -82,94 +82,6 @@ def room_maps(view: np.ndarray, position: np.ndarray, shape: tuple[int, int]) ->
     return maps
 
 
-def view_cells(position: np.ndarray, side: int) -> np.ndarray:
-    """Absolute cells ``[B, S * S, 2]`` of every view cell (raster order)."""
-    radius = (side - 1) // 2
-    offsets = np.stack(np.meshgrid(np.arange(side), np.arange(side), indexing="ij"), -1)
-    return position[:, None, :] + offsets.reshape(-1, 2)[None] - radius
-
-
-def read_cells(maps: np.ndarray, cells: np.ndarray, outside=0) -> np.ndarray:
-    """``maps [B, H, W]`` at ``cells [B, K, 2]`` (``outside`` off the grid): ``[B, K]``."""
-    height, width = maps.shape[1:]
-    inside = ((cells >= 0) & (cells < [height, width])).all(-1)
-    clipped = np.clip(cells, 0, [height - 1, width - 1])
-    values = maps[np.arange(len(maps))[:, None], clipped[..., 0], clipped[..., 1]]
-    return np.where(inside, values, outside)
-
-
-def room_cells(maps: np.ndarray, position: np.ndarray, side: int) -> np.ndarray:
-    """View cells ``[B, S * S]`` a subgoal may be: in the room, open or an object, and not
-    where the listener stands."""
-    kind = read_cells(maps, view_cells(position, side))
-    centre = (side * side) // 2
-    allowed = (kind == OPEN) | (kind == OBJECT)
-    allowed[:, centre] = False
-    return allowed
-
-
-def walk_distances(maps: np.ndarray, position: np.ndarray) -> np.ndarray:
-    """Steps ``[B, H, W]`` from the listener to every cell, entering objects but never
-    passing through one (UNREACHABLE elsewhere)."""
-    blocked = (maps == WALL) | (maps == OBJECT)
-    steps = distance_maps(blocked, position).astype(np.int64)  # symmetric: from = to
-    padded = np.pad(steps, ((0, 0), (1, 1), (1, 1)), constant_values=UNREACHABLE)
-    height, width = maps.shape[1:]
-    nearest = np.min([padded[:, 1 + dr:1 + dr + height, 1 + dc:1 + dc + width]
-                      for dr, dc in zip(MOVE_ROW[1:], MOVE_COL[1:])], axis=0)
-    entered = np.where(nearest < UNREACHABLE, nearest + 1, UNREACHABLE)
-    return np.where(maps == OBJECT, entered, steps)
-
-
-def bfs_moves(maps: np.ndarray, position: np.ndarray, subgoal: np.ndarray) -> np.ndarray:
-    """The walker's move ``[B]`` to ``subgoal [B, 2]``, round every other object."""
-    others = (maps == OBJECT)
-    others[np.arange(len(maps)), subgoal[:, 0], subgoal[:, 1]] = False
-    distance = distance_maps((maps == WALL) | others, subgoal)
-    return downhill_moves(distance, position)
-
-
-def subgoal_candidates(config, maps: np.ndarray, position: np.ndarray, side: int,
-                       reach: np.ndarray | None) -> np.ndarray:
-    """View cells ``[B, S * S]`` a subgoal may be: room cells within reach, by the learned
-    ``reach [B, H, W]`` (``V >= p gamma^(k-1)``) or, without it, by BFS steps <= k; any
-    room cell where none is within reach yet (early in training)."""
-    skill = config.skill
-    candidates = room_cells(maps, position, side)
-    cells = view_cells(position, side)
-    if reach is None:
-        steps = read_cells(walk_distances(maps, position), cells, UNREACHABLE)
-        within = steps <= skill.subgoal_steps
-    else:
-        floor = skill.reach_threshold * skill.gamma ** (skill.subgoal_steps - 1)
-        within = read_cells(reach, cells) >= floor
-    some = (candidates & within).any(-1, keepdims=True)
-    return np.where(some, candidates & within, candidates)
-
-
-def walk_moves(config, skill, maps: np.ndarray, position: np.ndarray, subgoal: np.ndarray,
-               action_mask: torch.Tensor, greedy: bool, generator: torch.Generator) -> np.ndarray:
-    """One low-level move ``[B]`` each towards ``subgoal``: BFS without a ``skill``, else
-    drawn from its values by ``exp(move_beta * progress in steps)`` (greedy: the best)."""
-    if skill is None:
-        return bfs_moves(maps, position, subgoal)
-    values = skill.move_values(torch.as_tensor(maps), torch.as_tensor(position),
-                               torch.as_tensor(subgoal))
-    # A move into another object ends the walk short of its subgoal: worth nothing
-    # (the network never stood on an object, so its own value there means nothing).
-    after = position[:, None, :] + np.stack([MOVE_ROW, MOVE_COL], -1)[None]
-    elsewhere = (read_cells(maps, after) == OBJECT) & ~(after == subgoal[:, None, :]).all(-1)
-    values = values.masked_fill(torch.as_tensor(elsewhere), 0.0)
-    progress = values.clamp(min=1e-8).log() / -np.log(config.skill.gamma)
-    allowed = (torch.as_tensor(action_mask) > 0).clone()
-    allowed[:, 0] = ~allowed[:, 1:].any(-1)  # reaching a cell never needs standing still
-    logits = (config.move_beta * progress).masked_fill(~allowed, float("-inf"))
-    if greedy:
-        return logits.argmax(-1).numpy()
-    return draw_from(logits.softmax(-1), np.random.default_rng(
-        int(torch.randint(2 ** 62, (1,), generator=generator))))
-
-
 class CellListener:
     """The listeners' seat when ``agent`` is hierarchical or walker (module doc). The
     learned low level is ``population.skill`` (built by ``agents.make_population``)."""
@@ -199,9 +111,8 @@ class CellListener:
         if self.low_level == "learned":
             reach = self.population.skill.reach(torch.as_tensor(maps),
                                                 torch.as_tensor(position)).numpy()
-        arrived = (state.subgoal == position).all(-1)
-        steps = self.config.skill.subgoal_steps
-        due = movable & (~state.chosen | arrived | (state.age >= steps))
+        due = due_decisions(state.chosen, state.subgoal, state.age, position, movable,
+                            self.config.skill.subgoal_steps)
         state = self._choose(state, turn, listener_in, maps, position, reach, due, generator)
         moves = np.zeros(len(position), np.int64)
         going = movable & turn.alive.numpy()
@@ -235,12 +146,7 @@ class CellListener:
         candidates = torch.as_tensor(subgoal_candidates(
             self.config, maps[rows], position[rows], side, None if reach is None else reach[rows]))
         cells = view_cells(position[rows], side)
-        logits = out["cell_logits"].masked_fill(~candidates, float("-inf")).log_softmax(-1)
-        if self.greedy:
-            chosen = logits.argmax(-1)
-        else:
-            chosen = torch.as_tensor(draw_from(logits.exp(), np.random.default_rng(
-                int(torch.randint(2 ** 62, (1,), generator=generator)))))
+        chosen, logits = choose_cells(out["cell_logits"], candidates, self.greedy, generator)
         speaker = turn.entries["speaker"]
         fresh = CellDecision(
             inputs, listener_members, {key: value[rows] for key, value in speaker.items()},
@@ -342,9 +248,8 @@ class CellPolicy:
             position = observation["position"][:, agent].astype(np.int64)
             maps = room_maps(observation["view"][:, agent], position, self.grid_shape)
             movable = (seen["action_mask"][:, 1:] > 0).any(-1).numpy()
-            arrived = (subgoal[:, agent] == position).all(-1)
-            due = movable & ((subgoal[:, agent, 0] < 0) | arrived
-                             | (age[:, agent] >= self.config.skill.subgoal_steps))
+            due = due_decisions(subgoal[:, agent, 0] >= 0, subgoal[:, agent], age[:, agent],
+                                position, movable, self.config.skill.subgoal_steps)
             if due.any():
                 reach = None if self.skill is None else self.skill.reach(
                     torch.as_tensor(maps[due]), torch.as_tensor(position[due])).numpy()
@@ -352,7 +257,7 @@ class CellPolicy:
                 candidates = subgoal_candidates(self.config, maps[due], position[due], side,
                                                 reach)
                 logits = self.network({k: v[due] for k, v in seen.items()})[0]["cell_logits"]
-                chosen = logits.masked_fill(~torch.as_tensor(candidates), float("-inf")).argmax(-1)
+                chosen, _ = choose_cells(logits, torch.as_tensor(candidates), True, None)
                 cells = view_cells(position[due], side)
                 subgoal[due, agent] = cells[np.arange(int(due.sum())), chosen.numpy()]
                 age[due, agent] = 0

@@ -44,12 +44,13 @@ import torch
 from tqdm import tqdm
 
 from socius.agents.ppo import gae, gradient_step, minibatches
+from socius.agents.subgoal_cells import Replay, train_skill
 from socius.societies.engine.population import MemberAdam, Population, pairing_schedule
 from socius.societies.engine.stream import Record, Stream
 from socius.societies.language.agents import ROLES, make_population
 from socius.societies.language.config import LanguageConfig, make_world
 from socius.societies.language.evaluate import evaluate
-from socius.societies.language.hierarchical import Replay, train_skill, update_cells
+from socius.societies.language.hierarchical import update_cells
 from socius.societies.language.losses import (  # noqa: F401 (tests read them here)
     ppo_losses,
     relaxed_inbox,
@@ -145,7 +146,7 @@ def train(config: LanguageConfig, out: str | Path | None = None, progress: bool 
         episodes = checkpoint["episodes"]
         start = checkpoint["progress"]
         if "skill" in checkpoint:
-            replay = checkpoint["skill"]["replay"]
+            replay = Replay.restore(checkpoint["skill"]["replay"])
             population.skill.optimizer.load_state_dict(checkpoint["skill"]["optimizer"])
             skill_draws.bit_generator.state = checkpoint["skill"]["draws"]
         run.truncate(start, "round")
@@ -168,7 +169,7 @@ def train(config: LanguageConfig, out: str | Path | None = None, progress: bool 
         else:
             losses = update_cells(config, population, optimizer, episode, generator)
         if config.agent == "hierarchical":
-            replay = replay.add(episode, config.replay)
+            replay = replay.add(episode.room, episode.position, episode.walking, config.replay)
             losses.update(train_skill(config, population.skill, replay, skill_draws))
         episodes += episode.episodes
         done = round_index + 1
@@ -191,7 +192,8 @@ def train(config: LanguageConfig, out: str | Path | None = None, progress: bool 
                     "progress": done, "population": population.state_dict(),
                     "optimizer": optimizer.state_dict(), "pairing": pairing.bit_generator.state,
                     "generator": generator.get_state(), "carry": stream, "episodes": episodes,
-                    **({"skill": {"replay": replay, "draws": skill_draws.bit_generator.state,
+                    **({"skill": {"replay": replay.arrays(),
+                                  "draws": skill_draws.bit_generator.state,
                                   "optimizer": population.skill.optimizer.state_dict()}}
                        if config.agent == "hierarchical" else {})})
     return rows

@@ -150,9 +150,13 @@ def open_run(out: str | Path | None, config: Any, experiment: str) -> RunDirecto
         previous = getattr(type(world), "PREVIOUS_DEFAULTS", {})
         older = [key for key, value in previous.items() if isinstance(saved.get("world"), dict)
                  and key not in saved["world"] and getattr(world, key) != value]
-        if older:
-            raise ValueError(f"run directory {run.path} was trained on the world before it "
-                             f"had {older} (an older {type(world).__name__}); continue it with "
+        older_config = [key for key, value in getattr(type(config), "PREVIOUS_DEFAULTS",
+                                                      {}).items()
+                        if key not in saved and getattr(config, key) != value]
+        if older or older_config:
+            kind = type(world if older else config).__name__
+            raise ValueError(f"run directory {run.path} was trained before it had "
+                             f"{older or older_config} (an older {kind}); continue it with "
                              f"'socius resume {run.path}', which keeps its task, or choose "
                              "another --out")
         if run.experiment() != experiment:

@@ -70,6 +70,10 @@ class Experiment:
         if self.legacy is not None and "world" not in saved:
             saved = self.legacy(saved)
         saved = nest_world_keys(self.config_class, saved)
+        # Fields the config gained after the run was made: what the run trained with.
+        previous_run = getattr(self.config_class, "PREVIOUS_DEFAULTS", {})
+        saved = {**{key: value for key, value in previous_run.items() if key not in saved},
+                 **saved}
         world = getattr(self.config_class(), "world", None)
         previous = getattr(type(world), "PREVIOUS_DEFAULTS", {})
         if isinstance(saved.get("world"), dict) and previous:

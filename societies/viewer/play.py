@@ -253,12 +253,9 @@ def play_frame(session: PlaySession, renderer, view_cell: int = 24):
     """The world frame and the overlay of a play session."""
 
     world = session.world
-    subgoals = None
-    others = session.policy_state.get("others") if isinstance(session.policy_state, dict) \
-        else None
-    if isinstance(others, dict) and "subgoal" in others:
-        subgoals = np.asarray(others["subgoal"])[0]
-    frame = renderer.draw(session.states[-1], 0, subgoals=subgoals)
+    subgoals = seated_subgoals(session.policy_state)
+    frame = renderer.draw(session.states[-1], 0, subgoals=None if subgoals is None
+                          else subgoals[0])
     overlay = Overlay(status=session.status(), agent_names=tuple(world.agent_names),
                       roles=tuple(int(r) for r in world.agent_role),
                       messages=session.messages, cursor=len(session.states) - 1,
@@ -302,3 +299,18 @@ def screenshot(cast: Cast, path, steps: int, seat: int | None = None, seed: int 
     screen.close()
     save_png(picture, path)
     return picture
+
+
+def seated_subgoals(policy_state) -> np.ndarray | None:
+    """Every agent's current subgoal ``[B, N, 2]`` (-1: none) from a seated policy's state,
+    wherever a hierarchical seat keeps it (``subgoal``); None if no seat has one."""
+    if not isinstance(policy_state, dict):
+        return None
+    if policy_state.get("subgoal") is not None:
+        return np.asarray(policy_state["subgoal"])
+    found = [seated_subgoals(value) for value in policy_state.values()]
+    found = [value for value in found if value is not None]
+    if not found:
+        return None
+    # Several hierarchical seats: each has its agents' subgoals, -1 elsewhere.
+    return np.max(np.stack(found), axis=0)

@@ -117,7 +117,9 @@ BEFORE = Path(__file__).parent / "before"
       "world.max_cycles=10", "world.speak_first=false", "world.contrast=none",
       "world.timeout_cost=0"]),
     ("imitation", {"num_envs": 32, "minibatches": 2, "hidden": 32, "env_steps": 5120,
-                   "eval_every": 2560, "eval_envs": 32}, ["world.max_cycles=40"]),
+                   "eval_every": 2560, "eval_envs": 32},
+     # An old run keeps its task: goal_cycle_v0, 3 numbered tiles, a penalty of 1.
+     ["world.max_cycles=40", "task=goal_cycle_v0", "world.num_tiles=3", "world.penalty=1"]),
     ("collect", {"num_envs": 2, "steps": 400, "checkpoint_every": 120, "model_hidden": 32,
                  "eval_model_steps": 50, "eval_repeats": 1, "hier_steps": 0},
      ["world.size=9", "world.max_cycles=20"]),

@@ -37,7 +37,7 @@ def test_normalised_return_and_transmission_on_known_values():
     assert normalised_return(8.0, -2.0, 8.0) == 1.0
     assert normalised_return(3.0, -2.0, 8.0) == pytest.approx(0.5)
     assert normalised_return(-4.0, -2.0, 8.0) == pytest.approx(-0.2)  # worse than chance
-    with pytest.raises(ValueError, match="expert_return must exceed random_return"):
+    with pytest.raises(ValueError, match="expert_return must exceed base_return"):
         normalised_return(1.0, 2.0, 2.0)
     assert transmission_score(6.0, 1.0, 10.0) == pytest.approx(0.5)
     assert transmission_score(1.0, 1.0, 10.0) == 0.0
@@ -148,8 +148,10 @@ def test_the_auxiliary_head_learns_to_predict_the_experts_moves():
                                          "eval_envs": 128, "world": {"max_cycles": 50}})
     trained = imitation.train(config, progress=False)[-1]
     control = imitation.train(dataclasses.replace(config, aux_weight=0.0), progress=False)[-1]
-    # Measured at this budget: 0.41 against a majority baseline of 0.25; the control 0.22.
-    assert trained["peer_accuracy_with"] >= trained["peer_majority_with"] + 0.1
+    # Measured at this budget on goal_cycle_v1: 0.33 against a majority baseline of 0.23;
+    # the control 0.17. (Predicting a repeat of the previous move scores 0.44: the head
+    # does not read previous moves, on purpose, so it can only learn from the memory.)
+    assert trained["peer_accuracy_with"] >= trained["peer_majority_with"] + 0.06
     assert trained["peer_accuracy_with"] >= control["peer_accuracy_with"] + 0.1
     assert control["peer_accuracy_with"] <= control["peer_majority_with"] + 0.05
 

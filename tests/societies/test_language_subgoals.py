@@ -8,21 +8,22 @@ import pytest
 import torch
 
 from socius.agents.map_memory import OPEN, UNKNOWN, WALL
+from socius.agents.subgoal_cells import (
+    OBJECT,
+    Replay,
+    bfs_moves,
+    room_cells,
+    train_skill,
+    walk_distances,
+    walk_moves,
+)
 from socius.envs import core
 from socius.envs.moves import MOVE_COL, MOVE_ROW
 from socius.envs.settings import configure
 from socius.envs.state import COLOUR
 from socius.societies.language import train as language
 from socius.societies.language.config import LanguageConfig
-from socius.societies.language.hierarchical import Replay, train_skill
-from socius.societies.language.subgoals import (
-    OBJECT,
-    bfs_moves,
-    room_cells,
-    room_maps,
-    walk_distances,
-    walk_moves,
-)
+from socius.societies.language.subgoals import room_maps
 
 SMALL_ROOM = ["world.room_size=3", "world.view_radius=2", "world.num_objects=2",
               "world.contrast=none"]
@@ -95,7 +96,7 @@ def test_candidates_are_room_cells_but_not_the_listeners_own():
 
 def test_the_replay_backs_up_every_move_and_ends_walks_in_objects():
     maps = corridor()
-    replay = Replay(maps, np.array([[1, 1]]), np.array([4]), np.array([False]))
+    replay = Replay(maps, np.array([[1, 1]]))
     batch = replay.sample(1, np.random.default_rng(0))
     after = batch["next_cell"][0]  # stay, up, down, left, right
     np.testing.assert_array_equal(after, [[1, 1], [1, 1], [1, 1], [1, 0], [1, 2]])
@@ -118,8 +119,7 @@ def test_the_learned_low_level_walks_to_cells_of_unseen_rooms():
     generator = np.random.default_rng(0)
     inside = [np.argwhere(m == OPEN) for m in train_maps]
     cells = np.stack([cells[generator.integers(len(cells))] for cells in inside for _ in range(8)])
-    replay = Replay(np.repeat(train_maps, 8, 0), cells, np.zeros(len(cells), np.int64),
-                    np.zeros(len(cells), bool))
+    replay = Replay(np.repeat(train_maps, 8, 0), cells)
     population = language.make_population(config, world, torch.Generator().manual_seed(0))
     train_skill(config, population.skill, replay, generator)
 

@@ -69,8 +69,8 @@ def test_arenas_of_different_worlds_step_side_by_side_and_later_seats_overrule()
               for index, (world, count) in enumerate(make_arenas(config, 8, dropout=0.25))]
     assert [a.world.num_agents for a in arenas] == [3, 1]
     walker = FirstSeat("random", walker_seed=3)
-    record, after = play_stream(Stream(arenas, np.full((8, 1), -1)), (Experts(), walker), 12,
-                                None, auto_reset=False)
+    record, after = play_stream(Stream(arenas, np.full((8, 1), -1)),
+                                (Experts(arenas[0].world, 3), walker), 12, None, auto_reset=False)
     assert record.rewards.shape == (12, 8) and record.expert_distance.shape == (12, 8, 2)
     # The walker's moves, not the experts' advice, reached agent_0 of every world.
     moved = np.concatenate([arena.state.last_move[:, 0] for arena in after.arenas])
