@@ -7,7 +7,13 @@ Collectors are policies (``initial_state`` and ``act``) that only choose moves; 
   learner's Q table;
 - :class:`RandomCollector` (``random``): uniformly random allowed moves;
 - :class:`CoveringCollector` (``covering``): BFS to the nearest cell the run has never
-  visited (privileged walls).
+  visited (privileged walls);
+- :class:`SubgoalCollector` (``disagreement`` with ``agent=hierarchical|walker``): every
+  ``k`` steps or on arrival, a subgoal cell of its view drawn by softmax(G / (s T)), ``G(c)``
+  the ensemble's largest disagreement over the moves from ``c`` (its information gain,
+  ``s`` the spread of G over the candidates), among open cells within reach; walked to by
+  the learner's low level (``Learner.skill``, trained online on the collectors' own steps
+  with all-goals hindsight) or by BFS.
 """
 
 from __future__ import annotations
@@ -16,6 +22,8 @@ import numpy as np
 import torch
 
 from socius.agents.dynamics import DynamicsModel, ValueLearner
+from socius.agents.map_memory import WALL, empty_maps, remember
+from socius.agents.navigator import Navigator, draw_from
 from socius.agents.scripted import (
     UNREACHABLE,
     RandomPolicy,
@@ -23,6 +31,16 @@ from socius.agents.scripted import (
     distance_maps,
     downhill_moves,
 )
+from socius.agents.subgoal_cells import (
+    Replay,
+    due_decisions,
+    read_cells,
+    subgoal_candidates,
+    train_skill,
+    view_cells,
+    walk_moves,
+)
+from socius.envs.moves import MOVE_COL, MOVE_ROW
 from socius.societies.collection import evaluate as measures
 from socius.societies.collection.config import LEARNED, CollectConfig
 from socius.societies.collection.evaluate import collector_mask
@@ -100,8 +118,89 @@ class CoveringCollector:
         return moves.reshape(batch, agents, 1), {"visited": visited}
 
 
+def collector_maps(observation: dict[str, np.ndarray], shape: tuple[int, int]) -> np.ndarray:
+    """What each collector ``[B * N]`` sees now as a map ``[B * N, H, W]`` (unknown, open,
+    wall), its episode's goal cell a wall (collectors never step onto it)."""
+    view = observation["view"].reshape(-1, *observation["view"].shape[2:])
+    position = observation["position"].reshape(-1, 2).astype(np.int64)
+    maps = remember(empty_maps((len(view),), *shape), view, position)
+    goal = observation["goal"].reshape(-1, 2)
+    maps[np.arange(len(maps)), goal[:, 0], goal[:, 1]] = WALL
+    return maps
+
+
+class SubgoalCollector:
+    """The hierarchical collector (module doc): its state is each collector's subgoal
+    ``[B, N, 2]`` (-1: none), the steps walked towards it, and whether one is chosen."""
+
+    def __init__(self, learner: Learner, shape: tuple[int, int]):
+        self.learner, self.shape = learner, shape
+        self.config = learner.config
+
+    def initial_state(self, batch: int) -> dict:
+        """No subgoals yet (the agent axis comes with the first observation)."""
+        return {"subgoal": None, "age": None}
+
+    @torch.no_grad()
+    def act(self, observation, state, done, generator: np.random.Generator, privileged=None):
+        """A subgoal where one is due, then one low-level step towards it, every collector."""
+        obs = as_numpy(observation)
+        batch, agents = obs["position"].shape[:2]
+        position = obs["position"].reshape(-1, 2).astype(np.int64)
+        reset = np.repeat(np.asarray(done, bool), agents)
+        subgoal = (np.full((len(position), 2), -1) if state["subgoal"] is None
+                   else np.where(reset[:, None], -1, state["subgoal"].reshape(-1, 2)))
+        age = (np.zeros(len(position), np.int64) if state["age"] is None
+               else np.where(reset, 0, state["age"].reshape(-1)))
+        maps = collector_maps(obs, self.shape)
+        mask = collector_mask(obs).reshape(-1, 5)
+        movable = mask[:, 1:].any(-1)
+        due = due_decisions(subgoal[:, 0] >= 0, subgoal, age, position, movable,
+                            self.config.skill.subgoal_steps)
+        skill = self.learner.skill
+        if due.any():
+            side = obs["view"].shape[-1]
+            reach = None if skill is None else skill.reach(
+                torch.as_tensor(maps[due]), torch.as_tensor(position[due])).numpy()
+            candidates = subgoal_candidates(self.config, maps[due], position[due], side, reach)
+            cells = view_cells(position[due], side)
+            # Each candidate's information gain: the ensemble's disagreement there, which
+            # the model gives for cells never visited too (the Q table is 0 at those, far
+            # below the visited cells' values, so a chooser over max_a Q never left the
+            # first room: EXPERIMENTS.md section 5).
+            gain = cell_values(self.learner.gains(), maps[due], cells)
+            scale = gain[candidates].std() + 1e-8
+            logits = np.where(candidates, gain / (scale * self.config.temperature), -np.inf)
+            probs = np.exp(logits - logits.max(-1, keepdims=True))
+            chosen = draw_from(torch.as_tensor(probs / probs.sum(-1, keepdims=True)), generator)
+            subgoal[due] = cells[np.arange(len(chosen)), chosen]
+            age[due] = 0
+        moves = np.zeros(len(position), np.int64)
+        if movable.any():
+            walker = torch.Generator().manual_seed(int(generator.integers(2 ** 62)))
+            moves[movable] = walk_moves(self.config, skill, maps[movable], position[movable],
+                                        subgoal[movable], torch.as_tensor(mask[movable]),
+                                        False, walker)
+        age = np.where(movable, age + 1, age)
+        return moves.reshape(batch, agents, 1), {"subgoal": subgoal.reshape(batch, agents, 2),
+                                                 "age": age.reshape(batch, agents)}
+
+
+def cell_values(table: np.ndarray, maps: np.ndarray, cells: np.ndarray) -> np.ndarray:
+    """``max_a table(c, a)`` ``[B, K]`` of ``cells [B, K, 2]`` (``table [H * W, 5]``), over
+    the moves the map allows there (a move into a known wall is never taken)."""
+    height, width = maps.shape[1:]
+    inside = np.clip(cells, 0, [height - 1, width - 1])
+    after = inside[..., None, :] + np.stack([MOVE_ROW, MOVE_COL], -1)  # [B, K, 5, 2]
+    walled = read_cells(maps, after.reshape(len(maps), -1, 2), WALL).reshape(after.shape[:-1])
+    values = table[inside[..., 0] * width + inside[..., 1]]  # [B, K, 5]
+    return np.where(walled == WALL, -np.inf, values).max(-1)
+
+
 def make_policy(config: CollectConfig, world, learner: Learner, record: measures.Record):
     """The chunk's collector policy."""
+    if config.collector in LEARNED and config.agent != "flat":
+        return SubgoalCollector(learner, (world.height, world.width))
     if config.collector in LEARNED:
         return LearnedCollector(learner, world.width)
     if config.collector == "covering":
@@ -130,6 +229,20 @@ class Learner:
                                    torch.Generator().manual_seed(config.seed), device=device)
         self.values = (ValueLearner(world.height * world.width, config.collector, config.gamma,
                                     config.sweeps) if config.collector in LEARNED else None)
+        # The hierarchical collector's low level, learned from the collectors' own steps.
+        self.skill = self.replay = self.draws = self._gains = None
+        self.shape = (world.height, world.width)
+        if config.agent == "hierarchical":
+            self.skill = Navigator(config.skill, torch.Generator().manual_seed(config.seed + 1))
+            self.replay = Replay.empty(self.shape)
+            self.draws = np.random.default_rng([config.seed, 11])
+
+    def gains(self) -> np.ndarray:
+        """The ensemble's disagreement ``[cells, 5]`` of every (cell, move) pair, as the
+        model stands since its last update (computed once per update)."""
+        if self._gains is None:
+            self._gains = self.values.rewards(self.model)
+        return self._gains
 
     def learn(self, segment: dict, generator: np.random.Generator) -> dict[str, float]:
         """Add a time-major segment (``cells``/``views`` ``[t + 1, C, ...]``, ``moves`` and
@@ -144,10 +257,23 @@ class Learner:
         # however large the replay has grown, so their disagreement falls as they are seen.
         report = {"model_loss": self.model.update(generator, self.config.model_steps,
                                                   recent=len(cells))}
+        self._gains = None
         if self.values is not None:
             self.values.observe(segment, errors)
             report.update(self.values.update(self.values.rewards(self.model)))
+        if self.skill is not None:
+            report.update(self.learn_walks(segment))
         return report
+
+    def learn_walks(self, segment: dict) -> dict[str, float]:
+        """The segment's steps into the low level's replay (the map each step saw), then
+        ``skill_updates`` steps on it."""
+        position = np.stack(np.divmod(segment["cells"][:-1].ravel(), self.shape[1]), -1)
+        views = segment["views"][:-1].reshape(-1, *segment["views"].shape[2:])
+        maps = remember(empty_maps((len(views),), *self.shape), views, position)
+        self.replay = self.replay.add(maps, position, np.ones(len(position), bool),
+                                      self.config.replay)
+        return train_skill(self.config, self.skill, self.replay, self.draws)
 
     def catch_up(self, chunk: dict, generator: np.random.Generator) -> dict[str, float]:
         """Learn the chunk's transitions the trainer has not learned during it (all of them
@@ -165,11 +291,21 @@ class Learner:
 
     def state_dict(self) -> dict:
         """Model and Q tables (the replay is rebuilt from the dataset)."""
+        skill = None if self.skill is None else {
+            "weights": self.skill.state_dict(), "optimizer": self.skill.optimizer.state_dict(),
+            "replay": self.replay.arrays(), "draws": self.draws.bit_generator.state}
         return {"model": self.model.state_dict(),
-                "values": self.values.state_dict() if self.values is not None else None}
+                "values": self.values.state_dict() if self.values is not None else None,
+                **({"skill": skill} if skill is not None else {})}
 
     def load_state_dict(self, state: dict) -> None:
         """Restore :meth:`state_dict`."""
         self.model.load_state_dict(state["model"])
+        self._gains = None
         if self.values is not None:
             self.values.load_state_dict(state["values"])
+        if self.skill is not None:
+            self.skill.load_state_dict(state["skill"]["weights"])
+            self.skill.optimizer.load_state_dict(state["skill"]["optimizer"])
+            self.replay = Replay.restore(state["skill"]["replay"])
+            self.draws.bit_generator.state = state["skill"]["draws"]

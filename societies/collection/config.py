@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from socius.agents.dynamics import DynamicsConfig
+from socius.agents.subgoal_cells import SubgoalSettings
 from socius.envs.config import require, require_counts
 from socius.envs.maze_v0 import MazeConfig
 
@@ -13,8 +14,11 @@ LEARNED = ("disagreement", "curiosity")
 
 
 @dataclass(frozen=True)
-class CollectConfig:
-    """One collection run: the world, the collector, its dynamics ensemble and the evaluation."""
+class CollectConfig(SubgoalSettings):
+    """One collection run: the world, the collector, its dynamics ensemble and the evaluation;
+    the disagreement collector's ``agent`` (``flat``: Boltzmann moves over Q; ``hierarchical``
+    or ``walker``: Boltzmann subgoal cells over their disagreement, walked to by a learned or
+    a BFS low level) and its low level (``SubgoalSettings``)."""
 
     seed: int = 0
     """Seed of the episodes, the weights and every sample."""
@@ -65,10 +69,17 @@ class CollectConfig:
     """Held-out start/goal pairs of the hierarchical agent's evaluation."""
     hier_subgoal_steps: int = 5
     """k of the hierarchical agent."""
+    skill_updates: int = 2
+    """Low-level gradient steps (agent=hierarchical) at every learner update, i.e. every
+    ``update_every`` steps of every environment."""
 
     def __post_init__(self):
         require(self.collector in COLLECTORS, "collector", f"one of {COLLECTORS}",
                 self.collector)
+        self.check_subgoals()
+        require(self.agent == "flat" or self.collector == "disagreement", "agent",
+                f"'flat' for the {self.collector} collector (subgoals are chosen by the "
+                "ensemble's disagreement)", self.agent)
         self.world.check()
         require_counts(self, ("threads",
                               "steps", "num_envs", "members", "model_hidden", "model_batch",

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from socius.societies.collection import evaluate as measures
+from socius.societies.collection.collectors import Learner, make_policy
 from socius.societies.collection.config import CollectConfig
 from socius.societies.collection.train import make_world, train
 from socius.societies.engine.datasets import load_dataset
@@ -22,6 +23,7 @@ from socius.societies.runs.directory import RunDirectory
 from socius.societies.runs.experiment import EVALUATION, Experiment
 from socius.societies.runs.figures import save_figure
 from socius.societies.runs.tables import interval_table
+from socius.societies.viewer.cast import Cast
 from socius.viz.plots import heatmaps, training_curves
 
 
@@ -29,6 +31,17 @@ def load_record(run_dir: str | Path) -> measures.Record:
     """What the run has visited, from its last checkpoint."""
     checkpoint = RunDirectory(run_dir).require_checkpoint()
     return measures.Record(**checkpoint["record"])
+
+
+def load_policy(run_dir: str | Path) -> Cast:
+    """The run's maze with its last checkpoint's collector in every seat (a subgoal
+    collector's subgoals are drawn); scripted controls play as they collected."""
+    config = EXPERIMENT.config_of(run_dir)
+    world = make_world(config)
+    learner = Learner(config, world)
+    learner.load_state_dict(RunDirectory(run_dir).require_checkpoint()["learner"])
+    return Cast("maze_v0", world, make_policy(config, world, learner, load_record(run_dir)),
+                str(run_dir))
 
 
 def evaluate_run(run_dir: str | Path) -> dict:
@@ -161,6 +174,6 @@ EXPERIMENT = Experiment(
     plot=plot, progress_key="steps",
     summary_keys=("coverage", "steps_to_90", "tv_in_view", "model_error", "hier_success",
                   "overlap"),
-    curves=CURVES, final=FINAL, report=summarize, legacy=legacy)
+    curves=CURVES, final=FINAL, report=summarize, legacy=legacy, load_policy=load_policy)
 """The collection experiment's record in the registry (its runs hold data, not agents to
 seat: ``socius replay RUN/dataset.npz`` plays them)."""
