@@ -311,8 +311,9 @@ class NavigatorPolicy:
     def __init__(self, navigator: Navigator, mode: str, height: int, width: int,
                  beta: float = 2.0, subgoal_beta: float = 10.0):
         require(mode in MODES, "mode", f"one of {MODES}", mode)
-        needs = "gcbc" if mode == "gcbc" else "hierarchical"
-        require(navigator.config.learner == needs, "mode",
+        # The flat mode walks by the low level alone, which a 'low' navigator has too.
+        serves = {"gcbc": ("gcbc",), "flat": ("hierarchical", "low")}.get(mode, ("hierarchical",))
+        require(navigator.config.learner in serves, "mode",
                 f"a mode served by a '{navigator.config.learner}' navigator", mode)
         require(beta > 0, "beta", "a number > 0", beta)
         require(subgoal_beta > 0, "subgoal_beta", "a number > 0", subgoal_beta)

@@ -101,6 +101,16 @@ def test_bad_settings_name_their_field():
         NavigatorPolicy(clone, "flat", 9, 9)
     with pytest.raises(ValueError, match="mode"):
         NavigatorPolicy(clone, "bfs", 9, 9)
+    low = Navigator(NavigatorConfig(learner="low"), torch.Generator().manual_seed(0))
+    walking = NavigatorPolicy(low, "flat", 9, 9)  # the low level alone walks
+    venv = VectorEnv(build_world(MazeConfig(layout="maze", size=9)), 2, seed=0)
+    observation = venv.reset(seed=0)
+    observation = observation[0] if isinstance(observation, tuple) else observation
+    action, _ = walking.act(observation, walking.initial_state(2), np.ones(2, bool),
+                            np.random.default_rng(0))
+    assert action.shape[:2] == (2, 1)
+    with pytest.raises(ValueError, match="mode"):
+        NavigatorPolicy(low, "hierarchical", 9, 9)  # it has no high level
 
 
 @pytest.mark.slow  # about a minute of training
