@@ -52,7 +52,7 @@ def evaluate_run(run_dir: str | Path) -> dict:
     record = load_record(run_dir)
     episodes = load_dataset(Path(run_dir) / "dataset.npz", expect_env="maze_v0").episodes
     reachable = measures.reachable_cells(world)
-    report = {"collector": config.collector, "seed": config.seed,
+    report = {"collector": config.collector, "agent": config.agent, "seed": config.seed,
               "num_agents": config.world.num_agents,
               "steps": int(record.agent_steps // config.world.num_agents),
               "coverage": measures.coverage(record.first_visit < measures.NEVER, reachable),
@@ -110,8 +110,9 @@ def summarize(run_dirs: list[str | Path], figures: str | Path | None = None) -> 
     groups: dict[str, list[tuple[Path, dict]]] = {}
     for directory in map(Path, run_dirs):
         report = json.loads((directory / EVALUATION).read_text())
-        name = report["collector"] + (f" x{report['num_agents']}"
-                                      if report["num_agents"] > 1 else "")
+        agent = report.get("agent", "flat")  # runs evaluated before agents had a seat
+        name = report["collector"] + ("" if agent == "flat" else f" ({agent})") + (
+            f" x{report['num_agents']}" if report["num_agents"] > 1 else "")
         groups.setdefault(name, []).append((directory, report))
     columns = ["steps_to_90", "steps_to_100", "coverage", "tv_in_view", "model_error",
                "hier_success", "overlap", "pair_distance"]

@@ -87,12 +87,15 @@ class CellLearner:
         if LOW_LEVELS[config.agent] == "learned" and skill is None:
             raise ValueError("agent=hierarchical needs its learned low level (skill)")
 
-    def begin(self, state, rows, turn: Turn, generator) -> CellLearnerState:
-        """Fresh memory, no reward and no subgoal (whole lockstep episodes only)."""
-        batch = len(turn.alive)
+    def fresh(self, batch: int) -> CellLearnerState:
+        """Fresh memory, no reward and no subgoal, for ``batch`` worlds."""
         return CellLearnerState(self.learner.initial_state((batch,)), torch.zeros(batch),
                                 np.zeros(batch, bool), np.full((batch, 2), -1),
                                 np.zeros(batch, np.int64))
+
+    def begin(self, state, rows, turn: Turn, generator) -> CellLearnerState:
+        """A fresh state (whole lockstep episodes only)."""
+        return self.fresh(len(turn.alive))
 
     def act(self, state: CellLearnerState, turn: Turn, generator: torch.Generator):
         """Read the step into memory, choose where due, then one low-level step."""
@@ -175,17 +178,14 @@ class CellLearnerPolicy:
 
     def initial_state(self, batch: int) -> dict:
         """Fresh memory and no subgoal."""
-        learner = self.seat.learner
-        return {"cells": CellLearnerState(learner.initial_state((batch,)), torch.zeros(batch),
-                                          np.zeros(batch, bool), np.full((batch, 2), -1),
-                                          np.zeros(batch, np.int64)), "subgoal": None}
+        return {"cells": self.seat.fresh(batch), "subgoal": None}
 
     @torch.no_grad()
     def act(self, observation, state, done, generator, privileged=None):
         """agent 0's move towards its subgoal (a new one where due)."""
         batch, agents = np.asarray(observation["position"]).shape[:2]
         cells = state["cells"]
-        fresh = self.initial_state(batch)["cells"]
+        fresh = self.seat.fresh(batch)
         reset = np.asarray(done, bool)
         cells = CellLearnerState(
             torch.where(torch.as_tensor(reset)[:, None], fresh.memory, cells.memory),

@@ -2,9 +2,10 @@
 
     socius run imitation --config imitation --seeds 3 --out runs/imitation
 
-1. ``goal_cycle_v0``: a learner (``agent_0``) shares a 9 x 9 grid with scripted experts
-   that know the hidden cycle order of the 3 goal tiles (redrawn every episode). The
-   learner sees them only through its partial view and earns only the world's reward.
+1. ``goal_cycle_v1`` (``task``; ``goal_cycle_v0`` for older runs): a learner
+   (``agent_0``) shares a 9 x 9 grid with scripted experts that know the hidden cycle of
+   the 5 alike tiles (redrawn every episode). The learner sees them only through its
+   partial view and earns only the world's reward.
 2. Every round plays one whole episode in every environment (all end together, at
    ``max_cycles``), so a recurrent learner's memory starts fresh with every sequence.
 3. The learner is a recurrent PPO agent; its auxiliary loss (``aux_weight``) predicts the
@@ -12,6 +13,9 @@
    control, ``aux_weight=0``
    the no-auxiliary control, ``method=bc`` behaviour cloning of the expert's own moves
    in the learner's seat, on the same budget of environment steps.
+4. ``agent=hierarchical`` (or ``walker``) seats the socius agent instead: a subgoal cell
+   every k steps, one PPO sample per decision with its semi-MDP return, and a low level
+   learned online from the round's walking steps (``societies.imitation.subgoals``).
 """
 
 from __future__ import annotations
