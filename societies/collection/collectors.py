@@ -13,7 +13,7 @@ Collectors are policies (``initial_state`` and ``act``) that only choose moves; 
   the ensemble's largest disagreement over the moves from ``c`` (its information gain,
   ``s`` the spread of G over the candidates), among open cells within reach; walked to by
   the learner's low level (``Learner.skill``, trained online on the collectors' own steps
-  with all-goals hindsight) or by BFS.
+  with all-goals hindsight) or by BFS; on arrival, the subgoal's most informative move.
 """
 
 from __future__ import annotations
@@ -155,8 +155,12 @@ class SubgoalCollector:
         maps = collector_maps(obs, self.shape)
         mask = collector_mask(obs).reshape(-1, 5)
         movable = mask[:, 1:].any(-1)
+        # On arrival the collector makes its subgoal's most informative move (staying put
+        # included), then chooses again: walks alone take shortest paths, so without it the
+        # data would never hold a stay and few of each cell's moves (EXPERIMENTS.md 5).
+        arrived = (subgoal[:, 0] >= 0) & (subgoal == position).all(-1)
         due = due_decisions(subgoal[:, 0] >= 0, subgoal, age, position, movable,
-                            self.config.skill.subgoal_steps)
+                            self.config.skill.subgoal_steps) & ~arrived
         skill = self.learner.skill
         if due.any():
             side = obs["view"].shape[-1]
@@ -176,12 +180,18 @@ class SubgoalCollector:
             subgoal[due] = cells[np.arange(len(chosen)), chosen]
             age[due] = 0
         moves = np.zeros(len(position), np.int64)
-        if movable.any():
+        walking = movable & ~arrived
+        if walking.any():
             walker = torch.Generator().manual_seed(int(generator.integers(2 ** 62)))
-            moves[movable] = walk_moves(self.config, skill, maps[movable], position[movable],
-                                        subgoal[movable], torch.as_tensor(mask[movable]),
+            moves[walking] = walk_moves(self.config, skill, maps[walking], position[walking],
+                                        subgoal[walking], torch.as_tensor(mask[walking]),
                                         False, walker)
-        age = np.where(movable, age + 1, age)
+        if arrived.any():
+            here = position[arrived, 0] * self.shape[1] + position[arrived, 1]
+            gains = np.where(mask[arrived], self.learner.gains()[here], -np.inf)
+            moves[arrived] = gains.argmax(-1)
+            subgoal[arrived] = -1
+        age = np.where(walking, age + 1, age)
         return moves.reshape(batch, agents, 1), {"subgoal": subgoal.reshape(batch, agents, 2),
                                                  "age": age.reshape(batch, agents)}
 
