@@ -10,8 +10,8 @@ For each condition (run directories ``<root>/<condition>-seed<k>``) it prints, a
 markdown table, every measure of ``evaluation.json`` as the mean over seeds with a 95%
 bootstrap interval and the per-seed values, and each learner's gain over the solo learner
 (normalised return beside experts, against the solo learner's there); then, as JSON,
-what a scripted follower that trails the nearest expert earns on the same episodes (a
-calibration).
+what a scripted follower that trails the nearest expert earns on the same episodes of the
+first condition's runs (a calibration).
 """
 
 from __future__ import annotations
@@ -111,7 +111,8 @@ def main() -> None:
     parser.add_argument("--figure", type=Path, default=None)
     args = parser.parse_args()
     print(summarise(args.root, args.conditions))
-    print(json.dumps({"scripted_follower": follower_calibration(args.root)}, indent=1))
+    print(json.dumps({"scripted_follower": follower_calibration(args.root, args.conditions[0])},
+                     indent=1))
     if args.figure is not None:
         figure(args.root, args.conditions, args.figure)
 
