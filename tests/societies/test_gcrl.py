@@ -91,6 +91,7 @@ def test_small_run_learns_far_beyond_the_untrained_control(kind, small_data, tmp
     assert reached >= 0.75, reached
 
 
+@pytest.mark.slow  # 20,000 updates: 2.5-4.5 minutes, a fifth of the quiet suite
 def test_hierarchical_value_stitches_random_walks_past_the_flat_agent(one_torch_thread):
     # Random-walk data hold few long paths: far goals need values stitched across
     # trajectories. V_H backs up k steps at a time; the flat value one step at a time.
