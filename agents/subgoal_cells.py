@@ -144,8 +144,8 @@ def walk_moves(config, skill, maps: np.ndarray, position: np.ndarray, subgoal: n
         return bfs_moves(maps, position, subgoal)
     values = skill.move_values(torch.as_tensor(maps), torch.as_tensor(position),
                                torch.as_tensor(subgoal))
-    # A move into another object ends the walk short of its subgoal: worth nothing
-    # (the network never stood on an object, so its own value there means nothing).
+    # A move into another object ends the walk short of its subgoal (and in Goal Cycle
+    # pays or costs): worth nothing, whatever the network's value there says.
     after = position[:, None, :] + np.stack([MOVE_ROW, MOVE_COL], -1)[None]
     elsewhere = (read_cells(maps, after) == OBJECT) & ~(after == subgoal[:, None, :]).all(-1)
     values = values.masked_fill(torch.as_tensor(elsewhere), 0.0)
