@@ -159,6 +159,16 @@ def walk_moves(config, skill, maps: np.ndarray, position: np.ndarray, subgoal: n
         int(torch.randint(2 ** 62, (1,), generator=generator))))
 
 
+def mark_view_cells(maps: np.ndarray, marked: np.ndarray, position: np.ndarray,
+                    kind: int) -> np.ndarray:
+    """``maps [B, H, W]`` with the view cells ``marked [B, S, S]`` (around ``position
+    [B, 2]``) set to ``kind``, in place; returns ``maps``."""
+    radius = (marked.shape[-1] - 1) // 2
+    where, rows, cols = np.nonzero(marked)
+    maps[where, position[where, 0] + rows - radius, position[where, 1] + cols - radius] = kind
+    return maps
+
+
 def due_decisions(chosen: np.ndarray, subgoal: np.ndarray, age: np.ndarray,
                   position: np.ndarray, movable: np.ndarray, steps: int) -> np.ndarray:
     """Worlds ``[B]`` whose agent picks a subgoal now: it can move, and it has none yet,
@@ -233,3 +243,49 @@ def train_skill(config, skill: Navigator, replay: Replay,
         losses = skill.update(replay.sample(config.skill.batch_size, generator))
     return {"skill_" + key: value for key, value in losses.items()}
 
+
+@dataclass(frozen=True)
+class LowLevel:
+    """A seat's learned low level: the skill, its replay of the walking steps and the
+    replay's draws (all None unless ``agent=hierarchical``)."""
+
+    skill: Navigator | None
+    replay: Replay | None
+    draws: np.random.Generator | None
+
+    @classmethod
+    def start(cls, config, shape: tuple[int, int], generator: torch.Generator) -> LowLevel:
+        """A fresh skill for ``agent=hierarchical`` on a grid of ``shape``."""
+        if config.agent != "hierarchical":
+            return cls(None, None, None)
+        return cls(Navigator(config.skill, generator), Replay.empty(shape),
+                   np.random.default_rng([config.seed, 11]))
+
+    def learn(self, config, room, cell, walking) -> tuple[LowLevel, dict[str, float]]:
+        """The ``walking`` steps of ``room``/``cell`` into the replay, then
+        ``skill_updates`` steps on it."""
+        if self.skill is None:
+            return self, {}
+        replay = self.replay.add(room, cell, walking, config.replay)
+        return LowLevel(self.skill, replay, self.draws), train_skill(
+            config, self.skill, replay, self.draws)
+
+    def saved(self) -> dict:
+        """The checkpoint's ``skill`` entry (none without a learned low level)."""
+        if self.skill is None:
+            return {}
+        return {"skill": {"weights": self.skill.state_dict(),
+                          "optimizer": self.skill.optimizer.state_dict(),
+                          "replay": self.replay.arrays(),
+                          "draws": self.draws.bit_generator.state}}
+
+    def restore(self, checkpoint: dict) -> LowLevel:
+        """This low level as the checkpoint saved it."""
+        if self.skill is None:
+            return self
+        saved = checkpoint["skill"]
+        self.skill.load_state_dict(saved["weights"])
+        self.skill.optimizer.load_state_dict(saved["optimizer"])
+        draws = np.random.default_rng()
+        draws.bit_generator.state = saved["draws"]
+        return LowLevel(self.skill, Replay.restore(saved["replay"]), draws)

@@ -21,11 +21,12 @@ def time_agent(agent: str, rounds: int) -> dict:
     """Median seconds of each part of a round for ``agent``."""
     import torch
 
+    from socius.agents.subgoal_cells import LowLevel
     from socius.configs import load
     from socius.envs.settings import configure
     from socius.societies.imitation import train
     from socius.societies.imitation.config import ImitationConfig, make_arenas, make_learner
-    from socius.societies.imitation.subgoals import LowLevel
+    from socius.societies.imitation.subgoals import learn_walks
 
     torch.set_num_threads(1)
     config = configure(ImitationConfig, load("imitation"), [f"agent={agent}"])
@@ -33,7 +34,8 @@ def time_agent(agent: str, rounds: int) -> dict:
     learner = make_learner(config, generator)
     optimizer = torch.optim.Adam(learner.parameters(), lr=config.learning_rate, foreach=True)
     arenas = make_arenas(config, config.num_envs)
-    low = LowLevel.start(config, arenas[0][0], generator)
+    world = arenas[0][0]
+    low = LowLevel.start(config, (world.height, world.width), generator)
     parts: dict[str, list[float]] = {"play": [], "update": [], "low_level": []}
     for index in range(rounds + 1):  # the first round warms up
         started = time.perf_counter()
@@ -42,7 +44,7 @@ def time_agent(agent: str, rounds: int) -> dict:
         played = time.perf_counter()
         train.update(config, learner, optimizer, episodes, generator)
         updated = time.perf_counter()
-        low, _ = low.train(config, episodes)
+        low, _ = learn_walks(config, low, episodes)
         if index:
             parts["play"].append(played - started)
             parts["update"].append(updated - played)

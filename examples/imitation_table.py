@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from socius.agents.cycle_policies import TrailFollower
+from socius.agents.experts import scripted_expert
 from socius.agents.scripted import ExpertFollower, SeatedPolicy
 from socius.envs.vector import VectorEnv
 from socius.societies.engine.rollout import record_episodes
@@ -30,7 +31,6 @@ from socius.societies.imitation.config import build_world
 from socius.societies.imitation.evaluate import episode_seed
 from socius.societies.imitation.experiment import EXPERIMENT as IMITATION
 from socius.societies.imitation.metrics import normalised_return
-from socius.societies.imitation.rollout import expert_for
 from socius.societies.runs.directory import RunDirectory
 from socius.societies.runs.figures import save_figure
 from socius.societies.runs.tables import interval_table
@@ -79,7 +79,7 @@ def follower_calibration(root: Path, condition: str = "social") -> dict:
         follower = (TrailFollower(tuple(range(1, world.num_agents)))
                     if config.task == "goal_cycle_v1" else ExpertFollower())
         venv = VectorEnv(world, config.eval_envs)
-        episodes = record_episodes(venv, SeatedPolicy(follower, expert_for(world)),
+        episodes = record_episodes(venv, SeatedPolicy(follower, scripted_expert(world)),
                                    np.random.default_rng(config.seed), config.world.max_cycles,
                                    seed=episode_seed(config, config.seed, False),
                                    num_episodes=config.eval_envs)

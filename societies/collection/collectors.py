@@ -12,7 +12,7 @@ Collectors are policies (``initial_state`` and ``act``) that only choose moves; 
   ``k`` steps or on arrival, a subgoal cell of its view drawn by softmax(G / (s T)), ``G(c)``
   the ensemble's largest disagreement over the moves from ``c`` (its information gain,
   ``s`` the spread of G over the candidates), among open cells within reach; walked to by
-  the learner's low level (``Learner.skill``, trained online on the collectors' own steps
+  the learner's low level (``Learner.low``, trained online on the collectors' own steps
   with all-goals hindsight) or by BFS; on arrival, the subgoal's most informative move.
 """
 
@@ -23,7 +23,7 @@ import torch
 
 from socius.agents.dynamics import DynamicsModel, ValueLearner
 from socius.agents.map_memory import WALL, empty_maps, remember
-from socius.agents.navigator import Navigator, draw_from
+from socius.agents.navigator import draw_from
 from socius.agents.scripted import (
     UNREACHABLE,
     RandomPolicy,
@@ -32,11 +32,10 @@ from socius.agents.scripted import (
     downhill_moves,
 )
 from socius.agents.subgoal_cells import (
-    Replay,
+    LowLevel,
     due_decisions,
     read_cells,
     subgoal_candidates,
-    train_skill,
     view_cells,
     walk_moves,
 )
@@ -161,7 +160,7 @@ class SubgoalCollector:
         arrived = (subgoal[:, 0] >= 0) & (subgoal == position).all(-1)
         due = due_decisions(subgoal[:, 0] >= 0, subgoal, age, position, movable,
                             self.config.skill.subgoal_steps) & ~arrived
-        skill = self.learner.skill
+        skill = self.learner.low.skill
         if due.any():
             side = obs["view"].shape[-1]
             reach = None if skill is None else skill.reach(
@@ -240,16 +239,14 @@ class Learner:
         self.values = (ValueLearner(world.height * world.width, config.collector, config.gamma,
                                     config.sweeps) if config.collector in LEARNED else None)
         # The hierarchical collector's low level, learned from the collectors' own steps.
-        self.skill = self.replay = self.draws = self._gains = None
-        self.shape = (world.height, world.width)
-        if config.agent == "hierarchical":
-            self.skill = Navigator(config.skill, torch.Generator().manual_seed(config.seed + 1))
-            self.replay = Replay.empty(self.shape)
-            self.draws = np.random.default_rng([config.seed, 11])
+        self.shape, self._gains = (world.height, world.width), None
+        self.low = LowLevel.start(config, self.shape,
+                                  torch.Generator().manual_seed(config.seed + 1))
 
     def gains(self) -> np.ndarray:
-        """The ensemble's disagreement ``[cells, 5]`` of every (cell, move) pair, as the
-        model stands since its last update (computed once per update)."""
+        """The intrinsic reward ``[cells, 5]`` of every (cell, move) pair, as the model
+        stands since its last update (the ensemble's disagreement for the subgoal
+        collectors; computed once per update)."""
         if self._gains is None:
             self._gains = self.values.rewards(self.model)
         return self._gains
@@ -270,8 +267,9 @@ class Learner:
         self._gains = None
         if self.values is not None:
             self.values.observe(segment, errors)
-            report.update(self.values.update(self.values.rewards(self.model)))
-        if self.skill is not None:
+            self._gains = self.values.rewards(self.model)  # the subgoals read it too
+            report.update(self.values.update(self._gains))
+        if self.low.skill is not None:
             report.update(self.learn_walks(segment))
         return report
 
@@ -281,9 +279,9 @@ class Learner:
         position = np.stack(np.divmod(segment["cells"][:-1].ravel(), self.shape[1]), -1)
         views = segment["views"][:-1].reshape(-1, *segment["views"].shape[2:])
         maps = remember(empty_maps((len(views),), *self.shape), views, position)
-        self.replay = self.replay.add(maps, position, np.ones(len(position), bool),
-                                      self.config.replay)
-        return train_skill(self.config, self.skill, self.replay, self.draws)
+        self.low, report = self.low.learn(self.config, maps, position,
+                                          np.ones(len(position), bool))
+        return report
 
     def catch_up(self, chunk: dict, generator: np.random.Generator) -> dict[str, float]:
         """Learn the chunk's transitions the trainer has not learned during it (all of them
@@ -301,12 +299,9 @@ class Learner:
 
     def state_dict(self) -> dict:
         """Model and Q tables (the replay is rebuilt from the dataset)."""
-        skill = None if self.skill is None else {
-            "weights": self.skill.state_dict(), "optimizer": self.skill.optimizer.state_dict(),
-            "replay": self.replay.arrays(), "draws": self.draws.bit_generator.state}
         return {"model": self.model.state_dict(),
                 "values": self.values.state_dict() if self.values is not None else None,
-                **({"skill": skill} if skill is not None else {})}
+                **self.low.saved()}
 
     def load_state_dict(self, state: dict) -> None:
         """Restore :meth:`state_dict`."""
@@ -314,8 +309,4 @@ class Learner:
         self._gains = None
         if self.values is not None:
             self.values.load_state_dict(state["values"])
-        if self.skill is not None:
-            self.skill.load_state_dict(state["skill"]["weights"])
-            self.skill.optimizer.load_state_dict(state["skill"]["optimizer"])
-            self.replay = Replay.restore(state["skill"]["replay"])
-            self.draws.bit_generator.state = state["skill"]["draws"]
+        self.low = self.low.restore(state)

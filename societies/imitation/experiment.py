@@ -12,12 +12,13 @@ from pathlib import Path
 
 import torch
 
+from socius.agents.experts import scripted_expert
 from socius.agents.policy import NetworkPolicy
 from socius.agents.scripted import SeatedPolicy
+from socius.agents.subgoal_cells import LowLevel
 from socius.societies.imitation.config import ImitationConfig, build_world, make_learner
 from socius.societies.imitation.evaluate import evaluate
-from socius.societies.imitation.rollout import expert_for
-from socius.societies.imitation.subgoals import CellLearnerPolicy, LowLevel
+from socius.societies.imitation.subgoals import CellLearnerPolicy
 from socius.societies.imitation.train import train
 from socius.societies.runs.directory import RunDirectory
 from socius.societies.runs.experiment import Experiment
@@ -35,7 +36,7 @@ def load_learner(run_dir: str | Path):
     learner = make_learner(config, generator)
     learner.load_state_dict(checkpoint["learner"])
     world = build_world(config)
-    low = LowLevel.start(config, world, generator).restore(checkpoint)
+    low = LowLevel.start(config, (world.height, world.width), generator).restore(checkpoint)
     return config, learner, low.skill
 
 
@@ -74,7 +75,7 @@ def load_policy(run_dir: str | Path) -> Cast:
     world = build_world(config, config.world_for(config.experts))
     seat = (NetworkPolicy(learner, world.num_agents) if config.agent == "flat" else
             CellLearnerPolicy(config, learner, skill, (world.height, world.width)))
-    policy = SeatedPolicy(seat, expert_for(world), seat=0)
+    policy = SeatedPolicy(seat, scripted_expert(world), seat=0)
     return Cast(config.task, world, policy, str(run_dir))
 
 

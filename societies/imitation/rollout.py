@@ -22,9 +22,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from socius.agents.cycle_policies import CycleV1Expert
+from socius.agents.experts import scripted_expert
 from socius.agents.imitation import SocialLearner
-from socius.agents.scripted import CycleExpert, Privileged, RandomPolicy
+from socius.agents.scripted import Privileged, RandomPolicy
 from socius.societies.engine.stream import Arena, Record, Stream, Turn
 from socius.societies.engine.stream import play as play_stream
 from socius.societies.imitation.subgoals import CellLearner
@@ -35,18 +35,13 @@ ABSENT = 1 << 20
 """The distance recorded to an expert a world does not have (farther than any grid)."""
 
 
-def expert_for(world) -> CycleExpert:
-    """The scripted expert of the world's task (``goal_cycle_v1`` or ``goal_cycle_v0``)."""
-    return CycleV1Expert() if world.name == "goal_cycle_v1" else CycleExpert()
-
-
 class Experts:
     """Every agent played by the scripted expert of ``world`` (agent_0's move is its
     advice); the experts' own draws (the v1 expert steps aside at random when stuck) come
     from ``np.random.default_rng([seed, arena])``."""
 
     def __init__(self, world, seed: int = 0):
-        self.expert, self.seed = expert_for(world), seed
+        self.expert, self.seed = scripted_expert(world), seed
 
     def begin(self, state, rows, turn: Turn, generator) -> list:
         """Each arena's expert state and draws (fresh: whole lockstep episodes only)."""

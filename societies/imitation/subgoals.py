@@ -33,11 +33,11 @@ from socius.agents.ppo import clipped_surrogate, normalise
 from socius.agents.subgoal_cells import (
     LOW_LEVELS,
     OBJECT,
-    Replay,
+    LowLevel,
     choose_cells,
     due_decisions,
+    mark_view_cells,
     subgoal_candidates,
-    train_skill,
     view_cells,
     walk_moves,
 )
@@ -54,14 +54,11 @@ def cycle_maps(view: np.ndarray, position: np.ndarray, shape: tuple[int, int]) -
     """The grid ``[B, H, W]`` as the learner sees it now: unknown, open, wall (other agents
     too), or object (a tile)."""
     maps = remember(empty_maps((len(view),), *shape), view, position)
+    mark_view_cells(maps, view[:, TILE_CHANNEL] > 0, position, OBJECT)
+    others = view[:, AGENT_CHANNEL] > 0
     radius = (view.shape[-1] - 1) // 2
-    for channel, kind in ((TILE_CHANNEL, OBJECT), (AGENT_CHANNEL, WALL)):
-        marked = view[:, channel] > 0
-        if channel == AGENT_CHANNEL:
-            marked[:, radius, radius] = False  # the learner itself
-        where, rows, cols = np.nonzero(marked)
-        maps[where, position[where, 0] + rows - radius, position[where, 1] + cols - radius] = kind
-    return maps
+    others[:, radius, radius] = False  # the learner itself
+    return mark_view_cells(maps, others, position, WALL)
 
 
 @dataclass(frozen=True)
@@ -233,58 +230,20 @@ def cell_terms(config, outputs: dict[str, torch.Tensor], choices: dict[str, torc
             "entropy": -choice.entropy().mean()}
 
 
-@dataclass(frozen=True)
-class LowLevel:
-    """The hierarchical learner's learned low level: the skill, its replay of the
-    learner's walking steps and the replay's draws (all None for other agents)."""
+def learn_walks(config, low: LowLevel, episodes: Record) -> tuple[LowLevel, dict[str, float]]:
+    """The round's walking steps into the learned low level (nothing without one)."""
+    if low.skill is None:
+        return low, {}
+    return low.learn(config, episodes.room.numpy(), episodes.position.numpy(),
+                     episodes.walking.numpy())
 
-    skill: Navigator | None
-    replay: Replay | None
-    draws: np.random.Generator | None
 
-    @classmethod
-    def start(cls, config, world, generator: torch.Generator) -> LowLevel:
-        """A fresh skill for ``agent=hierarchical`` (drawn after the learner's weights)."""
-        if config.agent != "hierarchical":
-            return cls(None, None, None)
-        return cls(Navigator(config.skill, generator), Replay.empty((world.height, world.width)),
-                   np.random.default_rng([config.seed, 11]))
-
-    def train(self, config, episodes: Record) -> tuple[LowLevel, dict[str, float]]:
-        """The round's walking steps into the replay, then ``skill_updates`` steps on it."""
-        if self.skill is None:
-            return self, {}
-        replay = self.replay.add(episodes.room.numpy(), episodes.position.numpy(),
-                                 episodes.walking.numpy(), config.replay)
-        return LowLevel(self.skill, replay, self.draws), train_skill(
-            config, self.skill, replay, self.draws)
-
-    def counts(self, config, rounds: int, episodes: Record) -> dict[str, float]:
-        """The low level's updates so far and the round's decisions and strays."""
-        if config.agent == "flat":
-            return {}
-        counts = {"decisions": int(episodes.decided.sum()),
-                  "strays": int(episodes.stray.sum())}
-        if self.skill is not None:
-            counts["skill_updates"] = rounds * config.skill_updates
-        return counts
-
-    def saved(self) -> dict:
-        """The checkpoint's ``skill`` entry (none without a learned low level)."""
-        if self.skill is None:
-            return {}
-        return {"skill": {"weights": self.skill.state_dict(),
-                          "optimizer": self.skill.optimizer.state_dict(),
-                          "replay": self.replay.arrays(),
-                          "draws": self.draws.bit_generator.state}}
-
-    def restore(self, checkpoint: dict) -> LowLevel:
-        """This low level as the checkpoint saved it."""
-        if self.skill is None:
-            return self
-        saved = checkpoint["skill"]
-        self.skill.load_state_dict(saved["weights"])
-        self.skill.optimizer.load_state_dict(saved["optimizer"])
-        draws = np.random.default_rng()
-        draws.bit_generator.state = saved["draws"]
-        return LowLevel(self.skill, Replay.restore(saved["replay"]), draws)
+def decision_counts(config, low: LowLevel, rounds: int, episodes: Record) -> dict[str, float]:
+    """The low level's updates so far and the round's decisions and strays."""
+    if config.agent == "flat":
+        return {}
+    counts = {"decisions": int(episodes.decided.sum()),
+              "strays": int(episodes.stray.sum())}
+    if low.skill is not None:
+        counts["skill_updates"] = rounds * config.skill_updates
+    return counts

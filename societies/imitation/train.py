@@ -30,15 +30,17 @@ from tqdm import tqdm
 
 from socius.agents.imitation import SocialLearner
 from socius.agents.ppo import clipped_surrogate, gae, gradient_step, minibatches, normalise
+from socius.agents.subgoal_cells import LowLevel
 from socius.societies.engine.stream import Record
 from socius.societies.imitation.config import ImitationConfig, make_arenas, make_learner
 from socius.societies.imitation.evaluate import evaluate, reference
 from socius.societies.imitation.rollout import play_episodes
 from socius.societies.imitation.subgoals import (
     CHOICES,
-    LowLevel,
     cell_terms,
+    decision_counts,
     decision_returns,
+    learn_walks,
 )
 from socius.societies.runs.directory import RunDirectory, open_run
 
@@ -159,7 +161,7 @@ def train(config: ImitationConfig, out: str | Path | None = None, progress: bool
     learner = make_learner(config, generator)
     optimizer = torch.optim.Adam(learner.parameters(), lr=config.learning_rate, foreach=True)
     arenas = make_arenas(config, config.num_envs, dropout=config.expert_dropout)
-    low = LowLevel.start(config, arenas[0][0], generator)
+    low = LowLevel.start(config, (arenas[0][0].height, arenas[0][0].width), generator)
     start, rows, low = _resume(run, learner, optimizer, generator, low)
     eval_rounds = max(1, config.eval_every // config.steps_per_round)
     seat = "expert" if config.method == "bc" else "learner"
@@ -174,13 +176,13 @@ def train(config: ImitationConfig, out: str | Path | None = None, progress: bool
                                  generator, config=config, skill=low.skill)
         episodes = scale_penalty(episodes, penalty_scale(config, round_index))
         report = update(config, learner, optimizer, episodes, generator)
-        low, skill_report = low.train(config, episodes)
+        low, skill_report = learn_walks(config, low, episodes)
         done = round_index + 1
         if done % eval_rounds == 0 or done == config.rounds:
             row = {"round": done, "env_steps": done * config.steps_per_round,
                    "updates": done * config.epochs * config.minibatches,
                    "train_return": float(episodes.rewards.sum(0).mean()), **report,
-                   **skill_report, **low.counts(config, done, episodes),
+                   **skill_report, **decision_counts(config, low, done, episodes),
                    **evaluate(config, learner, config.seed, baselines, low.skill)}
             rows.append(row)
             bar.set_postfix(norm=f"{row['normalised_with']:.2f}",

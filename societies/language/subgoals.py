@@ -33,6 +33,7 @@ from socius.agents.subgoal_cells import (
     OBJECT,
     choose_cells,
     due_decisions,
+    mark_view_cells,
     subgoal_candidates,
     view_cells,
     walk_moves,
@@ -76,10 +77,8 @@ class CellState:
 def room_maps(view: np.ndarray, position: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """The room ``[B, H, W]`` as the listener sees it: unknown, open, wall, or object."""
     maps = remember(empty_maps((len(view),), *shape), view, position)
-    radius = (view.shape[-1] - 1) // 2
-    where, rows, cols = np.nonzero(view[:, 1] > 0)  # colour + 1: an object stands there
-    maps[where, position[where, 0] + rows - radius, position[where, 1] + cols - radius] = OBJECT
-    return maps
+    # colour + 1: an object stands there
+    return mark_view_cells(maps, view[:, 1] > 0, position, OBJECT)
 
 
 class CellListener:
@@ -107,13 +106,9 @@ class CellListener:
         view = listener_in["view"].numpy()
         maps = room_maps(view, position, self.grid_shape(turn))
         movable = (listener_in["action_mask"][:, 1:] > 0).any(-1).numpy()
-        reach = None
-        if self.low_level == "learned":
-            reach = self.population.skill.reach(torch.as_tensor(maps),
-                                                torch.as_tensor(position)).numpy()
         due = due_decisions(state.chosen, state.subgoal, state.age, position, movable,
                             self.config.skill.subgoal_steps)
-        state = self._choose(state, turn, listener_in, maps, position, reach, due, generator)
+        state = self._choose(state, turn, listener_in, maps, position, due, generator)
         moves = np.zeros(len(position), np.int64)
         going = movable & turn.alive.numpy()
         if going.any():
@@ -133,18 +128,22 @@ class CellListener:
         world = turn.arenas[0].world
         return world.height, world.width
 
-    def _choose(self, state, turn, listener_in, maps, position, reach, due, generator):
+    def _choose(self, state, turn, listener_in, maps, position, due, generator):
         """Close the decisions of ``due`` worlds (bootstrapped from the new ones' values)
         and open new ones."""
         rows = np.nonzero(due)[0]
         if not len(rows):
             return state
+        reach = None  # only the worlds choosing now need the low level's reach
+        if self.low_level == "learned":
+            reach = self.population.skill.reach(torch.as_tensor(maps[rows]),
+                                                torch.as_tensor(position[rows])).numpy()
         side = listener_in["view"].shape[-1]
         inputs = {key: value[rows] for key, value in listener_in.items()}
         listener_members = turn.members[rows, LISTENER]
         out = self.population.run("listener", inputs, listener_members)
         candidates = torch.as_tensor(subgoal_candidates(
-            self.config, maps[rows], position[rows], side, None if reach is None else reach[rows]))
+            self.config, maps[rows], position[rows], side, reach))
         cells = view_cells(position[rows], side)
         chosen, logits = choose_cells(out["cell_logits"], candidates, self.greedy, generator)
         speaker = turn.entries["speaker"]

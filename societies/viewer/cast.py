@@ -12,14 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from socius.agents.cycle_policies import CycleV1Expert
-from socius.agents.scripted import (
-    CycleExpert,
-    GoalSeeker,
-    RandomPolicy,
-    ReferentialExpert,
-    SeatedPolicy,
-)
+from socius.agents.experts import scripted_expert
+from socius.agents.scripted import RandomPolicy, SeatedPolicy
 from socius.envs.vector import VectorEnv
 from socius.envs.world import World
 from socius.societies.engine.rollout import Trajectory, record_episodes
@@ -41,17 +35,6 @@ class Cast:
     def vector(self, seed: int, auto_reset: bool = True) -> VectorEnv:
         """One environment of the cast's world."""
         return VectorEnv(self.world, 1, seed=seed, auto_reset=auto_reset)
-
-
-def scripted_expert(world: World):
-    """The scripted expert of a task."""
-    if world.name == "referential_v0":
-        return ReferentialExpert(world)
-    if world.name == "goal_cycle_v0":
-        return CycleExpert(world.config.message_length)
-    if world.name == "goal_cycle_v1":
-        return CycleV1Expert(world.config.message_length)
-    return GoalSeeker(world.config.message_length)
 
 
 def built_in_policy(world: World, policy: str):

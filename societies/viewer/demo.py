@@ -9,9 +9,10 @@ from pathlib import Path
 import numpy as np
 
 from socius import configs
+from socius.agents.experts import scripted_expert
 from socius.envs import ENVIRONMENTS, make_vector
 from socius.envs.settings import configure
-from socius.societies.viewer.cast import Cast, play_episodes, scripted_expert
+from socius.societies.viewer.cast import Cast, play_episodes
 from socius.societies.viewer.record import episode_frames
 from socius.societies.viewer.video import save_gif
 

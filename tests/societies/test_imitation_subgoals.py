@@ -73,7 +73,8 @@ def test_decisions_pick_candidates_and_walks_enter_no_tile_they_were_not_aimed_a
     config = small(agent)
     generator = torch.Generator().manual_seed(0)
     learner = imitation.make_learner(config, generator)
-    low = imitation.LowLevel.start(config, make_arenas(config, 1)[0][0], generator)
+    world = make_arenas(config, 1)[0][0]
+    low = imitation.LowLevel.start(config, (world.height, world.width), generator)
     record = play_episodes(make_arenas(config, 8), "learner", 5, learner, generator,
                            config=config, skill=low.skill)
     decided = record.decided
