@@ -24,8 +24,8 @@ pass.
   j <= k steps later)]`` (SCIENCE.md's hierarchical rule with P_k = 1 in the data; one
   gamma per subgoal). It needs nothing at a candidate but its place on the current map:
   the agent has never seen the observation there.
-- **Acting** (``NavigatorPolicy``): ``hierarchical`` picks, every k steps and on arrival,
-  the remembered open cell within reach (P_k) with the best
+- **Acting** (``socius.agents.navigator_policy.NavigatorPolicy``): ``hierarchical`` picks,
+  every k steps and on arrival, the remembered open cell within reach (P_k) with the best
   ``alpha [R + gamma (1 - R) V_H(m, g1, goal)]``, and walks there on the low level.
   ``flat`` walks straight at the goal on the same low level; ``gcbc`` imitates the data's
   moves towards hindsight goals (goal-conditioned behaviour cloning). Moves are drawn
@@ -45,8 +45,16 @@ import torch
 from torch import nn
 
 from socius.agents.layers import initialise
-from socius.agents.map_memory import OPEN, empty_maps, remember_batch
-from socius.agents.scripted import as_numpy
+from socius.agents.map_memory import WALL
+from socius.agents.map_nets import (
+    CELL_PLANES,
+    MapNet,
+    at_cells,
+    expectile_cross_entropy,
+    planes,
+    same_cell_maps,
+)
+from socius.agents.value_propagation import StepFactors, propagate
 from socius.agents.values import expectile_loss
 from socius.envs.config import require, require_counts
 from socius.envs.moves import MOVE_COL, MOVE_ROW, NUM_MOVES
@@ -56,7 +64,13 @@ LEARNERS = ("hierarchical", "gcbc", "low")
 low level alone (for a seat whose high level is trained elsewhere, e.g. a listener)."""
 MODES = ("hierarchical", "flat", "gcbc")
 """How a trained navigator acts."""
-CELL_PLANES = 3
+BODIES = ("conv", "propagation")
+"""The value networks' body: a 12-layer convolutional net, or learned step factors
+max-propagated over the grid (``socius.agents.value_propagation``)."""
+WALL_STEP = -1.0e3
+"""Log step factor of a remembered wall: a path through one counts as never arriving."""
+LOG_FLOOR = float(np.log(1e-12))
+"""Log values below this (a reach of 0.9^260) are all alike to the propagation's loss."""
 
 
 @dataclass(frozen=True)
@@ -85,6 +99,17 @@ class NavigatorConfig:
     open cell of its maze); GC-BC's goals all come from the future."""
     channels: int = 16
     """Channels of every convolution."""
+    body: str = "conv"
+    """``conv`` or ``propagation`` (the value levels' networks; GC-BC is always conv).
+    Propagation needs ``map_kinds=3``: an object that ends a walk is no step factor."""
+    step_layers: int = 4
+    """Convolutions of the propagation body's step-factor net."""
+    known_moves: bool = False
+    """Bootstrap from the best of every move's successor on the current map (the grid's
+    known move rule: a move into a wall stays) instead of the data's own successor."""
+    hindsight: bool = True
+    """Relabel every cell as a goal (False: learn only towards the data's own goal, the
+    control for online learning without hindsight)."""
     learning_rate: float = 1e-3
     """Adam step size."""
     batch_size: int = 32
@@ -100,81 +125,10 @@ class NavigatorConfig:
             require(0 < value <= 1, name, "a number in (0, 1]", value)
         require_counts(self, ("subgoal_steps", "channels", "batch_size"))
         require(self.map_kinds >= 3, "map_kinds", "an integer >= 3", self.map_kinds)
-
-
-def planes(maps: torch.Tensor, agent: torch.Tensor | None, goal: torch.Tensor | None = None,
-           kinds: int = 3):
-    """Network input ``[B, kinds (+3) (+3), H, W]``: the map one-hot, then the agent's cell
-    and its offset to every cell, then the same for the goal (each where given), from
-    ``maps [B, H, W]`` and cells ``[B, 2]``."""
-    batch, height, width = maps.shape
-    memory = nn.functional.one_hot(maps.long(), kinds).permute(0, 3, 1, 2).float()
-    rows = torch.arange(height, dtype=torch.float32)[None, :, None]
-    cols = torch.arange(width, dtype=torch.float32)[None, None, :]
-    scale = float(max(height, width))
-
-    def marker(cell):
-        here = same_cell_maps(cell, height, width)[:, None]
-        offset_row = (rows - cell[:, 0, None, None].float()).expand(batch, height, width)
-        offset_col = (cols - cell[:, 1, None, None].float()).expand(batch, height, width)
-        return [here, torch.stack([offset_row, offset_col], dim=1) / scale]
-
-    parts = [memory, *(marker(agent) if agent is not None else [])]
-    if goal is not None:
-        parts += marker(goal)
-    return torch.cat(parts, dim=1)
-
-
-class MapNet(nn.Module):
-    """Fully convolutional maps ``[B, outputs, H, W]`` from planes. Plain 3 x 3 layers carry
-    a value along corridors one cell per layer (dilated ones jump over walls and cannot),
-    so most layers are plain; the last dilations reach across a 21 x 21 grid."""
-
-    DILATIONS = (1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 4, 8)
-
-    def __init__(self, inputs: int, outputs: int, channels: int):
-        super().__init__()
-        layers: list[nn.Module] = [nn.Conv2d(inputs, channels, 3, padding=1), nn.ReLU()]
-        for dilation in self.DILATIONS:
-            layers += [nn.Conv2d(channels, channels, 3, padding=dilation, dilation=dilation),
-                       nn.ReLU()]
-        layers.append(nn.Conv2d(channels, outputs, 1))
-        self.body = nn.Sequential(*layers)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Maps for every cell."""
-        return self.body(x)
-
-
-def expectile_cross_entropy(logits: torch.Tensor, target: torch.Tensor, tau: float):
-    """The expectile weights ``|tau - 1(u < 0)|`` (IQL) on a cross-entropy towards a target
-    probability: its gradient in the logit is ``sigmoid - target``, which never vanishes
-    where the sigmoid saturates (a squared error's does, and its values then run away)."""
-    weight = torch.where(target > torch.sigmoid(logits), tau, 1 - tau)
-    return weight * nn.functional.binary_cross_entropy_with_logits(logits, target,
-                                                                   reduction="none")
-
-
-def draw_from(probabilities: torch.Tensor, generator: np.random.Generator) -> np.ndarray:
-    """One index per row of ``probabilities [B, K]`` from ``generator`` (inverse CDF)."""
-    probabilities = probabilities.double().numpy()
-    picked = (generator.random((len(probabilities), 1)) > probabilities.cumsum(-1)).sum(-1)
-    # Rounding may leave a draw past the last possible index: take the likeliest then.
-    inside = np.minimum(picked, probabilities.shape[-1] - 1)
-    stray = (picked != inside) | (probabilities[np.arange(len(picked)), inside] == 0)
-    return np.where(stray, probabilities.argmax(-1), picked)
-
-
-def at_cells(maps: torch.Tensor, cells: torch.Tensor) -> torch.Tensor:
-    """``maps [B, C, H, W]`` read at one cell per row ``[B, 2]``: ``[B, C]``."""
-    return maps[torch.arange(len(cells)), :, cells[:, 0], cells[:, 1]]
-
-
-def same_cell_maps(cells: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    """One-hot ``[B, H, W]`` of each row's cell."""
-    hot = torch.zeros(len(cells), height, width)
-    hot[torch.arange(len(cells)), cells[:, 0], cells[:, 1]] = 1.0
-    return hot
+        require(self.body in BODIES, "body", f"one of {BODIES}", self.body)
+        require(self.body == "conv" or self.map_kinds == 3, "map_kinds",
+                "3 with the propagation body", self.map_kinds)
+        require_counts(self, ("step_layers",))
 
 
 class Navigator(nn.Module):
@@ -183,35 +137,58 @@ class Navigator(nn.Module):
     def __init__(self, config: NavigatorConfig, generator: torch.Generator):
         super().__init__()
         self.config = config
-        c = config.channels
         levels = {"hierarchical": ("low", "high"), "low": ("low",), "gcbc": ()}[config.learner]
-        self.low = MapNet(*self._sizes("low"), c) if "low" in levels else None
-        self.high = MapNet(*self._sizes("high"), c) if "high" in levels else None
-        self.clone = None if levels else MapNet(*self._sizes("clone"), c)
+        self.low = self._network("low") if "low" in levels else None
+        self.high = self._network("high") if "high" in levels else None
+        self.clone = None if levels else self._network("clone")
         initialise(self, generator)
         self.targets = nn.ModuleDict()
-        if levels:
-            for name in levels:
-                copy = MapNet(*self._sizes(name), c)
-                copy.load_state_dict(getattr(self, name).state_dict())
-                copy.requires_grad_(False)
-                self.targets[name] = copy
+        for name in levels:
+            copy = self._network(name)
+            copy.load_state_dict(getattr(self, name).state_dict())
+            copy.requires_grad_(False)
+            self.targets[name] = copy
         trained = [p for name, p in self.named_parameters() if not name.startswith("targets")]
         self.optimizer = torch.optim.Adam(trained, lr=config.learning_rate)
+        self.log_gamma = float(np.log(config.gamma))
 
-    def _sizes(self, name: str) -> tuple[int, int]:
-        kinds = self.config.map_kinds
-        return {"low": (kinds + CELL_PLANES, 1),  # V(o, m, g) for every goal g
-                "high": (kinds + CELL_PLANES, 1),  # V_H(m, p, goal) for every cell p
-                "clone": (kinds + 2 * CELL_PLANES, NUM_MOVES)}[name]
+    @property
+    def propagates(self) -> bool:
+        """Whether the value levels max-propagate learned step factors."""
+        return self.config.body == "propagation"
+
+    def _network(self, name: str) -> nn.Module:
+        config = self.config
+        kinds, channels = config.map_kinds, config.channels
+        if self.propagates and name != "clone":
+            # One factor per step below; above, the factor per step is all learned.
+            gamma = config.gamma if name == "low" else 1.0
+            return StepFactors(kinds, channels, config.step_layers, gamma)
+        return MapNet(*{"low": (kinds + CELL_PLANES, 1),  # V(o, m, g) for every goal g
+                        "high": (kinds + CELL_PLANES, 1),  # V_H(m, p, goal) for every p
+                        "clone": (kinds + 2 * CELL_PLANES, NUM_MOVES)}[name], channels)
 
     def planes(self, maps, agent, goal=None) -> torch.Tensor:
         """:func:`planes` with this navigator's map kinds."""
         return planes(maps, agent, goal, self.config.map_kinds)
 
+    def _log_steps(self, network, maps) -> torch.Tensor:
+        """Log step factors of the propagation body: learned, except that no path enters a
+        remembered wall (the grid's known move rule, which ``move_values`` also uses)."""
+        return network(self.planes(maps, None)).masked_fill(maps == WALL, WALL_STEP)
+
+    def _low_values(self, network, maps, cells, log: bool = False):
+        """``V [B, H, W]`` (or ``log V``) from each row's cell to every cell, by ``network``
+        (the low level or its target copy); the cell's own entry is meaningless."""
+        if self.propagates:  # V = gamma^(steps - 1) x passabilities: one gamma less
+            log_value = propagate(self._log_steps(network, maps), cells) - self.log_gamma
+            return log_value if log else log_value.exp().clamp(max=1.0)
+        logits = network(self.planes(maps, cells))[:, 0]
+        return nn.functional.logsigmoid(logits) if log else torch.sigmoid(logits)
+
     def reach(self, maps, agent) -> torch.Tensor:
         """Low-level ``V [B, H, W]`` to every cell; 1 at the agent's cell."""
-        value = torch.sigmoid(self.low(self.planes(maps, agent))[:, 0])
+        value = self._low_values(self.low, maps, agent)
         return torch.maximum(value, same_cell_maps(agent, *maps.shape[1:]))
 
     def move_values(self, maps, agent, target) -> torch.Tensor:
@@ -221,14 +198,27 @@ class Navigator(nn.Module):
         offsets = torch.as_tensor(np.stack([MOVE_ROW, MOVE_COL], -1)).long()
         after = agent[:, None, :] + offsets[None]  # [B, 5, 2]
         after[..., 0].clamp_(0, height - 1), after[..., 1].clamp_(0, width - 1)
+        rows = torch.arange(size)[:, None]
+        if self.propagates:  # one pass values every cell towards the target
+            towards = propagate(self._log_steps(self.low, maps), target, towards=True)
+            value = (towards[rows, after[..., 0], after[..., 1]] - self.log_gamma).exp()
+            return torch.where((after == target[:, None]).all(-1), 1.0, value.clamp(max=1.0))
         value = self.reach(maps.repeat_interleave(NUM_MOVES, 0), after.reshape(-1, 2))
         return value[torch.arange(size * NUM_MOVES), target.repeat_interleave(NUM_MOVES, 0)[:, 0],
                      target.repeat_interleave(NUM_MOVES, 0)[:, 1]].view(size, NUM_MOVES)
 
+    def _onward_values(self, network, maps, goal, log: bool = False):
+        """``V_H [B, H, W]`` (or ``log V_H``) of standing at each cell, by ``network``."""
+        if self.propagates:
+            log_value = propagate(self._log_steps(network, maps), goal, towards=True)
+            return log_value if log else log_value.exp()
+        logits = network(self.planes(maps, None, goal))[:, 0]
+        return nn.functional.logsigmoid(logits) if log else torch.sigmoid(logits)
+
     def onward_values(self, maps, goal) -> torch.Tensor:
         """High-level ``V_H(m, p, goal) [B, H, W]`` of standing at each cell p with the map
         as it is now; 1 at the goal."""
-        value = torch.sigmoid(self.high(self.planes(maps, None, goal))[:, 0])
+        value = self._onward_values(self.high, maps, goal)
         return torch.maximum(value, same_cell_maps(goal, *maps.shape[1:]))
 
     def clone_logits(self, maps, agent, goal) -> torch.Tensor:
@@ -266,10 +256,15 @@ class Navigator(nn.Module):
             successors = t["next_cell"].reshape(len(t["cell"]), -1, 2)
             count = successors.shape[1]
             successors = successors.reshape(-1, 2)
-            onward = torch.sigmoid(self.targets["low"](self.planes(
-                t["next_map"].repeat_interleave(count, 0), successors)))
+            if self.propagates:  # one step-factor map serves every successor
+                steps = self._log_steps(self.targets["low"], t["next_map"])
+                onward = (propagate(steps.repeat_interleave(count, 0), successors)
+                          - self.log_gamma).exp().clamp(max=1.0)
+            else:
+                onward = self._low_values(self.targets["low"],
+                                          t["next_map"].repeat_interleave(count, 0), successors)
             arrive = same_cell_maps(successors, height, width)
-            onward = torch.maximum(onward[:, 0], arrive)
+            onward = torch.maximum(onward, arrive)
             if "terminal" in t:  # a walk that ended there reaches nothing further
                 onward = onward * (1 - t["terminal"].float().reshape(-1))[:, None, None]
             target = (arrive + config.gamma * (1 - arrive) * onward).view(
@@ -277,120 +272,57 @@ class Navigator(nn.Module):
             # Hindsight floor: a cell the trajectory entered j steps later is reachable
             # with at least gamma^(j-1) (speeds the bootstrapped values up, never lowers them).
             target = torch.maximum(target, t["reach_floor"])
-        value = torch.sigmoid(self.low(self.planes(t["map"], t["cell"]))[:, 0])
         # Goals on walls mean nothing, and the agent's own cell is reached already.
         weight = t["open"].float() * (1 - same_cell_maps(t["cell"], height, width))
-        loss = expectile_loss(value, target, config.expectile)
-        return {"v": (loss * weight).sum() / weight.sum()}
+        if not config.hindsight:  # only the data's own goal is ever rewarded
+            weight = weight * same_cell_maps(t["goal"], height, width)
+        if self.propagates:
+            # On log V: a propagated value is a sum of log factors, and far cells count as
+            # much as near ones (on V itself their errors vanish as gamma^steps).
+            value = self._low_values(self.low, t["map"], t["cell"], log=True)
+            loss = expectile_loss(value.clamp(min=LOG_FLOOR),
+                                  target.clamp(min=1e-12).log(), config.expectile)
+        else:
+            value = self._low_values(self.low, t["map"], t["cell"])
+            loss = expectile_loss(value, target, config.expectile)
+        return {"v": (loss * weight).sum() / weight.sum().clamp(min=1.0)}
 
     def _high_losses(self, t) -> dict[str, torch.Tensor]:
         """In-sample (HIQL): V_H where the agent stands towards an expectile of
         ``alpha [R + gamma (1 - R) V_H(where it stood j <= k steps later)]``, floored by
-        what the trajectory went on to show."""
+        what the trajectory went on to show. The propagation body learns it for every
+        goal cell at once (``_every_goal_losses``)."""
+        if self.propagates:
+            return self._every_goal_losses(t)
         config = self.config
         with torch.no_grad():
-            onward = at_cells(self.targets["high"](self.planes(t["subgoal_map"], None, t["goal"])),
-                              t["subgoal"])[:, 0].sigmoid()
+            onward = at_cells(self._onward_values(self.targets["high"], t["subgoal_map"],
+                                                  t["goal"])[:, None], t["subgoal"])[:, 0]
             onward = torch.where((t["subgoal"] == t["goal"]).all(-1), 1.0, onward)
             onward = torch.maximum(onward, t["onward_floor"])
             achieved = t["achieves"].float()
             target = config.alpha * (achieved + config.gamma * (1 - achieved) * onward)
-        logits = at_cells(self.high(self.planes(t["map"], None, t["goal"])), t["cell"])[:, 0]
         at_goal = (t["cell"] == t["goal"]).all(-1)
+        logits = at_cells(self.high(self.planes(t["map"], None, t["goal"])), t["cell"])[:, 0]
         loss = expectile_cross_entropy(logits, target, config.expectile)
         return {"v_high": loss[~at_goal].mean() if (~at_goal).any() else loss.sum() * 0}
 
-
-class NavigatorPolicy:
-    """A trained :class:`Navigator` acting from observations (``mode`` in ``MODES``). Its
-    state holds each agent's map, subgoal cell and steps since the subgoal was chosen,
-    so viewers can draw the subgoals. ``beta`` weighs moves by steps of progress and
-    ``subgoal_beta`` subgoals by the subgoals the rule counts from them (10 was the best
-    of 2, 10, 30 and 100 on 60 pairs of 11 x 11 mazes; EXPERIMENTS.md section 7)."""
-
-    def __init__(self, navigator: Navigator, mode: str, height: int, width: int,
-                 beta: float = 2.0, subgoal_beta: float = 10.0):
-        require(mode in MODES, "mode", f"one of {MODES}", mode)
-        # The flat mode walks by the low level alone, which a 'low' navigator has too.
-        serves = {"gcbc": ("gcbc",), "flat": ("hierarchical", "low")}.get(mode, ("hierarchical",))
-        require(navigator.config.learner in serves, "mode",
-                f"a mode served by a '{navigator.config.learner}' navigator", mode)
-        require(beta > 0, "beta", "a number > 0", beta)
-        require(subgoal_beta > 0, "subgoal_beta", "a number > 0", subgoal_beta)
-        self.navigator, self.mode, self.height, self.width = navigator, mode, height, width
-        self.beta, self.subgoal_beta = beta, subgoal_beta
-
-    def initial_state(self, batch: int) -> dict:
-        """No map and no subgoal yet (the agent axis comes with the first observation)."""
-        return {"map": None, "subgoal": None, "age": None}
-
-    @torch.no_grad()
-    def act(self, observation, state, done, generator, privileged=None):
-        """Moves ``[B, N, 1 + L]`` among those the action mask allows, drawn from
-        ``generator``."""
-        observation = as_numpy(observation)
-        batch, agents = observation["position"].shape[:2]
-        config = self.navigator.config
-        if state["map"] is None:
-            state = {"map": empty_maps((batch, agents), self.height, self.width),
-                     "subgoal": np.full((batch, agents, 2), -1), "age": np.zeros((batch, agents),
-                                                                                  np.int64)}
-        maps = remember_batch(state["map"], observation, done)
-        flat_maps = torch.as_tensor(maps.reshape(-1, self.height, self.width))
-        cell = torch.as_tensor(np.maximum(observation["position"].reshape(-1, 2), 0)).long()
-        goal = torch.as_tensor(observation["goal"][..., :2].reshape(-1, 2)).long()
-        allowed = torch.as_tensor(observation["action_mask"].reshape(-1, NUM_MOVES) > 0).clone()
-        subgoal = np.where(np.asarray(done, bool)[:, None, None], -1, state["subgoal"])
-        age = np.where(np.asarray(done, bool)[:, None], 0, state["age"] + 1)
-        subgoal, age = subgoal.reshape(-1, 2).copy(), age.reshape(-1).copy()
-        if self.mode == "gcbc":
-            logits = self.navigator.clone_logits(flat_maps, cell, goal)
-        else:
-            if self.mode == "hierarchical":
-                due = ((age % config.subgoal_steps == 0) | (subgoal[:, 0] < 0)
-                       | (subgoal == cell.numpy()).all(-1))
-                if due.any():
-                    reach = self.navigator.reach(flat_maps[due], cell[due])
-                    chosen = self._choose(flat_maps[due], cell[due], goal[due], reach,
-                                          generator)
-                    subgoal[due], age[due] = chosen, 0
-                target = torch.as_tensor(subgoal)
-            else:
-                target = goal
-            # Moves drawn by exp(beta * progress), progress in steps (log V / -log gamma):
-            # a wrong move costs 2 steps, so this is near greedy where V is sure, and
-            # no learned value's local maximum can trap the agent for good.
-            progress = self.navigator.move_values(flat_maps, cell, target).clamp(min=1e-8).log()
-            logits = self.beta * progress / -np.log(config.gamma)
-        # Reaching a cell never needs standing still, and a half-trained Q often ties
-        # "stay" with the right move; stay only where nothing else is allowed.
-        allowed[:, 0] = ~allowed[:, 1:].any(-1)
-        moves = draw_from(torch.softmax(logits.masked_fill(~allowed, float("-inf")), -1),
-                          generator)
-        action = np.zeros((batch, agents, 1 + observation["inbox"].shape[-1]), np.int64)
-        action[..., 0] = moves.reshape(batch, agents)
-        return action, {"map": maps, "subgoal": subgoal.reshape(batch, agents, 2),
-                        "age": age.reshape(batch, agents)}
-
-    @torch.no_grad()
-    def _choose(self, maps, cell, goal, reach, generator) -> np.ndarray:
-        """A remembered open cell within reach, drawn by ``exp(subgoal_beta * n)`` where n
-        counts subgoals left by the hierarchical value
-        ``alpha [R + gamma (1 - R) V_H(m, g1, goal)]`` (the goal itself scores alpha); the
-        goal when no cell is within reach."""
-        config = self.navigator.config
-        height, width = maps.shape[1:]
-        within = reach >= config.reach_threshold * config.gamma ** (config.subgoal_steps - 1)
-        candidate = (maps == OPEN) & within & (same_cell_maps(cell, height, width) == 0)
-        achieves = same_cell_maps(goal, height, width)
-        onward = self.navigator.onward_values(maps, goal)
-        scores = config.alpha * (achieves + config.gamma * (1 - achieves) * onward)
-        # n = log score / log(alpha gamma): the subgoals the rule still counts from there.
-        subgoals = scores.clamp(min=1e-8).log() / np.log(config.alpha * config.gamma)
-        logits = (-self.subgoal_beta * subgoals).masked_fill(~candidate, float("-inf"))
-        logits = logits.reshape(len(cell), -1)
-        some = candidate.reshape(len(cell), -1).any(-1)
-        picked = draw_from(torch.softmax(logits[some], -1), generator)
-        chosen = goal.numpy().copy()
-        chosen[some.numpy()] = np.stack([picked // width, picked % width], axis=-1)
-        return chosen
+    def _every_goal_losses(self, t) -> dict[str, torch.Tensor]:
+        """The high level's all-goals form: one forward propagation from where the agent
+        stands values every goal cell, and the target for each goal g is
+        ``alpha [R_g + gamma (1 - R_g) V_H(subgoal -> g)]``, floored by the trajectory."""
+        config = self.config
+        height, width = t["map"].shape[1:]
+        with torch.no_grad():
+            steps = self._log_steps(self.targets["high"], t["subgoal_map"])
+            onward = propagate(steps, t["subgoal"]).exp()  # 1 at the subgoal itself
+            onward = torch.maximum(onward, t["onward_floors"])
+            met = t["route"].float()
+            target = config.alpha * (met + config.gamma * (1 - met) * onward)
+        log_value = propagate(self._log_steps(self.high, t["map"]), t["cell"])
+        weight = t["open"].float() * (1 - same_cell_maps(t["cell"], height, width))
+        if not config.hindsight:
+            weight = weight * same_cell_maps(t["goal"], height, width)
+        loss = expectile_loss(log_value.clamp(min=LOG_FLOOR), target.clamp(min=1e-12).log(),
+                              config.expectile)
+        return {"v_high": (loss * weight).sum() / weight.sum().clamp(min=1.0)}

@@ -26,7 +26,8 @@ import numpy as np
 import torch
 
 from socius.agents.map_memory import OPEN, UNKNOWN, WALL
-from socius.agents.navigator import Navigator, NavigatorConfig, draw_from
+from socius.agents.map_nets import draw_from
+from socius.agents.navigator import Navigator, NavigatorConfig
 from socius.agents.scripted import UNREACHABLE, distance_maps, downhill_moves
 from socius.envs.config import require, require_counts
 from socius.envs.moves import MOVE_COL, MOVE_ROW

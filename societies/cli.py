@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         options.add_argument("--config", default=entry.default_config,
                              help=f"a shipped config name or a YAML file (default: "
                                      f"{entry.default_config or 'the config class defaults'})")
-        options.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+        options.add_argument("--set", nargs="*", action="extend", default=[], metavar="KEY=VALUE",
                              help="override a config field, e.g. seed=1 or "
                                      "world.max_cycles=20 (nested fields by dots)")
         options.add_argument("--seeds", type=int, default=1,
@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
                            "watch (default: the first agent in the room; a run is watched)")
     play.add_argument("--policy", default="scripted",
                       help="who plays the other agents: scripted, random or a run directory")
-    play.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+    play.add_argument("--set", nargs="*", action="extend", default=[], metavar="KEY=VALUE",
                       help="world settings, e.g. size=9 num_agents=3")
     play.add_argument("--seed", type=int, default=0)
     play.add_argument("--realtime", action="store_true",
@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     record.add_argument("--seed", type=int, default=0)
     record.add_argument("--policy", default="scripted",
                         help="scripted, random or a run directory (for an ENV target)")
-    record.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+    record.add_argument("--set", nargs="*", action="extend", default=[], metavar="KEY=VALUE",
                         help="world settings (for an ENV target)")
     record.add_argument("--fps", type=float, default=6)
     record.add_argument("--dataset", default=None,
@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     bound = commands.add_parser("bounds", help="the bound table of a fair task: scripted "
                                                "policies that lack the capability under test")
     bound.add_argument("task", choices=["referential_v0", "goal_cycle_v1"])
-    bound.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+    bound.add_argument("--set", nargs="*", action="extend", default=[], metavar="KEY=VALUE",
                        help="override a world setting, e.g. num_tiles=6 or contrast=none")
     bound.add_argument("--episodes", type=int, default=500, help="episodes per seed")
     bound.add_argument("--seeds", type=int, default=3, help="evaluation seeds 0..N-1")

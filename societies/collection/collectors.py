@@ -23,7 +23,7 @@ import torch
 
 from socius.agents.dynamics import DynamicsModel, ValueLearner
 from socius.agents.map_memory import WALL, empty_maps, remember
-from socius.agents.navigator import draw_from
+from socius.agents.map_nets import draw_from
 from socius.agents.scripted import (
     UNREACHABLE,
     RandomPolicy,

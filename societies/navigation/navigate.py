@@ -26,12 +26,14 @@ from tqdm import tqdm
 
 from socius.agents.map_dataset import MapDataset
 from socius.agents.map_memory import MapPlanner
-from socius.agents.navigator import Navigator, NavigatorConfig, NavigatorPolicy
+from socius.agents.navigator import Navigator, NavigatorConfig
+from socius.agents.navigator_policy import NavigatorPolicy
 from socius.agents.scripted import GoalSeeker, NoisyPolicy, RandomPolicy
 from socius.envs.config import require, require_counts
 from socius.envs.maze_v0 import MazeConfig, build_world
 from socius.envs.vector import VectorEnv
 from socius.societies.engine.rollout import record_episodes
+from socius.societies.navigation import online as online_rounds
 from socius.societies.navigation.unseen import (
     EvaluationLayouts,
     arrival_steps,
@@ -40,6 +42,9 @@ from socius.societies.navigation.unseen import (
     success_report,
 )
 from socius.societies.runs.directory import open_run
+
+COLLECTORS = ("expert", "self")
+"""Who gathers a navigate run's data (``NavigateConfig.collector``)."""
 
 
 @dataclass(frozen=True)
@@ -52,15 +57,25 @@ class NavigateConfig:
     ``layout_seed + i`` (``max_cycles`` is the episode length while collecting)."""
     train_layouts: int = 100
     """Training mazes (layout seeds ``layout_seed .. layout_seed + train_layouts - 1``)."""
+    collector: str = "expert"
+    """Who gathers the data: ``expert`` (a noisy BFS expert, before training: offline) or
+    ``self`` (the navigator, in rounds between its updates: online; see
+    ``socius.societies.navigation.online``)."""
     data_steps: int = 200_000
     """Agent steps played over all training mazes; episodes still running at the end are
     dropped (about 174k of 200k steps are kept by default)."""
+    rollout_envs: int = 128
+    """Online: worlds playing at once in a round."""
+    rollout_steps: int = 500
+    """Online: steps each world plays in a round."""
     envs_per_layout: int = 4
-    """Worlds collecting in parallel in each training maze."""
+    """Offline: worlds collecting in parallel in each training maze."""
     noise: float = 0.5
     """Probability that the data's expert takes a random move."""
-    learner: NavigatorConfig = field(default_factory=NavigatorConfig)
-    """The learner's hyper-parameters."""
+    learner: NavigatorConfig = field(default_factory=lambda: NavigatorConfig(
+        body="propagation", known_moves=True))
+    """The learner's hyper-parameters (runs made before the propagation body read back
+    with the conv body: their saved learner names no body)."""
     steps: int = 6000
     """Gradient updates."""
     eval_every: int = 6000
@@ -77,7 +92,10 @@ class NavigateConfig:
     """Torch threads of the run (set when it starts, recorded in environment.jsonl)."""
 
     def __post_init__(self):
+        require(self.collector in COLLECTORS, "collector", f"one of {COLLECTORS}",
+                self.collector)
         require_counts(self, ("train_layouts", "data_steps", "envs_per_layout", "steps",
+                              "rollout_envs", "rollout_steps",
                               "eval_every", "eval_layouts", "eval_pairs", "threads"))
         require(self.world.layout == "maze", "world.layout", "'maze' (layouts come from seeds)",
                 self.world.layout)
@@ -150,22 +168,28 @@ def train(config: NavigateConfig, out: str | Path | None = None, progress: bool 
     is collected again from its seed, bit for bit). ``stop_after`` ends the call after that
     many evaluations (tests use it to interrupt a run)."""
     run = open_run(out, config, "navigate")
-    worlds = training_worlds(config)
+    online = config.collector == "self"
+    bank = online_rounds.layout_bank(config) if online else None
+    worlds = [] if online else training_worlds(config)
     layouts = evaluation_set(config)
-    shared = overlap([w.info["walls"][0] for w in worlds], layouts)
+    shared = overlap(list(bank.info["walls"]) if online else
+                     [w.info["walls"][0] for w in worlds], layouts)
     require(shared == 0, "eval_layout_seed", "evaluation mazes unlike every training maze",
             f"{shared} shared")
-    dataset = collect(config, worlds)
+    dataset = None if online else collect(config, worlds)
     generator = torch.Generator().manual_seed(config.seed)
     navigator = Navigator(config.learner, generator)
     batches = np.random.default_rng([config.seed, 1])
-    start, rows = 0, run.rows() if run is not None else []
+    start, done_round, rows = 0, -1, run.rows() if run is not None else []
     checkpoint = run.load_checkpoint() if run is not None else None
     if checkpoint is not None:
         navigator.load_state_dict(checkpoint["navigator"])
         navigator.optimizer.load_state_dict(checkpoint["optimizer"])
         batches.bit_generator.state = checkpoint["batches"]
         start = checkpoint["progress"]
+        if online:
+            done_round = checkpoint["round"]
+            dataset = MapDataset.from_arrays(checkpoint["dataset"])
         run.truncate(start, "step")
         rows = run.rows()
     ceiling = planner_report(config, layouts)
@@ -173,18 +197,26 @@ def train(config: NavigateConfig, out: str | Path | None = None, progress: bool 
                total=config.steps, desc=config.learner.learner)
     started, evaluations = time.perf_counter(), 0
     for step in bar:
+        while online and step > online_rounds.updates_after(config, done_round):
+            done_round += 1  # the navigator as it is now plays the next round
+            fresh = online_rounds.collect_round(config, bank, navigator, done_round)
+            if fresh is not None:
+                dataset = fresh if dataset is None else dataset.extend(fresh)
         losses = navigator.update(dataset.sample(batches, config.learner))
         if step % config.eval_every == 0 or step == config.steps:
-            row = {"step": step, "transitions": len(dataset), **losses,
+            played = {"env_steps": min(config.data_steps, (done_round + 1) * config.rollout_envs
+                                       * config.rollout_steps)} if online else {}
+            row = {"step": step, "transitions": len(dataset), **played, **losses,
                    **evaluate(navigator, config, layouts), **ceiling}
             rows.append(row)
             bar.set_postfix({mode: f"{row[f'{mode}_success_3d+20']:.2f}"
                              for mode in modes(config)})
             if run is not None:
                 run.log(row, "step", started)
+                kept = {"round": done_round, "dataset": dataset.arrays()} if online else {}
                 run.save_checkpoint({"progress": step, "navigator": navigator.state_dict(),
                                      "optimizer": navigator.optimizer.state_dict(),
-                                     "batches": batches.bit_generator.state})
+                                     "batches": batches.bit_generator.state, **kept})
             evaluations += 1
             if stop_after is not None and evaluations >= stop_after:
                 break

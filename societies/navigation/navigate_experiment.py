@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from socius.agents.navigator import Navigator, NavigatorPolicy
+from socius.agents.navigator import Navigator
+from socius.agents.navigator_policy import NavigatorPolicy
 from socius.envs.maze_v0 import build_world
 from socius.societies.navigation.navigate import (
     NavigateConfig,

@@ -7,9 +7,13 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
+from socius.agents.map_memory import UNKNOWN, WALL
+from socius.agents.navigator import Navigator
 from socius.envs.settings import configure
 from socius.societies.experiments import experiment
+from socius.societies.navigation import online
 from socius.societies.navigation.navigate import NavigateConfig, train, training_worlds
 from socius.societies.navigation.unseen import evaluation_layouts, overlap
 
@@ -47,16 +51,37 @@ def test_bad_settings_name_their_field():
         tiny(eval_pairs=1)
     with pytest.raises(ValueError, match="learner"):
         tiny(learner={"learner": "hiql"})
+    with pytest.raises(ValueError, match="collector"):
+        tiny(collector="crowd")
+    with pytest.raises(ValueError, match="rollout_envs"):
+        tiny(collector="self", rollout_envs=0)
 
 
-@pytest.mark.parametrize("learner", ["hierarchical", "gcbc"])
+ONLINE = {"collector": "self", "data_steps": 900, "rollout_envs": 4, "rollout_steps": 100}
+
+
+def test_online_rounds_spend_the_budget_on_the_navigators_own_episodes(one_torch_thread):
+    config = tiny(**ONLINE)
+    world = online.layout_bank(config)
+    navigator = Navigator(config.learner, torch.Generator().manual_seed(0))
+    assert online.rounds(config) == 3 and online.updates_after(config, 2) == config.steps
+    data = online.collect_round(config, world, navigator, 2)  # the last round: 100 steps
+    assert data is not None and len(data) > 0
+    # Each episode's maze is the bank's layout it was drawn: every remembered cell agrees.
+    walls = ~data.open[data.layout]
+    known = data.maps != UNKNOWN
+    assert ((data.maps == WALL) == walls)[known].all()
+    assert len({tuple(cells.ravel()) for cells in data.open}) > 1  # several mazes played
+
+
+@pytest.mark.parametrize("learner", ["hierarchical", "gcbc", "online"])
 def test_a_killed_run_resumes_to_the_same_rows(learner, tmp_path, one_torch_thread):
-    config = tiny(learner={"learner": learner})
+    config = tiny(**ONLINE) if learner == "online" else tiny(learner={"learner": learner})
     whole = train(config, tmp_path / "whole", progress=False)
     train(config, tmp_path / "cut", progress=False, stop_after=1)
     resumed = train(config, tmp_path / "cut", progress=False)
     assert len(whole) == 2 and json.dumps(resumed) == json.dumps(whole)
-    modes = ("hierarchical", "flat") if learner == "hierarchical" else ("gcbc",)
+    modes = ("gcbc",) if learner == "gcbc" else ("hierarchical", "flat")
     for mode in (*modes, "planner"):
         assert 0 <= whole[-1][f"{mode}_success_3d+20"] <= 1
     assert whole[-1]["planner_success_4d+50"] == 1.0  # small mazes: the ceiling arrives
