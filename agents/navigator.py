@@ -5,7 +5,15 @@ Every network reads *planes* over the grid: the map memory (unknown / open / wal
 ``socius.agents.map_memory``), the agent's own cell and, for goal-conditioned heads, the
 goal cell, each with its offset to every cell. The networks are fully convolutional and
 answer for every cell at once, which is how the agent scores all its candidates in one
-pass.
+pass. Two bodies serve the value levels (``NavigatorConfig.body``):
+
+- ``conv``: a 12-layer net whose output is the value itself. It sees about 12 cells of
+  corridor, so far goals are guesses (EXPERIMENTS.md section 7).
+- ``propagation`` (``socius.agents.value_propagation``, after MVProp): a small net gives
+  every cell a step factor from the map around it, remembered walls get none (the known
+  move rule), and a value is the best product of factors along a path, propagated as far
+  as the grid needs. Its losses are on log values, and its high level learns every goal
+  cell at once from each sample (all-goals relabelling at both levels).
 
 - **Low level**: ``V(o, m, g)``, the reach probability of every goal cell g from where the
   agent stands (SCIENCE.md's flat rule), fitted as HIQL fits its value: an expectile of
@@ -62,8 +70,9 @@ from socius.envs.moves import MOVE_COL, MOVE_ROW, NUM_MOVES
 LEARNERS = ("hierarchical", "gcbc", "low")
 """What a navigator trains: both levels (which also serve the flat agent), GC-BC, or the
 low level alone (for a seat whose high level is trained elsewhere, e.g. a listener)."""
-MODES = ("hierarchical", "flat", "gcbc")
-"""How a trained navigator acts."""
+MODES = ("hierarchical", "hiql", "flat", "gcbc")
+"""How a trained navigator acts: ``hiql`` chooses subgoals as ``hierarchical`` does but
+ranks them by the low level's own value to the goal (HIQL's one value function)."""
 BODIES = ("conv", "propagation")
 """The value networks' body: a 12-layer convolutional net, or learned step factors
 max-propagated over the grid (``socius.agents.value_propagation``)."""
@@ -186,26 +195,43 @@ class Navigator(nn.Module):
         logits = network(self.planes(maps, cells))[:, 0]
         return nn.functional.logsigmoid(logits) if log else torch.sigmoid(logits)
 
-    def reach(self, maps, agent) -> torch.Tensor:
-        """Low-level ``V [B, H, W]`` to every cell; 1 at the agent's cell."""
-        value = self._low_values(self.low, maps, agent)
+    def reach(self, maps, agent, log_steps=None) -> torch.Tensor:
+        """Low-level ``V [B, H, W]`` to every cell; 1 at the agent's cell. ``log_steps``:
+        the propagation body's step factors of these maps, where the caller has them."""
+        if log_steps is not None:
+            value = (propagate(log_steps, agent) - self.log_gamma).exp().clamp(max=1.0)
+        else:
+            value = self._low_values(self.low, maps, agent)
         return torch.maximum(value, same_cell_maps(agent, *maps.shape[1:]))
 
-    def move_values(self, maps, agent, target) -> torch.Tensor:
+    def low_steps(self, maps) -> torch.Tensor | None:
+        """The low level's log step factors of ``maps`` (None for the conv body): one pass
+        serves ``reach`` and ``move_values`` on the same maps."""
+        return self._log_steps(self.low, maps) if self.propagates else None
+
+    def move_values(self, maps, agent, target, log_steps=None) -> torch.Tensor:
         """``Q(o, m, a, target) / gamma = V`` from the cell each move leads to ``[B, 5]``
         (the grid's known move rule, on the current map; walls are the action mask's)."""
         size, height, width = maps.shape
         offsets = torch.as_tensor(np.stack([MOVE_ROW, MOVE_COL], -1)).long()
         after = agent[:, None, :] + offsets[None]  # [B, 5, 2]
         after[..., 0].clamp_(0, height - 1), after[..., 1].clamp_(0, width - 1)
-        rows = torch.arange(size)[:, None]
         if self.propagates:  # one pass values every cell towards the target
-            towards = propagate(self._log_steps(self.low, maps), target, towards=True)
-            value = (towards[rows, after[..., 0], after[..., 1]] - self.log_gamma).exp()
-            return torch.where((after == target[:, None]).all(-1), 1.0, value.clamp(max=1.0))
+            towards = self.reach_towards(maps, target, log_steps)
+            return towards[torch.arange(size)[:, None], after[..., 0], after[..., 1]]
         value = self.reach(maps.repeat_interleave(NUM_MOVES, 0), after.reshape(-1, 2))
         return value[torch.arange(size * NUM_MOVES), target.repeat_interleave(NUM_MOVES, 0)[:, 0],
                      target.repeat_interleave(NUM_MOVES, 0)[:, 1]].view(size, NUM_MOVES)
+
+    def reach_towards(self, maps, goal, log_steps=None) -> torch.Tensor:
+        """Low-level ``V [B, H, W]`` from every cell to each row's goal; 1 at the goal
+        (the propagation body: one pass, read the other way)."""
+        require(self.propagates, "body", "'propagation' (a conv low level values one start "
+                "per pass)", self.config.body)
+        if log_steps is None:
+            log_steps = self._log_steps(self.low, maps)
+        value = (propagate(log_steps, goal, towards=True) - self.log_gamma).exp()
+        return torch.maximum(value.clamp(max=1.0), same_cell_maps(goal, *maps.shape[1:]))
 
     def _onward_values(self, network, maps, goal, log: bool = False):
         """``V_H [B, H, W]`` (or ``log V_H``) of standing at each cell, by ``network``."""

@@ -25,9 +25,12 @@ class NavigatorPolicy:
                  beta: float = 2.0, subgoal_beta: float = 10.0):
         require(mode in MODES, "mode", f"one of {MODES}", mode)
         # The flat mode walks by the low level alone, which a 'low' navigator has too.
-        serves = {"gcbc": ("gcbc",), "flat": ("hierarchical", "low")}.get(mode, ("hierarchical",))
+        serves = {"gcbc": ("gcbc",), "flat": ("hierarchical", "low"),
+                  "hiql": ("hierarchical", "low")}.get(mode, ("hierarchical",))
         require(navigator.config.learner in serves, "mode",
                 f"a mode served by a '{navigator.config.learner}' navigator", mode)
+        require(mode != "hiql" or navigator.propagates, "mode",
+                "'hiql' only with the propagation body", mode)
         require(beta > 0, "beta", "a number > 0", beta)
         require(subgoal_beta > 0, "subgoal_beta", "a number > 0", subgoal_beta)
         self.navigator, self.mode, self.height, self.width = navigator, mode, height, width
@@ -59,11 +62,14 @@ class NavigatorPolicy:
         if self.mode == "gcbc":
             logits = self.navigator.clone_logits(flat_maps, cell, goal)
         else:
-            if self.mode == "hierarchical":
+            log_steps = self.navigator.low_steps(flat_maps)
+            if self.mode in ("hierarchical", "hiql"):
                 due = ((age % config.subgoal_steps == 0) | (subgoal[:, 0] < 0)
                        | (subgoal == cell.numpy()).all(-1))
                 if due.any():
-                    reach = self.navigator.reach(flat_maps[due], cell[due])
+                    reach = self.navigator.reach(
+                        flat_maps[due], cell[due],
+                        None if log_steps is None else log_steps[torch.as_tensor(due)])
                     chosen = self._choose(flat_maps[due], cell[due], goal[due], reach,
                                           generator)
                     subgoal[due], age[due] = chosen, 0
@@ -73,7 +79,8 @@ class NavigatorPolicy:
             # Moves drawn by exp(beta * progress), progress in steps (log V / -log gamma):
             # a wrong move costs 2 steps, so this is near greedy where V is sure, and
             # no learned value's local maximum can trap the agent for good.
-            progress = self.navigator.move_values(flat_maps, cell, target).clamp(min=1e-8).log()
+            progress = self.navigator.move_values(flat_maps, cell, target,
+                                                  log_steps).clamp(min=1e-8).log()
             logits = self.beta * progress / -np.log(config.gamma)
         # Reaching a cell never needs standing still, and a half-trained Q often ties
         # "stay" with the right move; stay only where nothing else is allowed.
@@ -89,14 +96,16 @@ class NavigatorPolicy:
     def _choose(self, maps, cell, goal, reach, generator) -> np.ndarray:
         """A remembered open cell within reach, drawn by ``exp(subgoal_beta * n)`` where n
         counts subgoals left by the hierarchical value
-        ``alpha [R + gamma (1 - R) V_H(m, g1, goal)]`` (the goal itself scores alpha); the
-        goal when no cell is within reach."""
+        ``alpha [R + gamma (1 - R) V_H(m, g1, goal)]`` (the goal itself scores alpha; in
+        ``hiql`` mode the low level's ``V(g1 -> goal)`` stands for V_H); the goal when no
+        cell is within reach."""
         config = self.navigator.config
         height, width = maps.shape[1:]
         within = reach >= config.reach_threshold * config.gamma ** (config.subgoal_steps - 1)
         candidate = (maps == OPEN) & within & (same_cell_maps(cell, height, width) == 0)
         achieves = same_cell_maps(goal, height, width)
-        onward = self.navigator.onward_values(maps, goal)
+        onward = (self.navigator.onward_values(maps, goal) if self.mode == "hierarchical"
+                  else self.navigator.reach_towards(maps, goal))
         scores = config.alpha * (achieves + config.gamma * (1 - achieves) * onward)
         # n = log score / log(alpha gamma): the subgoals the rule still counts from there.
         subgoals = scores.clamp(min=1e-8).log() / np.log(config.alpha * config.gamma)

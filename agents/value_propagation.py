@@ -70,6 +70,8 @@ class _PathSums(torch.autograd.Function):
             if torch.equal(swept, values):
                 break
             values = swept
+        if not log_step.requires_grad:  # acting: no tree to keep
+            return values
         # Each reached cell's best neighbour: its parent in the tree of best paths.
         scored = values + log_step if towards else values
         shifted = torch.stack([_shift(scored, dr, dc) for dr, dc in NEIGHBOURS], 1)

@@ -3,9 +3,13 @@ memory) against its flat control, GC-BC and the map-memory planner.
 
     socius run navigate --set learner.learner=hierarchical --seeds 3 --out runs/navigate
 
-1. **Data.** A noisy BFS expert (it knows the maze; the learners do not) walks to random
-   goals in ``train_layouts`` mazes carved from layout seeds ``layout_seed + i``.
-2. **Train** one learner offline (``socius.agents.navigator``): ``hierarchical`` fits both
+1. **Data.** Offline (``collector=expert``), a noisy BFS expert (it knows the maze; the
+   learners do not) walks to random goals in ``train_layouts`` mazes carved from layout
+   seeds ``layout_seed + i``. Online (``collector=self``), the navigator plays rounds in a
+   bank of ``train_layouts`` mazes between its updates
+   (``socius.societies.navigation.online``), with or without hindsight
+   (``learner.hindsight``).
+2. **Train** one learner (``socius.agents.navigator``): ``hierarchical`` fits both
    levels, and its low level alone is the ``flat`` agent; ``gcbc`` clones the data's moves
    towards hindsight goals. All see the same data and take the same number of updates.
 3. **Evaluate** on ``eval_layouts`` mazes from disjoint seeds (``eval_layout_seed + i``),
@@ -138,8 +142,12 @@ def evaluation_set(config: NavigateConfig) -> EvaluationLayouts:
 
 
 def modes(config: NavigateConfig) -> tuple[str, ...]:
-    """How a run's learner is evaluated: both levels and the flat low level, or GC-BC."""
-    return ("hierarchical", "flat") if config.learner.learner == "hierarchical" else ("gcbc",)
+    """How a run's learner is evaluated: both levels, subgoals ranked by the low level
+    (HIQL's one value; the propagation body) and the flat low level, or GC-BC."""
+    if config.learner.learner != "hierarchical":
+        return ("gcbc",)
+    return ("hierarchical", "hiql", "flat") if config.learner.body == "propagation" else \
+        ("hierarchical", "flat")
 
 
 def evaluate(navigator: Navigator, config: NavigateConfig,

@@ -105,8 +105,8 @@ def summarize_runs(run_dirs: list[str | Path], plot: str | Path | None = None) -
 
 CURVES = ("step", {"success within 3d + 20": "hierarchical_success_3d+20"})
 """What ``socius plot`` overlays for several navigate runs: x key, panel title -> key."""
-FINAL = ("hierarchical_success_3d+20", "flat_success_3d+20", "gcbc_success_3d+20",
-         "planner_success_3d+20")
+FINAL = ("hierarchical_success_3d+20", "hiql_success_3d+20", "flat_success_3d+20",
+         "gcbc_success_3d+20", "planner_success_3d+20")
 """The ``evaluation.json`` figures a grid tabulates for each cell."""
 
 EXPERIMENT = Experiment(

@@ -191,3 +191,20 @@ def test_propagated_values_walk_unseen_mazes_after_a_few_hundred_updates(
     # values carried along the whole maze, against a 12-layer net's dozen cells.
     assert scores["propagation"] >= scores["conv"] + 0.2, scores
     assert scores["propagation"] >= scores["random"] + 0.4, scores
+
+
+def test_a_propagated_value_reads_the_same_from_the_start_or_towards_the_goal():
+    navigator = Navigator(NavigatorConfig(body="propagation"), torch.Generator().manual_seed(0))
+    generator = np.random.default_rng(0)
+    maps = torch.as_tensor(generator.choice([UNKNOWN, OPEN, WALL], (4, 9, 9),
+                                            p=[0.4, 0.4, 0.2]).astype(np.int8))
+    start, goal = torch.tensor([[1, 1], [4, 4], [0, 8], [7, 2]]), torch.tensor(
+        [[7, 7], [0, 0], [8, 0], [2, 6]])
+    maps[torch.arange(4), start[:, 0], start[:, 1]] = OPEN
+    with torch.no_grad():
+        forward = navigator.reach(maps, start)[torch.arange(4), goal[:, 0], goal[:, 1]]
+        backward = navigator.reach_towards(maps, goal)[torch.arange(4), start[:, 0], start[:, 1]]
+    assert torch.allclose(forward, backward, rtol=1e-4) and (forward > 0).any()
+    conv = Navigator(NavigatorConfig(), torch.Generator().manual_seed(0))
+    with pytest.raises(ValueError, match="mode"):
+        NavigatorPolicy(conv, "hiql", 9, 9)  # a conv low level values one start per pass
