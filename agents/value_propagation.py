@@ -97,8 +97,8 @@ class _PathSums(torch.autograd.Function):
         # Children before parents: a child's value is below its parent's, as every step
         # factor is below 1 (in float32 only while a step's log is above the value's
         # rounding: |log step| > 1e-6 at |log V| < 10, a factor below 0.999999, which a
-        # sigmoid reaches only beyond a logit of 14). Each cell passes on what its subtree carries; cells that are
-        # no child pass theirs to a spare slot at the end.
+        # sigmoid reaches only beyond a logit of 14). Each cell passes on what its subtree
+        # carries; cells that are no child pass theirs to a spare slot at the end.
         order = flat.argsort(1)
         offset = torch.arange(batch)[:, None] * cells
         source = (offset + order).T.contiguous()
