@@ -15,12 +15,17 @@ summed in another order, so its losses match the saved ones to float rounding on
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
 
 BEFORE = Path(__file__).parent / "before"
 CLOCK_KEYS = {"seconds"}
+ACROSS_MACHINES = (1e-4, 1e-6)
+"""Relative and absolute tolerance of rows saved on another machine (read on an AMD EPYC,
+whose float kernels round differently: by 1.4e-7 on a loss of 1.6e-4, by 3e-5 on a
+gcrl loss of 11.7; the old code reads the same on it)."""
 
 
 def saved(name: str) -> list[dict]:
@@ -35,8 +40,11 @@ def written(run_dir: Path) -> list[dict]:
     return [{k: v for k, v in row.items() if k not in CLOCK_KEYS} for row in rows]
 
 
-def same_to_rounding(rows: list[dict], expected: list[dict]) -> bool:
-    """Equal rows, floats equal up to float32 rounding (a fused kernel's sum order)."""
+def same_to_rounding(rows: list[dict], expected: list[dict], rel: float = 1e-6,
+                     absolute: float = 1e-7) -> bool:
+    """Equal rows, floats equal up to float32 rounding (a fused kernel's sum order, or
+    another CPU's kernels: rows saved on one machine differ in their last digits on
+    another, and a loss that cancels to near zero differs in more of them)."""
     if len(rows) != len(expected):
         return False
     for row, want in zip(rows, expected):
@@ -44,7 +52,9 @@ def same_to_rounding(rows: list[dict], expected: list[dict]) -> bool:
             return False
         for key, value in row.items():
             if isinstance(value, float) and isinstance(want[key], float):
-                if value != pytest.approx(want[key], rel=1e-6, abs=1e-7):
+                if math.isnan(value) and math.isnan(want[key]):  # an empty bucket both times
+                    continue
+                if value != pytest.approx(want[key], rel=rel, abs=absolute):
                     return False
             elif value != want[key]:
                 return False
@@ -65,8 +75,8 @@ def test_language_rows_unchanged(tmp_path, one_torch_thread):
     train(config, tmp_path, progress=False)
     rows, expected = written(tmp_path), saved("language-engine")
     # Evaluations gained outcome and random-policy figures since; the rest is unchanged.
-    assert [{key: row[key] for key in want if key in row} for row, want in
-            zip(rows, expected)] == expected and len(rows) == len(expected)
+    assert same_to_rounding([{key: row[key] for key in want if key in row} for row, want in
+                             zip(rows, expected)], expected, *ACROSS_MACHINES)
     assert {"wrong_object", "timeout_heldout", "random_policy_return"} <= rows[-1].keys()
 
 
@@ -107,7 +117,7 @@ def test_collection_rows_unchanged(tmp_path, one_torch_thread):
                                        "eval_repeats": 1, "hier_steps": 0,
                                        "world": {"size": 9, "max_cycles": 20}})
     train(config, tmp_path, progress=False)
-    assert written(tmp_path) == saved("collect")
+    assert same_to_rounding(written(tmp_path), saved("collect"), *ACROSS_MACHINES)
 
 
 @pytest.mark.parametrize("agent", ["hier", "hiql"])
@@ -119,7 +129,7 @@ def test_gcrl_rows_unchanged(tmp_path, one_torch_thread, agent):
                                        "steps": 200, "eval_every": 100},
                        ["world.layout=maze", "world.size=11", f"learner.agent={agent}"])
     train(config, tmp_path, progress=False)
-    assert written(tmp_path) == saved(f"gcrl-{agent}")
+    assert same_to_rounding(written(tmp_path), saved(f"gcrl-{agent}"), *ACROSS_MACHINES)
 
 
 def test_memory_result_unchanged(tmp_path, one_torch_thread):
