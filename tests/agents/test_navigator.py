@@ -35,6 +35,13 @@ def small_dataset(layouts: int = 20, steps: int = 100) -> MapDataset:
     return MapDataset(by_layout)
 
 
+def success(policy) -> float:
+    """Share of 60 pairs on six unseen 11 x 11 mazes reached within 3d + 20 steps."""
+    layouts = evaluation_layouts(SMALL, layout_seed=9_000, layouts=6, pairs=60, seed=0)
+    arrived = arrival_steps(policy, layouts, seed=0)
+    return float(((arrived > 0) & (arrived <= 3 * layouts.distance + 20)).mean())
+
+
 @pytest.fixture(scope="module")
 def dataset():
     return small_dataset()
@@ -117,12 +124,6 @@ def test_bad_settings_name_their_field():
 @pytest.mark.slow  # about a minute of training
 def test_a_small_run_walks_unseen_mazes_far_better_than_the_random_walker(
         dataset, one_torch_thread):
-    layouts = evaluation_layouts(SMALL, layout_seed=9_000, layouts=6, pairs=60, seed=0)
-
-    def success(policy) -> float:
-        arrived = arrival_steps(policy, layouts, seed=0)
-        return float(((arrived > 0) & (arrived <= 3 * layouts.distance + 20)).mean())
-
     scores = {"random": success(RandomPolicy(1, 0))}
     for learner in ("hierarchical", "gcbc"):
         config = NavigatorConfig(learner=learner)
@@ -172,12 +173,6 @@ def test_without_hindsight_only_the_episodes_own_goal_is_learned(dataset):
 
 def test_propagated_values_walk_unseen_mazes_after_a_few_hundred_updates(
         dataset, one_torch_thread):
-    layouts = evaluation_layouts(SMALL, layout_seed=9_000, layouts=6, pairs=60, seed=0)
-
-    def success(policy) -> float:
-        arrived = arrival_steps(policy, layouts, seed=0)
-        return float(((arrived > 0) & (arrived <= 3 * layouts.distance + 20)).mean())
-
     scores = {}
     for body in ("conv", "propagation"):
         config = NavigatorConfig(learner="low", body=body, known_moves=body == "propagation")
