@@ -233,13 +233,11 @@ class Navigator(nn.Module):
         value = (propagate(log_steps, goal, towards=True) - self.log_gamma).exp()
         return torch.maximum(value.clamp(max=1.0), same_cell_maps(goal, *maps.shape[1:]))
 
-    def _onward_values(self, network, maps, goal, log: bool = False):
-        """``V_H [B, H, W]`` (or ``log V_H``) of standing at each cell, by ``network``."""
+    def _onward_values(self, network, maps, goal):
+        """``V_H [B, H, W]`` of standing at each cell, by ``network``."""
         if self.propagates:
-            log_value = propagate(self._log_steps(network, maps), goal, towards=True)
-            return log_value if log else log_value.exp()
-        logits = network(self.planes(maps, None, goal))[:, 0]
-        return nn.functional.logsigmoid(logits) if log else torch.sigmoid(logits)
+            return propagate(self._log_steps(network, maps), goal, towards=True).exp()
+        return torch.sigmoid(network(self.planes(maps, None, goal))[:, 0])
 
     def onward_values(self, maps, goal) -> torch.Tensor:
         """High-level ``V_H(m, p, goal) [B, H, W]`` of standing at each cell p with the map
