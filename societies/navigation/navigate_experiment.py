@@ -114,5 +114,5 @@ EXPERIMENT = Experiment(
     "GC-BC and the map-memory planner", config_class=NavigateConfig, default_config=None,
     train=train, evaluate=evaluate_run, plot=plot, progress_key="step",
     summary_keys=FINAL, curves=CURVES, final=FINAL, load_policy=load_policy,
-    report=summarize_runs)
+    report=summarize_runs, last_row_evaluates=True)
 """The navigate experiment's record in the registry."""

@@ -58,6 +58,9 @@ class Experiment:
     legacy: Callable[[dict], dict] | None = field(default=None)
     """``legacy(saved)``: a flat ``config.json`` of a run made before configs nested their
     world, with keys that changed meaning translated (keys that only moved need nothing)."""
+    last_row_evaluates: bool = False
+    """The last metrics row holds every figure ``evaluate`` gives for the final checkpoint
+    (the same seeded evaluation), so ``run`` saves it instead of evaluating again."""
 
     def config_from(self, settings: Mapping[str, Any] | None = None,
                     overrides: list[str] | tuple[str, ...] = ()) -> Any:
@@ -86,7 +89,8 @@ class Experiment:
         """Train (or continue) the run in ``out``, evaluate it, plot it and export its
         metrics to TensorBoard; returns the summary printed for it."""
         rows = self.train(config, out, progress=progress)
-        report = self.evaluate_run(out)
+        report = self.save_evaluation(out, rows[-1]) if self.last_row_evaluates and rows \
+            else self.evaluate_run(out)
         figures = self.plot(out)
         export_tensorboard(out)
         summary = {key: round(report[key], 3) if isinstance(report[key], float) else report[key]
@@ -102,7 +106,10 @@ class Experiment:
         """Evaluate the run's last checkpoint and save the report as ``evaluation.json``
         (at the run's own torch thread count)."""
         pin_threads(self.config_of(run_dir))
-        report = self.evaluate(run_dir)
+        return self.save_evaluation(run_dir, self.evaluate(run_dir))
+
+    def save_evaluation(self, run_dir: str | Path, report: dict) -> dict:
+        """Write ``report`` as the run's ``evaluation.json`` (atomically); returns it."""
         text = json.dumps(report, indent=2)
         atomic_write(Path(run_dir) / EVALUATION, lambda path: Path(path).write_text(text))
         return report

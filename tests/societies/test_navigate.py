@@ -91,6 +91,10 @@ def test_the_report_and_the_viewer_read_a_finished_run(tmp_path, one_torch_threa
     record = experiment("navigate")
     config = tiny(steps=10)
     record.run(config, tmp_path / "run", progress=False)
+    # The run saved its last row as the evaluation: what evaluating again gives.
+    saved = json.loads((tmp_path / "run" / "evaluation.json").read_text())
+    fresh = record.evaluate(tmp_path / "run")
+    np.testing.assert_equal({key: saved[key] for key in fresh}, fresh)
     table = record.report([tmp_path / "run"], None)
     assert "| hierarchical |" in table and "| flat |" in table and "| planner |" in table
     cast = record.load_policy(tmp_path / "run")
