@@ -5,8 +5,8 @@ per gradient update (batch 32) and per acting step of 128 agents, for each body.
 
 The data are 20,000 steps of ``socius run navigate``'s noisy expert in 10 of its
 training mazes (the learners see the same batches). Acting plays the hierarchical mode
-(the flat one for GC-BC) in a bank of those mazes. The first few calls warm up; reported
-are medians, as JSON.
+(flat for the low level alone, GC-BC's own for GC-BC) in a bank of those mazes. The first
+few calls warm up; reported are medians, as JSON.
 """
 
 from __future__ import annotations
@@ -46,8 +46,8 @@ def cost(learner: str, body: str, repeats: int) -> dict:
             update_s.append(time.perf_counter() - started)
     world = online.layout_bank(config)
     venv = VectorEnv(world, 128, seed=0)
-    policy = NavigatorPolicy(navigator, "gcbc" if learner == "gcbc" else "hierarchical",
-                             world.height, world.width)
+    mode = {"gcbc": "gcbc", "low": "flat"}.get(learner, "hierarchical")
+    policy = NavigatorPolicy(navigator, mode, world.height, world.width)
     venv.reset(seed=0)
     state = policy.initial_state(128)
     done, generator, act_s = np.ones(128, bool), np.random.default_rng(0), []
@@ -70,8 +70,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=30)
     args = parser.parse_args()
+    # "low" is the flat agent trained alone: the control the two levels are priced against.
     for learner, body in (("hierarchical", "conv"), ("hierarchical", "propagation"),
-                          ("gcbc", "conv")):
+                          ("low", "propagation"), ("gcbc", "conv")):
         print(json.dumps(cost(learner, body, args.repeats)), flush=True)
 
 
