@@ -175,7 +175,8 @@ class Navigator(nn.Module):
             # Below: gamma per step. Above: the rule's alpha gamma per subgoal of k steps,
             # spread over them, so the passability learns only where the data went slower.
             # Learning the whole factor left V_H's ranking to differences of a few
-            # thousandths per step: 71% of tuning pairs against 85% with this prior.
+            # thousandths per step: 71% of tuning pairs against 85% with this prior
+            # (1,000 updates; EXPERIMENTS.md section 7c).
             gamma = config.gamma if name == "low" else \
                 (config.alpha * config.gamma) ** (1 / config.subgoal_steps)
             return StepFactors(kinds, channels, config.step_layers, gamma)
