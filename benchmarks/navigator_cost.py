@@ -28,7 +28,7 @@ def cost(learner: str, body: str, repeats: int) -> dict:
     from socius.agents.navigator_policy import NavigatorPolicy
     from socius.envs.vector import VectorEnv
     from socius.societies.navigation import online
-    from socius.societies.navigation.navigate import NavigateConfig, collect, training_worlds
+    from socius.societies.navigation.navigate import NavigateConfig, collect, modes, training_worlds
 
     torch.set_num_threads(1)
     config = dataclasses.replace(
@@ -46,8 +46,7 @@ def cost(learner: str, body: str, repeats: int) -> dict:
             update_s.append(time.perf_counter() - started)
     world = online.layout_bank(config)
     venv = VectorEnv(world, 128, seed=0)
-    mode = {"gcbc": "gcbc", "low": "flat"}.get(learner, "hierarchical")
-    policy = NavigatorPolicy(navigator, mode, world.height, world.width)
+    policy = NavigatorPolicy(navigator, modes(config)[0], world.height, world.width)
     venv.reset(seed=0)
     state = policy.initial_state(128)
     done, generator, act_s = np.ones(128, bool), np.random.default_rng(0), []

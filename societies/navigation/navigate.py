@@ -143,9 +143,10 @@ def evaluation_set(config: NavigateConfig) -> EvaluationLayouts:
 
 def modes(config: NavigateConfig) -> tuple[str, ...]:
     """How a run's learner is evaluated: both levels, subgoals ranked by the low level
-    (HIQL's one value; the propagation body) and the flat low level, or GC-BC."""
+    (HIQL's one value; the propagation body) and the flat low level; the low level alone
+    walks flat; GC-BC imitates."""
     if config.learner.learner != "hierarchical":
-        return ("gcbc",)
+        return {"gcbc": ("gcbc",), "low": ("flat",)}[config.learner.learner]
     return ("hierarchical", "hiql", "flat") if config.learner.body == "propagation" else \
         ("hierarchical", "flat")
 

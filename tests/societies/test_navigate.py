@@ -13,7 +13,7 @@ from socius.agents.map_memory import UNKNOWN, WALL
 from socius.agents.navigator import Navigator
 from socius.envs.settings import configure
 from socius.societies.experiments import experiment
-from socius.societies.navigation import online
+from socius.societies.navigation import navigate, online
 from socius.societies.navigation.navigate import NavigateConfig, train, training_worlds
 from socius.societies.navigation.unseen import evaluation_layouts, overlap
 
@@ -58,6 +58,12 @@ def test_bad_settings_name_their_field():
 
 
 ONLINE = {"collector": "self", "data_steps": 900, "rollout_envs": 4, "rollout_steps": 100}
+
+
+def test_each_learner_is_evaluated_in_the_modes_it_can_act():
+    assert navigate.modes(tiny()) == ("hierarchical", "hiql", "flat")
+    assert navigate.modes(tiny(learner={"learner": "low"})) == ("flat",)  # no high level
+    assert navigate.modes(tiny(learner={"learner": "gcbc"})) == ("gcbc",)
 
 
 def test_online_rounds_spend_the_budget_on_the_navigators_own_episodes(one_torch_thread):
