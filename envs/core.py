@@ -28,13 +28,15 @@ from socius.envs.validate import check_actions
 from socius.envs.world import EpisodeStart, World
 
 
-def reset(world: World, seed: int, num_envs: int, env_index: np.ndarray | None = None,
+def reset(world: World, seed: int | np.ndarray, num_envs: int,
+          env_index: np.ndarray | None = None,
           episode: int = 0) -> tuple[WorldState, dict[str, np.ndarray]]:
-    """Start episode ``episode`` of ``num_envs`` environments: the state and its observation."""
+    """Start episode ``episode`` of ``num_envs`` environments: the state and its observation
+    (``seed`` is one seed for all, or one per environment)."""
     if env_index is None:
         env_index = np.arange(num_envs, dtype=np.int64)
     env_index = np.asarray(env_index, dtype=np.int64)
-    seeds = np.full(num_envs, int(seed), dtype=np.int64)
+    seeds = np.broadcast_to(np.asarray(seed, dtype=np.int64), (num_envs,)).copy()
     episodes = np.full(num_envs, episode, dtype=np.int64)
     state = _start_episodes(world, seeds, env_index, episodes)
     return state, observe(world, state)
@@ -223,3 +225,12 @@ def relocate(world: World, state: WorldState, row: np.ndarray, col: np.ndarray,
     return replace(state, row=row, col=col, occupant=occupant, cells=cells, goal=goal,
                    finished=np.zeros_like(state.finished),
                    step_count=np.zeros_like(state.step_count))
+
+
+def restart(world: World, state: WorldState, index: np.ndarray) -> WorldState:
+    """The state with the environments ``index`` starting their next episode now (a
+    partial reset, e.g. a collector cutting episodes short)."""
+    index = np.asarray(index, dtype=np.int64)
+    ended = take(state, index)
+    fresh = _start_episodes(world, ended.seed, ended.env_index, ended.episode + 1)
+    return put(state, index, fresh)

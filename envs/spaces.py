@@ -120,6 +120,19 @@ def decode_actions(world: World, actions: np.ndarray) -> np.ndarray:
     return (actions[..., None] // places) % sizes
 
 
+def decode_checked(world: World, actions) -> np.ndarray:
+    """Joint actions ``[...]`` decoded as ``decode_actions`` does, after a ValueError for
+    any index outside ``[0, 5 V^L)`` (decoding alone would wrap it round)."""
+    actions = np.asarray(actions)
+    size = int(np.prod(action_components(world)))
+    if actions.dtype.kind not in "iu":
+        raise ValueError(f"joint actions must be integers; got dtype {actions.dtype}")
+    if actions.size and (actions.min() < 0 or actions.max() >= size):
+        raise ValueError(f"joint actions must be integers in [0, {size}); got values "
+                         f"from {actions.min()} to {actions.max()}")
+    return decode_actions(world, actions)
+
+
 def encode_actions(world: World, actions: np.ndarray) -> np.ndarray:
     """Actions ``[..., 1 + L]`` (move, tokens) as their joint index ``[...]``."""
     sizes = action_components(world)

@@ -90,11 +90,7 @@ class VectorEnv:
         if isinstance(actions, torch.Tensor):
             actions = actions.detach().cpu().numpy()
         if spaces.is_joint(self.world) and getattr(actions, "ndim", 0) == 2:
-            size = self.single_action_space.n
-            if (actions < 0).any() or (actions >= size).any():
-                raise ValueError(f"joint actions must be integers in [0, {size}); got values "
-                                 f"from {actions.min()} to {actions.max()}")
-            actions = spaces.decode_actions(self.world, actions)
+            actions = spaces.decode_checked(self.world, actions)
         self.state, result = core.step(self.world, self.state, actions,
                                        auto_reset=self.auto_reset)
         self.final_state = result.final_state

@@ -1,8 +1,11 @@
 """Adapters to other libraries: a seeded SuperSuit/SB3 VecEnv and a goal-conditioned Gymnasium env.
 
 - ``sb3_vec_env``: every agent of ``n_copies`` copies of a task as one SB3 ``VecEnv``
-  (SuperSuit ``pettingzoo_env_to_vec_env_v1`` + ``concat_vec_envs_v1``). Copy i plays
-  the episodes of a standalone env reset with ``seed + i``, and ``PPO(seed=...)`` works.
+  that steps all copies in one core call (``socius.envs.sb3_env``). Copy i plays the
+  episodes of a standalone env reset with ``seed + i``, and ``PPO(seed=...)`` works.
+- ``supersuit_vec_env``: the same layout and seeds through SuperSuit
+  (``pettingzoo_env_to_vec_env_v1`` + ``concat_vec_envs_v1``), the generic path any
+  PettingZoo env can take; one Python env per copy.
 - ``goal_env``: one learner of a task as a ``gymnasium.Env`` with the ``observation`` /
   ``achieved_goal`` / ``desired_goal`` Dict that SB3's ``HerReplayBuffer`` reads.
 
@@ -21,6 +24,7 @@ import numpy as np
 from socius.envs import ENVIRONMENTS, TASKS, core
 from socius.envs.facade import LazyRendering
 from socius.envs.moves import NUM_MOVES
+from socius.envs.settings import configure
 from socius.envs.spaces import OBSERVATION_KEYS, observation_bounds
 from socius.envs.world import World
 
@@ -37,16 +41,35 @@ def task_module(name: str):
 
 
 def sb3_vec_env(name: str, n_copies: int, seed: int, **config: Any):
-    """SB3 VecEnv over every agent of ``n_copies`` copies of task ``name``; copy i uses
-    ``seed + i`` (``config`` goes to ``parallel_env``; ``flatten`` defaults to True)."""
-    import supersuit
+    """SB3 VecEnv over every agent of ``n_copies`` copies of task ``name``, stepped in one
+    core call; copy i uses ``seed + i`` (``config`` configures the world; ``flatten``
+    defaults to True)."""
+    from socius.envs.sb3_env import NativeVecEnv
 
+    module = task_module(name)
+    check_copies_and_seed(n_copies, seed)
+    config.setdefault("flatten", True)
+    world = module.build_world(configure(module.CONFIG, config))
+    return NativeVecEnv(world, n_copies, int(seed))
+
+
+def check_copies_and_seed(n_copies, seed) -> None:
+    """Raise ValueError naming ``n_copies`` or ``seed`` unless they are integers >= 1, >= 0."""
     if isinstance(n_copies, bool) or not isinstance(n_copies, int) or n_copies < 1:
         raise ValueError(f"n_copies must be an integer >= 1; got {n_copies!r}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be an integer >= 0; got {seed!r}")
+
+
+def supersuit_vec_env(name: str, n_copies: int, seed: int, **config: Any):
+    """``sb3_vec_env``'s VecEnv through SuperSuit, one Python env per copy (the generic
+    PettingZoo path; ``config`` goes to ``parallel_env``; ``flatten`` defaults to True)."""
+    import supersuit
+
+    module = task_module(name)
+    check_copies_and_seed(n_copies, seed)
     config.setdefault("flatten", True)
-    parallel = task_module(name).parallel_env(**config)
+    parallel = module.parallel_env(**config)
     check_shared_spaces(parallel)
     markov = supersuit.pettingzoo_env_to_vec_env_v1(parallel)
     # The gymnasium base is kept: its reset(seed) already gives copy i the seed seed + i,

@@ -45,3 +45,25 @@ def test_shipped_yaml_configs_load():
     assert demo["maze_v0"]["layout"] == "four_rooms"
     with pytest.raises(ValueError, match="unknown config 'nope'.*demo"):
         configs.load("nope")
+
+
+def test_the_worlds_need_no_torch_and_the_extras_say_where_it_goes(tmp_path):
+    """torch (and the training stack) is only in the ``train`` extra, and the BenchMARL
+    extra pins the torchrl that BenchMARL 1.5.2 imports."""
+    done = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w",
+                           str(tmp_path), str(ROOT)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    (wheel,) = tmp_path.glob("socius-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        (metadata,) = [n for n in archive.namelist() if n.endswith(".dist-info/METADATA")]
+        requires = [line.split(":", 1)[1].strip() for line in
+                    archive.read(metadata).decode().splitlines()
+                    if line.startswith("Requires-Dist:")]
+        assert "socius/configs/benchmarl/language_pair.yaml" in archive.namelist()
+    base = [r for r in requires if "extra ==" not in r]
+    assert not any(r.startswith(("torch", "tensorboard", "scipy")) for r in base), base
+    extra = {r.split(";")[0].strip() for r in requires if 'extra == "train"' in r}
+    assert any(r.startswith("torch") for r in extra), requires
+    benchmarl = {r.split(";")[0].replace(" ", "") for r in requires
+                 if 'extra == "benchmarl"' in r}
+    assert benchmarl == {"benchmarl==1.5.2", "torchrl<0.12,>=0.11"}, benchmarl

@@ -39,3 +39,14 @@ def test_building_and_stepping_a_world_loads_no_torch_or_pygame():
 def test_the_vector_facade_brings_torch_only_when_made():
     assert loaded_after("from socius.envs import make_vector")["torch"] is False
     assert loaded_after("from socius.envs import make_vector; make_vector('maze_v0', 2)")["torch"]
+
+
+def test_the_training_layers_name_the_extra_when_torch_is_missing():
+    hide_torch = ("import importlib.util as util; found = util.find_spec; "
+                  "util.find_spec = lambda name, *rest: None if name == 'torch' "
+                  "else found(name, *rest)")
+    for layer in ("socius.societies", "socius.agents"):
+        done = subprocess.run([sys.executable, "-c", f"{hide_torch}; import {layer}"],
+                              capture_output=True, text=True)
+        assert done.returncode != 0
+        assert "pip install 'socius[train]'" in done.stderr, done.stderr[-500:]

@@ -1,0 +1,248 @@
+"""TorchRL: the vector core as one batched multi-agent ``EnvBase`` (``socius[torchrl]``).
+
+VMAS's TorchRL wrapper is the model. One environment holds ``num_envs`` worlds stepped
+in one core call, and its agents are grouped by role (``speaker``, ``listener``; a maze's
+``agent``), each group with the standard multi-agent keys:
+
+- ``(group, "observation")`` float32 ``[B, n, F]``: the task's default observation,
+  flattened (every key, as ``flatten=True`` gives it);
+- ``(group, "action_mask")`` bool ``[B, n, A]``: which joint actions are allowed;
+- ``(group, "action")``: one joint index per agent over (move, tokens), move most
+  significant (``joint_actions=True``), so TorchRL's ``Categorical``/``MaskedCategorical``
+  (or ``OneHot`` with ``categorical_actions=False``) handle it as it is;
+- ``(group, "reward")`` float32 ``[B, n, 1]`` and ``(group, "info", key)`` float32
+  ``[B, n]`` (``goal_achieved`` and the task's outcomes, e.g. ``success``);
+- ``done``, ``terminated``, ``truncated`` bool ``[B, 1]`` at the root (every agent of a
+  world ends together), and ``state`` float32 ``[B, S]`` with ``return_state=True``.
+
+Worlds that end are restarted inside the core's step, so a collector's partial reset
+(``_reset``) of exactly those worlds costs no second core call; ``next`` holds the
+observation they ended on. Seeds follow the vector core: world i of episode e plays the
+same episode as ``make_vector(..., seed)``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from tensordict import TensorDict, TensorDictBase
+from torchrl.data import Binary, Bounded, Categorical, Composite, OneHot, Unbounded
+from torchrl.envs import EnvBase
+
+from socius.envs import core, spaces
+from socius.envs.facade import fresh_seed, global_state
+from socius.envs.registry import ENVIRONMENTS
+from socius.envs.settings import configure
+from socius.envs.world import World
+
+LAYOUT = {"joint_actions": True, "action_mask": "full", "mask_in": "info",
+          "flatten": True, "flat_dtype": "float32"}
+"""World settings the adapter fixes: its keys and specs are laid out for them."""
+
+
+class TorchRLEnv(EnvBase):
+    """``num_envs`` worlds of one task as a batched TorchRL env, agents grouped by role."""
+
+    def __init__(self, world: World, num_envs: int, seed: int | None = None,
+                 device: str | torch.device = "cpu", categorical_actions: bool = True,
+                 return_state: bool = False):
+        if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
+            raise ValueError(f"num_envs must be an integer >= 1; got {num_envs!r}")
+        wrong = {key: getattr(world.config, key) for key, value in LAYOUT.items()
+                 if getattr(world.config, key) != value}
+        if wrong:
+            raise ValueError(f"the TorchRL adapter needs the world settings {LAYOUT}; got "
+                             f"{wrong} (make it with make_torchrl, which sets them)")
+        super().__init__(device=device, batch_size=torch.Size([num_envs]))
+        self.world = world
+        self.num_envs = num_envs
+        self.categorical_actions = categorical_actions
+        self.return_state = return_state
+        self.group_map = {role: [world.agent_names[i]
+                                 for i in np.flatnonzero(world.agent_role == code)]
+                          for code, role in enumerate(world.role_names)}
+        self._members = {role: np.flatnonzero(world.agent_role == code)
+                         for code, role in enumerate(world.role_names)}
+        self._sizes = {group: len(members) for group, members in self._members.items()}
+        self._slices = {group: as_slice(members) for group, members in self._members.items()}
+        self._seed = fresh_seed() if seed is None else int(seed)
+        self._episode = -1
+        self._state = None
+        self._restarted = np.zeros(num_envs, dtype=bool)
+        self._current: tuple[np.ndarray, np.ndarray] | None = None
+        self._make_specs()
+
+    def _make_specs(self) -> None:
+        """The observation, action, reward and done specs of every group."""
+        batch = self.batch_size
+        box = spaces.observation_space(self.world)  # a flat Box: the mask goes to info
+        low, high = (torch.as_tensor(bound, dtype=torch.float32) for bound in (box.low,
+                                                                                box.high))
+        actions = int(spaces.action_space(self.world).n)
+        self.info_keys = ("goal_achieved", *self.world.task.info_keys)
+        observation, action, reward = {}, {}, {}
+        for group, members in self._members.items():
+            shape = torch.Size([*batch, len(members)])
+            observation[group] = Composite(
+                observation=Bounded(low.expand(*shape, -1), high.expand(*shape, -1),
+                                    shape=(*shape, low.numel()), dtype=torch.float32),
+                action_mask=Binary(n=actions, shape=(*shape, actions), dtype=torch.bool),
+                info=Composite({key: Unbounded(shape=shape, dtype=torch.float32)
+                                for key in self.info_keys}, shape=shape),
+                shape=shape)
+            kind = (Categorical(actions, shape=shape, dtype=torch.int64)
+                    if self.categorical_actions else OneHot(actions, shape=(*shape, actions)))
+            action[group] = Composite(action=kind, shape=shape)
+            reward[group] = Composite(reward=Unbounded(shape=(*shape, 1)), shape=shape)
+        if self.return_state:
+            state_low, state_high = spaces.state_bounds(self.world)
+            observation["state"] = Bounded(
+                torch.as_tensor(state_low, dtype=torch.float32).expand(*batch, -1),
+                torch.as_tensor(state_high, dtype=torch.float32).expand(*batch, -1),
+                shape=(*batch, len(state_low)), dtype=torch.float32)
+        self.observation_spec = Composite(observation, shape=batch)
+        self.action_spec = Composite(action, shape=batch)
+        self.reward_spec = Composite(reward, shape=batch)
+        flag = Categorical(2, shape=(*batch, 1), dtype=torch.bool)
+        self.done_spec = Composite(done=flag, terminated=flag.clone(), truncated=flag.clone(),
+                                   shape=batch)
+
+    def _set_seed(self, seed: int | None) -> None:
+        """Seed the worlds: the next full reset starts episode 0 of ``seed``."""
+        self._seed = fresh_seed() if seed is None else int(seed)
+        self._episode = -1
+        self._state = self._current = None
+
+    def _reset(self, tensordict: TensorDictBase | None = None, **kwargs: Any) -> TensorDictBase:
+        """Start new episodes: every world's, or those ``_reset`` marks (worlds that ended
+        on the last step were restarted by it already)."""
+        wanted = None if tensordict is None else tensordict.get("_reset", None)
+        if wanted is None or self._state is None:
+            last = -1 if self._state is None else int(self._state.episode.max())
+            self._episode = max(self._episode + 1, last + 1)
+            self._state, observation = core.reset(self.world, self._seed, self.num_envs,
+                                                  episode=self._episode)
+            self._current = spaces.present(self.world, observation)
+        else:
+            wanted = wanted.reshape(self.num_envs).cpu().numpy()
+            stale = np.flatnonzero(wanted & ~self._restarted)
+            if stale.size:  # asked to cut short episodes that are still running
+                self._state = core.restart(self.world, self._state, stale)
+                self._current = spaces.present(self.world, core.observe(self.world,
+                                                                        self._state))
+        self._restarted[:] = False
+        shown, mask = self._current
+        state = global_state(self.world, self._state) if self.return_state else None
+        return self._output(shown, mask, state=state, flags=None)
+
+    def maybe_reset(self, tensordict: TensorDictBase) -> TensorDictBase:
+        """``EnvBase.maybe_reset`` without its masked merge where the worlds marked done are
+        the ones the last step restarted: the step's own observation after its restarts is
+        then the merged result (a transformed env still takes the generic path)."""
+        done = tensordict.get("done", None)
+        if done is None or self._current is None or not bool(done.any()):
+            return super().maybe_reset(tensordict)
+        if not np.array_equal(done.reshape(-1).cpu().numpy(), self._restarted):
+            return super().maybe_reset(tensordict)
+        self._restarted[:] = False
+        shown, mask = self._current
+        state = global_state(self.world, self._state) if self.return_state else None
+        return tensordict.update(self._output(shown, mask, state=state, flags=None))
+
+    def _step(self, tensordict: TensorDictBase) -> TensorDictBase:
+        """Step every world once with the groups' joint actions."""
+        width = len(spaces.action_components(self.world))
+        actions = np.empty((self.num_envs, self.world.num_agents, width), dtype=np.int64)
+        for group, members in self._members.items():
+            action = tensordict.get((group, "action"))
+            if not self.categorical_actions:
+                if not bool((action.sum(-1) == 1).all()):
+                    raise ValueError(f"({group!r}, 'action') must be one-hot over "
+                                     f"{action.shape[-1]} joint actions (categorical_actions="
+                                     "False)")
+                action = action.to(torch.uint8).argmax(-1)
+            action = action.reshape(self.num_envs, len(members)).cpu().numpy()
+            try:
+                actions[:, members] = spaces.decode_checked(self.world, action)
+            except ValueError as error:
+                raise ValueError(f"({group!r}, 'action'): {error}") from None
+        self._state, result = core.step(self.world, self._state, actions, auto_reset=True)
+        self._current = spaces.present(self.world, result.observation)
+        self._restarted[:] = False
+        self._restarted[result.final_index] = True
+        shown, mask = self._current
+        state = self._state
+        if result.final_index.size:  # next holds the observation each world ended on
+            shown, mask = shown.copy(), mask.copy()
+            final_shown, final_mask = spaces.present(self.world, result.final_observation)
+            shown[result.final_index] = final_shown
+            mask[result.final_index] = final_mask
+        info = {"goal_achieved": result.goal_achieved, **result.info}
+        if self.return_state:
+            state = global_state(self.world, state)
+            if result.final_index.size:
+                state[result.final_index] = global_state(self.world, result.final_state)
+        return self._output(shown, mask, state=state,
+                            flags=(result.terminated, result.truncated),
+                            reward=result.reward, info=info)
+
+    def _output(self, shown: np.ndarray, mask: np.ndarray, state: np.ndarray | None, flags,
+                reward: np.ndarray | None = None,
+                info: dict[str, np.ndarray] | None = None) -> TensorDictBase:
+        """The TensorDict of one reset or step, every array split into its groups (views
+        where a group's agents are evenly spaced, as a pair's are)."""
+        batch = self.num_envs
+        source: dict[str, Any] = {}
+        on_cpu = self.device.type == "cpu"
+        device = self.device if on_cpu else None  # numpy arrays are on the CPU
+        allowed = mask.view(bool)  # the mask is int8 0/1: the same bytes read as bool
+        for group, members in self._slices.items():
+            shape = torch.Size([batch, self._sizes[group]])
+            if info is None:
+                info = dict.fromkeys(self.info_keys, np.zeros((batch, self.world.num_agents),
+                                                              np.float32))
+            entry = {"observation": torch.from_numpy(shown[:, members]),
+                     "action_mask": torch.from_numpy(allowed[:, members]),
+                     "info": TensorDict._new_unsafe(
+                         {key: torch.from_numpy(info[key][:, members])
+                          for key in self.info_keys}, batch_size=shape, device=device)}
+            if reward is not None:
+                entry["reward"] = torch.from_numpy(reward[:, members, None])
+            source[group] = TensorDict._new_unsafe(entry, batch_size=shape, device=device)
+        terminated, truncated = (np.zeros(batch, bool),) * 2 if flags is None else flags
+        source["terminated"] = torch.from_numpy(terminated[:, None])
+        source["truncated"] = torch.from_numpy(truncated[:, None])
+        source["done"] = torch.from_numpy((terminated | truncated)[:, None])
+        if self.return_state:
+            source["state"] = torch.from_numpy(state.astype(np.float32))
+        output = TensorDict._new_unsafe(source, batch_size=self.batch_size, device=device)
+        return output if on_cpu else output.to(self.device)
+
+def as_slice(index: np.ndarray) -> slice | np.ndarray:
+    """``index`` as a slice where its entries are evenly spaced (numpy then gives a view,
+    not a copy), else as it is."""
+    steps = np.diff(index)
+    if len(index) == 1 or (steps[0] > 0 and (steps == steps[0]).all()):
+        step = 1 if len(index) == 1 else int(steps[0])
+        return slice(int(index[0]), int(index[-1]) + 1, step)
+    return index
+
+
+def make_torchrl(name: str, num_envs: int, seed: int | None = None,
+                 device: str | torch.device = "cpu", categorical_actions: bool = True,
+                 return_state: bool = False, **task_kwargs: Any) -> TorchRLEnv:
+    """A batched TorchRL env of ``num_envs`` worlds of task ``name`` (an ``ENVIRONMENTS``
+    key); ``task_kwargs`` configure the world, with the adapter's ``LAYOUT`` fixed."""
+    if name not in ENVIRONMENTS:
+        raise ValueError(f"name must be one of {sorted(ENVIRONMENTS)}; got {name!r}")
+    clash = {key: value for key, value in task_kwargs.items()
+             if key in LAYOUT and value != LAYOUT[key]}
+    if clash:
+        raise ValueError(f"the TorchRL adapter fixes {LAYOUT}; drop {clash} (its actions "
+                         "are joint indices and its observations flat floats)")
+    module = ENVIRONMENTS[name]
+    world = module.build_world(configure(module.CONFIG, {**task_kwargs, **LAYOUT}))
+    return TorchRLEnv(world, num_envs, seed=seed, device=device,
+                      categorical_actions=categorical_actions, return_state=return_state)
