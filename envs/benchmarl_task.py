@@ -8,11 +8,13 @@ README's speaker-listener pair); keyword arguments override them::
     from benchmarl.experiment import Experiment
     Experiment(task=socius_task("language_pair"), algorithm_config=MappoConfig..., ...)
 
-The env is batched natively (``num_envs`` worlds in one core call), agents are grouped by
-role, actions are one ``Categorical`` joint index per agent, and the action mask turns
-BenchMARL's policies into ``MaskedCategorical`` ones. Episode outcomes (``success``,
-``timeout``...) are logged as ``<group>/<outcome>``: their mean over the episodes that
-ended in the collected batch.
+The env is batched natively (``num_envs`` worlds in one core call), observations are
+one-hot where the world's codes are categorical (BenchMARL's MLPs cannot read a token or
+a colour from its code's magnitude; ``one_hot: false`` in the YAML gives the flat codes),
+agents are grouped by role, actions are one ``Categorical`` joint index per agent, and
+the action mask turns BenchMARL's policies into ``MaskedCategorical`` ones. Episode
+outcomes (``success``, ``timeout``...) are logged as ``<group>/<outcome>``: their mean
+over the episodes that ended in the collected batch.
 """
 
 from __future__ import annotations
@@ -42,7 +44,8 @@ def task_configs() -> dict[str, dict[str, Any]]:
 
 
 class SociusTask(TaskClass):
-    """A socius world for BenchMARL; ``config`` is ``{"env": name, "world": settings}``."""
+    """A socius world for BenchMARL; ``config`` is ``{"env": name, "world": settings,
+    "one_hot": bool}`` (``one_hot``, default True: categorical codes as one-hot floats)."""
 
     def __init__(self, name: str, config: dict[str, Any]):
         env = config.get("env")
@@ -61,7 +64,9 @@ class SociusTask(TaskClass):
             raise ValueError("socius worlds have discrete actions; set the experiment's "
                              "prefer_continuous_actions=False")
         env, world = self.config["env"], dict(self.config.get("world", {}))
-        return lambda: make_torchrl(env, num_envs, seed=seed, device=device, **world)
+        one_hot = bool(self.config.get("one_hot", True))
+        return lambda: make_torchrl(env, num_envs, seed=seed, device=device, one_hot=one_hot,
+                                    **world)
 
     def supports_continuous_actions(self) -> bool:
         """No: moves and tokens are discrete."""
@@ -142,5 +147,5 @@ def socius_task(name: str, **world: Any) -> SociusTask:
     if name not in configs:
         raise ValueError(f"name must be one of {sorted(configs)}; got {name!r}")
     config = configs[name]
-    return SociusTask(name, {"env": config["env"], "world": {**config.get("world", {}),
-                                                             **world}})
+    return SociusTask(name, {"env": config["env"], "one_hot": config.get("one_hot", True),
+                             "world": {**config.get("world", {}), **world}})

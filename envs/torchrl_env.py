@@ -5,7 +5,8 @@ in one core call, and its agents are grouped by role (``speaker``, ``listener``;
 ``agent``), each group with the standard multi-agent keys:
 
 - ``(group, "observation")`` float32 ``[B, n, F]``: the task's default observation,
-  flattened (every key, as ``flatten=True`` gives it);
+  flattened (every key, as ``flatten=True`` gives it), or with ``one_hot=True`` the same
+  fields with their categorical codes one-hot (view cells, tokens, goal), as MLPs need;
 - ``(group, "action_mask")`` bool ``[B, n, A]``: which joint actions are allowed;
 - ``(group, "action")``: one joint index per agent over (move, tokens), move most
   significant (``joint_actions=True``), so TorchRL's ``Categorical``/``MaskedCategorical``
@@ -47,7 +48,7 @@ class TorchRLEnv(EnvBase):
 
     def __init__(self, world: World, num_envs: int, seed: int | None = None,
                  device: str | torch.device = "cpu", categorical_actions: bool = True,
-                 return_state: bool = False):
+                 return_state: bool = False, one_hot: bool = False):
         if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
             raise ValueError(f"num_envs must be an integer >= 1; got {num_envs!r}")
         wrong = {key: getattr(world.config, key) for key, value in LAYOUT.items()
@@ -60,11 +61,11 @@ class TorchRLEnv(EnvBase):
         self.num_envs = num_envs
         self.categorical_actions = categorical_actions
         self.return_state = return_state
-        self.group_map = {role: [world.agent_names[i]
-                                 for i in np.flatnonzero(world.agent_role == code)]
-                          for code, role in enumerate(world.role_names)}
+        self.encoder = OneHotEncoder(world) if one_hot else None
         self._members = {role: np.flatnonzero(world.agent_role == code)
                          for code, role in enumerate(world.role_names)}
+        self.group_map = {role: [world.agent_names[i] for i in members]
+                          for role, members in self._members.items()}
         self._sizes = {group: len(members) for group, members in self._members.items()}
         self._slices = {group: as_slice(members) for group, members in self._members.items()}
         self._seed = fresh_seed() if seed is None else int(seed)
@@ -77,9 +78,12 @@ class TorchRLEnv(EnvBase):
     def _make_specs(self) -> None:
         """The observation, action, reward and done specs of every group."""
         batch = self.batch_size
-        box = spaces.observation_space(self.world)  # a flat Box: the mask goes to info
-        low, high = (torch.as_tensor(bound, dtype=torch.float32) for bound in (box.low,
-                                                                                box.high))
+        if self.encoder is None:
+            box = spaces.observation_space(self.world)  # a flat Box: the mask goes to info
+            bounds = box.low, box.high
+        else:
+            bounds = self.encoder.bounds
+        low, high = (torch.as_tensor(bound, dtype=torch.float32) for bound in bounds)
         actions = int(spaces.action_space(self.world).n)
         self.info_keys = ("goal_achieved", *self.world.task.info_keys)
         observation, action, reward = {}, {}, {}
@@ -124,14 +128,13 @@ class TorchRLEnv(EnvBase):
             self._episode = max(self._episode + 1, last + 1)
             self._state, observation = core.reset(self.world, self._seed, self.num_envs,
                                                   episode=self._episode)
-            self._current = spaces.present(self.world, observation)
+            self._current = self._present(observation)
         else:
             wanted = wanted.reshape(self.num_envs).cpu().numpy()
             stale = np.flatnonzero(wanted & ~self._restarted)
             if stale.size:  # asked to cut short episodes that are still running
                 self._state = core.restart(self.world, self._state, stale)
-                self._current = spaces.present(self.world, core.observe(self.world,
-                                                                        self._state))
+                self._current = self._present(core.observe(self.world, self._state))
         self._restarted[:] = False
         shown, mask = self._current
         state = global_state(self.world, self._state) if self.return_state else None
@@ -169,14 +172,14 @@ class TorchRLEnv(EnvBase):
             except ValueError as error:
                 raise ValueError(f"({group!r}, 'action'): {error}") from None
         self._state, result = core.step(self.world, self._state, actions, auto_reset=True)
-        self._current = spaces.present(self.world, result.observation)
+        self._current = self._present(result.observation)
         self._restarted[:] = False
         self._restarted[result.final_index] = True
         shown, mask = self._current
         state = self._state
         if result.final_index.size:  # next holds the observation each world ended on
             shown, mask = shown.copy(), mask.copy()
-            final_shown, final_mask = spaces.present(self.world, result.final_observation)
+            final_shown, final_mask = self._present(result.final_observation)
             shown[result.final_index] = final_shown
             mask[result.final_index] = final_mask
         info = {"goal_achieved": result.goal_achieved, **result.info}
@@ -187,6 +190,13 @@ class TorchRLEnv(EnvBase):
         return self._output(shown, mask, state=state,
                             flags=(result.terminated, result.truncated),
                             reward=result.reward, info=info)
+
+    def _present(self, observation: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """The observation ``[B, N, F]`` as the env shows it, and the action mask."""
+        if self.encoder is None:
+            return spaces.present(self.world, observation)
+        return self.encoder(observation), spaces.extend_mask(self.world,
+                                                             observation["action_mask"])
 
     def _output(self, shown: np.ndarray, mask: np.ndarray, state: np.ndarray | None, flags,
                 reward: np.ndarray | None = None,
@@ -220,6 +230,49 @@ class TorchRLEnv(EnvBase):
         output = TensorDict._new_unsafe(source, batch_size=self.batch_size, device=device)
         return output if on_cpu else output.to(self.device)
 
+class OneHotEncoder:
+    """The observation with its categorical fields one-hot: each view cell's five codes,
+    every inbox token and the goal, then ``others``, ``goal_mask`` and ``position`` as
+    numbers. The same information as the flat vector, in the form MLPs learn from (a
+    token's code as a magnitude is no use to a linear layer)."""
+
+    def __init__(self, world: World):
+        bounds = spaces.observation_bounds(world)
+        self.view_values = bounds["view"][1][:, 0, 0].astype(np.int64) + 1  # per channel
+        self.view_offset = np.concatenate([[0], np.cumsum(self.view_values)[:-1]])
+        self.token_values = world.config.vocab_size + 1  # 0 is silence
+        self.goal_values = int(bounds["goal"][1].max()) + 1
+        sizes = {"view": int(np.prod(bounds["view"][0].shape[1:])) * int(self.view_values.sum()),
+                 "inbox": bounds["inbox"][0].size * self.token_values,
+                 "goal": bounds["goal"][0].size * self.goal_values}
+        self.numeric = ("others", "goal_mask", "position")
+        low = [np.zeros(sizes[key], np.float32) for key in sizes]
+        high = [np.ones(sizes[key], np.float32) for key in sizes]
+        low += [bounds[key][0].ravel().astype(np.float32) for key in self.numeric]
+        high += [bounds[key][1].ravel().astype(np.float32) for key in self.numeric]
+        self.bounds = np.concatenate(low), np.concatenate(high)
+
+    def __call__(self, observation: dict[str, np.ndarray]) -> np.ndarray:
+        """float32 ``[B, N, F]`` of a core observation ``[B, N, ...]``."""
+        view = observation["view"]  # [B, N, 5, S, S]
+        lead = view.shape[:2]
+        codes = np.moveaxis(view, 2, -1).reshape(*lead, -1, len(self.view_values))
+        parts = [_hot(codes.astype(np.int64) + self.view_offset, int(self.view_values.sum())),
+                 _hot(observation["inbox"].reshape(*lead, -1, 1), self.token_values),
+                 _hot(observation["goal"].reshape(*lead, -1, 1), self.goal_values)]
+        parts += [observation[key].reshape(*lead, -1).astype(np.float32)
+                  for key in self.numeric]
+        return np.concatenate(parts, axis=-1)
+
+
+def _hot(codes: np.ndarray, width: int) -> np.ndarray:
+    """float32 ``[B, N, C * width]``: ones at ``codes [B, N, C, K]`` within each row of
+    ``width`` (K codes of disjoint ranges share a row)."""
+    out = np.zeros((*codes.shape[:-1], width), dtype=np.float32)
+    np.put_along_axis(out, codes, 1.0, axis=-1)
+    return out.reshape(*codes.shape[:2], -1)
+
+
 def as_slice(index: np.ndarray) -> slice | np.ndarray:
     """``index`` as a slice where its entries are evenly spaced (numpy then gives a view,
     not a copy), else as it is."""
@@ -232,7 +285,8 @@ def as_slice(index: np.ndarray) -> slice | np.ndarray:
 
 def make_torchrl(name: str, num_envs: int, seed: int | None = None,
                  device: str | torch.device = "cpu", categorical_actions: bool = True,
-                 return_state: bool = False, **task_kwargs: Any) -> TorchRLEnv:
+                 return_state: bool = False, one_hot: bool = False,
+                 **task_kwargs: Any) -> TorchRLEnv:
     """A batched TorchRL env of ``num_envs`` worlds of task ``name`` (an ``ENVIRONMENTS``
     key); ``task_kwargs`` configure the world, with the adapter's ``LAYOUT`` fixed."""
     if name not in ENVIRONMENTS:
@@ -245,4 +299,5 @@ def make_torchrl(name: str, num_envs: int, seed: int | None = None,
     module = ENVIRONMENTS[name]
     world = module.build_world(configure(module.CONFIG, {**task_kwargs, **LAYOUT}))
     return TorchRLEnv(world, num_envs, seed=seed, device=device,
-                      categorical_actions=categorical_actions, return_state=return_state)
+                      categorical_actions=categorical_actions, return_state=return_state,
+                      one_hot=one_hot)

@@ -45,9 +45,9 @@ config.prefer_continuous_actions = False  # socius actions are discrete joint in
 config.max_n_frames = args.frames
 config.on_policy_n_envs_per_worker = args.envs
 config.on_policy_collected_frames_per_batch = 10 * args.envs  # one episode per world
-config.on_policy_minibatch_size = 1000
-config.on_policy_n_minibatch_iters = 12  # two epochs of the batch
-config.lr = 5e-4
+config.on_policy_minibatch_size = 600
+config.on_policy_n_minibatch_iters = 2  # epochs: each goes over the batch in minibatches
+config.lr = 1e-3
 config.gamma = 0.99
 config.evaluation = False
 config.render = False
@@ -56,17 +56,19 @@ config.create_json = False
 config.checkpoint_at_end = False
 config.save_folder = tempfile.mkdtemp(prefix="socius-benchmarl-")
 algorithm = (MappoConfig if args.algorithm == "mappo" else IppoConfig).get_from_yaml()
-algorithm.entropy_coef = 0.01
+algorithm.entropy_coef = 0.0  # BenchMARL's default
 
+model = MlpConfig.get_from_yaml()
+model.num_cells = [128, 128]
 experiment = Experiment(task=task, algorithm_config=algorithm, seed=args.seed, config=config,
-                        model_config=MlpConfig.get_from_yaml(),
-                        critic_model_config=MlpConfig.get_from_yaml())
+                        model_config=model, critic_model_config=model)
 
 start = time.perf_counter()
 experiment.run()
 elapsed = time.perf_counter() - start
-updates = experiment.n_iters_performed * config.on_policy_n_minibatch_iters * len(
-    experiment.group_map)
+minibatches = config.on_policy_collected_frames_per_batch // config.on_policy_minibatch_size
+updates = (experiment.n_iters_performed * config.on_policy_n_minibatch_iters * minibatches
+           * len(experiment.group_map))
 
 
 def greedy_success(policy, mute: bool) -> float:

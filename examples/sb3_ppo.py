@@ -1,12 +1,14 @@
-"""PPO from Stable-Baselines3 on a socius world through SuperSuit, in one short script.
+"""PPO from Stable-Baselines3 on a socius world, in one short script.
 
 ``sb3_vec_env`` turns every agent of ``--copies`` copies of ``maze_v0`` into one
-SB3 VecEnv (copy i is seeded ``seed + i``, so the copies play different episodes).
+SB3 VecEnv stepped in one core call (copy i is seeded ``seed + i``, so the copies play
+different episodes); ``--path supersuit`` takes the generic SuperSuit path instead, which
+plays the same episodes one Python env per copy.
 The agents share one policy (parameter sharing). The script prints the mean
 episode return of a uniformly random policy, of the untrained PPO policy and of
 the trained one, all on the same evaluation episodes.
 
-    python examples/sb3_ppo.py --steps 20000 --seed 0
+    python examples/sb3_ppo.py --steps 20000 --seed 0 [--path supersuit]
 """
 
 from __future__ import annotations
@@ -18,14 +20,17 @@ import numpy as np
 import torch
 from stable_baselines3 import PPO
 
-from socius.envs.wrappers import sb3_vec_env
+from socius.envs.wrappers import sb3_vec_env, supersuit_vec_env
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--steps", type=int, default=20_000, help="environment steps to train")
 parser.add_argument("--seed", type=int, default=0, help="seed of training copies and PPO")
 parser.add_argument("--copies", type=int, default=4, help="copies of the world side by side")
 parser.add_argument("--episodes", type=int, default=200, help="evaluation episodes")
+parser.add_argument("--path", choices=("native", "supersuit"), default="native",
+                    help="the VecEnv: one core call for every copy, or SuperSuit's")
 args = parser.parse_args()
+make_vec_env = sb3_vec_env if args.path == "native" else supersuit_vec_env
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 torch.set_num_threads(1)
@@ -38,7 +43,7 @@ EVALUATION_SEED = 1_000
 
 def mean_return(choose, episodes: int) -> float:
     """Mean return of ``choose(observations) -> actions`` over fixed evaluation episodes."""
-    vec = sb3_vec_env("maze_v0", args.copies, seed=EVALUATION_SEED, **MAZE)
+    vec = make_vec_env("maze_v0", args.copies, seed=EVALUATION_SEED, **MAZE)
     observations = vec.reset()
     totals, finished = np.zeros(vec.num_envs), []
     while len(finished) < episodes:
@@ -52,7 +57,7 @@ def mean_return(choose, episodes: int) -> float:
 
 
 generator = np.random.default_rng(args.seed)
-train_env = sb3_vec_env("maze_v0", args.copies, seed=args.seed, **MAZE)
+train_env = make_vec_env("maze_v0", args.copies, seed=args.seed, **MAZE)
 # A mute maze's actions are Discrete(5) (with tokens they would be MultiDiscrete).
 moves = train_env.action_space.n
 

@@ -12,7 +12,7 @@ import torch  # noqa: E402
 from torchrl.envs import EnvBase  # noqa: E402
 from torchrl.envs.utils import check_env_specs, step_mdp  # noqa: E402
 
-from socius.envs import make_vector  # noqa: E402
+from socius.envs import core, make_vector  # noqa: E402
 from socius.envs.torchrl_env import LAYOUT, make_torchrl  # noqa: E402
 
 CASES = {
@@ -162,3 +162,29 @@ def test_bad_input_gets_a_clear_error():
     tensordict["listener", "action"] = torch.zeros((2, 1, 320), dtype=torch.bool)
     with pytest.raises(ValueError, match="must be one-hot"):
         one_hot.step(tensordict)
+
+
+def test_one_hot_observations_hold_the_same_codes():
+    """Each one-hot segment decodes to the flat observation's code, and the numeric tail
+    is the flat observation's ``others``, ``goal_mask`` and ``position``."""
+    flat = make_torchrl("referential_v0", 8, seed=4, num_agents=2)
+    hot = make_torchrl("referential_v0", 8, seed=4, num_agents=2, one_hot=True)
+    encoder = hot.encoder
+    hot.reset()
+    observation = hot._present(core.observe(hot.world, hot._state))[0]
+    codes = core.observe(flat.world, hot._state)
+    view = codes["view"]  # [B, N, 5, S, S]
+    cells = view.shape[-1] * view.shape[-2]
+    width = int(encoder.view_values.sum())
+    segment = observation[..., : cells * width].reshape(8, 2, cells, width)
+    for channel, (offset, values) in enumerate(zip(encoder.view_offset,
+                                                   encoder.view_values)):
+        decoded = segment[..., offset:offset + values].argmax(-1)
+        np.testing.assert_array_equal(decoded, view[:, :, channel].reshape(8, 2, cells))
+    assert (segment.sum(-1) == len(encoder.view_values)).all()  # one code per channel
+    tail = np.concatenate([codes[key].reshape(8, 2, -1) for key in encoder.numeric], -1)
+    np.testing.assert_array_equal(observation[..., -tail.shape[-1]:], tail)
+    inbox_start = cells * width
+    inbox = observation[..., inbox_start: inbox_start + 2 * encoder.token_values]
+    np.testing.assert_array_equal(inbox.reshape(8, 2, 2, -1).argmax(-1),
+                                  codes["inbox"].reshape(8, 2, 2))
