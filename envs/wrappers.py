@@ -1,4 +1,4 @@
-"""Adapters to other libraries: a seeded SuperSuit/SB3 VecEnv and a goal-conditioned Gymnasium env.
+"""Library adapters: SB3 VecEnvs (native and SuperSuit) and a goal-conditioned Gymnasium env.
 
 - ``sb3_vec_env``: every agent of ``n_copies`` copies of a task as one SB3 ``VecEnv``
   that steps all copies in one core call (``socius.envs.sb3_env``). Copy i plays the

@@ -6,7 +6,11 @@ measures greedy success on 1,000 fresh episodes of the training rooms, beside th
 success of a listener that ignores the message (chance is 1/3 rooms' objects, minus
 timeouts), and prints the environment frames and gradient updates it used.
 
-    python examples/benchmarl_mappo.py --algorithm mappo --frames 3000000 --seed 0
+    python examples/benchmarl_mappo.py --algorithm mappo --frames 1500000 --seed 0
+
+With seed 0 (1.5M frames, 10,000 gradient updates, 12.7 minutes beside another job on
+the two cores) it printed greedy success 0.324, and 0.324 with the speaker silenced:
+MAPPO learns to step on an object but not to use the channel (EXPERIMENTS.md, 11).
 
 Needs the extra: pip install 'socius[benchmarl]'.
 """
@@ -29,7 +33,7 @@ from socius.envs.benchmarl_task import socius_task
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--algorithm", choices=("mappo", "ippo"), default="mappo")
-parser.add_argument("--frames", type=int, default=3_000_000, help="environment frames")
+parser.add_argument("--frames", type=int, default=1_500_000, help="environment frames")
 parser.add_argument("--seed", type=int, default=0)
 parser.add_argument("--envs", type=int, default=600, help="worlds stepped together")
 parser.add_argument("--episodes", type=int, default=1000, help="greedy evaluation episodes")
