@@ -150,18 +150,24 @@ def _apply_moves(world: World, state: WorldState, moves: np.ndarray):
     """Move agents that can: into free terrain, into a cell empty at the start, unopposed."""
     batch, agents = moves.shape
     pad = world.pad
+    height, width = world.padded_shape
     on_grid = state.row >= 0
     target_row = state.row + MOVE_ROW[moves]
     target_col = state.col + MOVE_COL[moves]
-    env = np.arange(batch)[:, None]
     padded_row = np.where(on_grid, target_row + pad, 0)
     padded_col = np.where(on_grid, target_col + pad, 0)
-    free = state.cells[env, TERRAIN, padded_row, padded_col] == FREE
-    empty = state.occupant[env, padded_row, padded_col] < 0
+    # Flat indices into the grids: one single-array gather costs much less than a
+    # three-array fancy index, at B = 1 as at B = 4096.
+    grid = height * width
+    env = np.arange(batch)[:, None]
+    target = env * grid + padded_row * width + padded_col  # into occupant [B, H+2r, W+2r]
+    plane_zero = env * ((state.cells.shape[1] - 1) * grid)  # target + this: into cells' plane 0
+    flat_cells = state.cells.reshape(-1)
+    free = flat_cells[target + plane_zero + TERRAIN * grid] == FREE
+    empty = state.occupant.reshape(-1)[target] < 0
     wants = (moves != 0) & on_grid & free & empty
     if agents <= PAIRWISE_LIMIT:
-        same = ((target_row[:, :, None] == target_row[:, None, :])
-                & (target_col[:, :, None] == target_col[:, None, :])
+        same = ((target[:, :, None] == target[:, None, :])
                 & wants[:, :, None] & wants[:, None, :] & ~np.eye(agents, dtype=bool))
         contested = same.any(axis=2)
     else:
@@ -172,13 +178,16 @@ def _apply_moves(world: World, state: WorldState, moves: np.ndarray):
     occupant, cells = state.occupant, state.cells
     if moved.any():
         occupant, cells = occupant.copy(), cells.copy()
-        env_moved, agent_moved = np.nonzero(moved)
-        old_row, old_col = state.row[moved] + pad, state.col[moved] + pad
-        new_row, new_col = row[moved] + pad, col[moved] + pad
-        occupant[env_moved, old_row, old_col] = -1
-        occupant[env_moved, new_row, new_col] = agent_moved
-        cells[env_moved, AGENT, old_row, old_col] = 0
-        cells[env_moved, AGENT, new_row, new_col] = world.agent_role[agent_moved] + 1
+        agent_moved = np.nonzero(moved)[1]
+        old = (env * grid + (state.row + pad) * width + state.col + pad)[moved]
+        new = target[moved]
+        flat_occupant = occupant.reshape(-1)
+        flat_occupant[old] = -1
+        flat_occupant[new] = agent_moved
+        shift = np.broadcast_to(plane_zero + AGENT * grid, moved.shape)[moved]
+        flat_cells = cells.reshape(-1)
+        flat_cells[old + shift] = 0
+        flat_cells[new + shift] = world.agent_role[agent_moved] + 1
     return row, col, moved, occupant, cells
 
 
