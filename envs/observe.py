@@ -107,18 +107,15 @@ def observe(world: World, state: WorldState) -> dict[str, np.ndarray]:
     tables = observation_tables(world)
     batch, agents = state.row.shape
     side = 2 * config.view_radius + 1
-    env = np.arange(batch)[:, None]
     embodied = world.info["embodied_index"]
 
-    # A window's top-left corner in the padded grid is the agent's unpadded cell.
-    windows = window_view(state.cells, side)
     if len(embodied) == agents:
-        view = windows[env, :, state.row, state.col]
+        view = view_windows(state.cells, state.row, state.col, side)
     else:
         body = tables["embodied"]
         view = np.empty((batch, agents, 5, side, side), dtype=np.uint8)
         view[:, tables["disembodied"]] = tables["outside_view"]
-        view[:, body] = windows[env, :, state.row[:, body], state.col[:, body]]
+        view[:, body] = view_windows(state.cells, state.row[:, body], state.col[:, body], side)
 
     others_index, present = _nearest_others(world, state, tables)
     others = _describe_others(world, state, others_index, present, tables)
@@ -184,6 +181,26 @@ def _nearest_others(world, state, tables):
         order = ranked[env, self_index, slots]
         present = visible[env, self_index, slots]
     return np.where(present, order, 0).astype(np.int64, copy=False), present
+
+
+# From this many windows on, gathering whole window rows (one void item per row) beats
+# gathering bytes; below it the void dtype's set-up costs more than it saves.
+ROW_GATHER_FROM = 64
+
+
+def view_windows(cells: np.ndarray, row: np.ndarray, col: np.ndarray, side: int) -> np.ndarray:
+    """The side x side windows of every plane of ``cells [B, P, H, W]`` whose top-left corners
+    are ``(row, col) [B, K]``: uint8 ``[B, K, P, side, side]``."""
+    batch, planes, height, width = cells.shape
+    if row.size < ROW_GATHER_FROM or not cells.flags.c_contiguous:
+        return window_view(cells, side)[np.arange(batch)[:, None], :, row, col]
+    # Axis 0 of `rows` is a window's first byte in the flat grid; each item is one window
+    # row of `side` bytes, so a window is P x side items instead of P x side x side bytes.
+    span = (planes - 1) * height * width + (side - 1) * width + side
+    rows = np.ndarray((cells.size - span + 1, planes, side), np.dtype((np.void, side)), cells,
+                      0, (1, height * width, width))
+    start = np.arange(batch)[:, None] * (planes * height * width) + row * width + col
+    return rows[start].view(np.uint8).reshape(*row.shape, planes, side, side)
 
 
 def window_view(grid: np.ndarray, side: int) -> np.ndarray:
