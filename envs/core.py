@@ -151,52 +151,55 @@ def _apply_moves(world: World, state: WorldState, moves: np.ndarray):
     batch, agents = moves.shape
     pad = world.pad
     height, width = world.padded_shape
-    on_grid = state.row >= 0
-    target_row = state.row + MOVE_ROW[moves]
-    target_col = state.col + MOVE_COL[moves]
-    padded_row = np.where(on_grid, target_row + pad, 0)
-    padded_col = np.where(on_grid, target_col + pad, 0)
-    # Flat indices into the grids: one single-array gather costs much less than a
-    # three-array fancy index, at B = 1 as at B = 4096.
     grid = height * width
-    env = np.arange(batch)[:, None]
-    target = env * grid + padded_row * width + padded_col  # into occupant [B, H+2r, W+2r]
-    plane_zero = env * ((state.cells.shape[1] - 1) * grid)  # target + this: into cells' plane 0
-    flat_cells = state.cells.reshape(-1)
-    free = flat_cells[target + plane_zero + TERRAIN * grid] == FREE
+    planes = state.cells.shape[1]
+    on_grid = state.row >= 0
+    # Flat indices into the grids: one single-array gather costs much less than a
+    # three-array fancy index, at B = 1 as at B = 4096. An agent off the grid reads an
+    # arbitrary in-range cell, and on_grid keeps it from moving.
+    here = (state.row + pad) * width + (state.col + pad)  # [B, N] into occupant
+    if batch > 1:
+        here = here + np.arange(batch)[:, None] * grid
+    target = here + (MOVE_ROW * width + MOVE_COL)[moves]
+    # In cells, environment e's planes start at e * planes * grid, not e * grid.
+    plane_zero = (target // grid) * ((planes - 1) * grid) if batch > 1 else 0
+    free = state.cells.reshape(-1)[target + plane_zero + TERRAIN * grid] == FREE
     empty = state.occupant.reshape(-1)[target] < 0
     wants = (moves != 0) & on_grid & free & empty
-    if agents <= PAIRWISE_LIMIT:
-        same = ((target[:, :, None] == target[:, None, :])
-                & wants[:, :, None] & wants[:, None, :] & ~np.eye(agents, dtype=bool))
-        contested = same.any(axis=2)
+    if agents == 1:
+        moved = wants
+    elif agents <= PAIRWISE_LIMIT:
+        # contested: another agent wants the same cell (the agent's own wish is in `wants`).
+        not_self = world.info.get("not_self")
+        if not_self is None:  # made once per world, and only where N is small
+            not_self = world.info["not_self"] = ~np.eye(agents, dtype=bool)
+        contested = ((target[:, :, None] == target[:, None, :]) & wants[:, None, :]
+                     & not_self).any(axis=2)
+        moved = wants & ~contested
     else:
-        contested = _contested_targets(world, padded_row, padded_col, wants)
-    moved = wants & ~contested
-    row = np.where(moved, target_row, state.row).astype(np.int32)
-    col = np.where(moved, target_col, state.col).astype(np.int32)
+        moved = wants & ~_contested_targets(target, wants)
+    row = state.row + MOVE_ROW[moves] * moved
+    col = state.col + MOVE_COL[moves] * moved
     occupant, cells = state.occupant, state.cells
     if moved.any():
         occupant, cells = occupant.copy(), cells.copy()
         agent_moved = np.nonzero(moved)[1]
-        old = (env * grid + (state.row + pad) * width + state.col + pad)[moved]
-        new = target[moved]
+        old, new = here[moved], target[moved]
         flat_occupant = occupant.reshape(-1)
         flat_occupant[old] = -1
         flat_occupant[new] = agent_moved
-        shift = np.broadcast_to(plane_zero + AGENT * grid, moved.shape)[moved]
+        shift = (old // grid) * ((planes - 1) * grid) + AGENT * grid
         flat_cells = cells.reshape(-1)
         flat_cells[old + shift] = 0
         flat_cells[new + shift] = world.agent_role[agent_moved] + 1
+    row, col = row.astype(np.int32, copy=False), col.astype(np.int32, copy=False)
     return row, col, moved, occupant, cells
 
 
-def _contested_targets(world: World, padded_row, padded_col, wants):
-    """Agents whose target cell is wanted by another agent too (sort-based, O(N log N))."""
-    batch = wants.shape[0]
-    height, width = world.padded_shape
-    flat = (np.arange(batch)[:, None] * height + padded_row) * width + padded_col
-    wanted = flat[wants]
+def _contested_targets(target: np.ndarray, wants: np.ndarray) -> np.ndarray:
+    """Agents whose target cell (a flat index, distinct across environments) is wanted by
+    another agent too (sort-based, O(N log N))."""
+    wanted = target[wants]
     ordered = np.sort(wanted)
     repeated = ordered[1:][ordered[1:] == ordered[:-1]]
     contested = np.zeros_like(wants)

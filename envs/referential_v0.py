@@ -288,12 +288,16 @@ def resolve(world: World, state, moved: np.ndarray) -> Outcome:
     hit = (colour == listener_goal[..., 0]) & (shape == listener_goal[..., 1])
     # The step that truncates the episode decides every group still searching.
     last_step = (state.step_count + 1 >= world.config.max_cycles)[:, None]
-    outcomes = np.stack([arriving & hit, arriving & ~hit, last_step & searching & ~arriving]
-                        ).astype(np.float32)[:, :, member_group]  # [3, B, N]
-    info = dict(zip(OUTCOMES, outcomes))
+    outcomes = np.empty((3, *arriving.shape), dtype=np.float32)  # [3, B, groups]
+    outcomes[0] = arriving & hit
+    outcomes[1] = arriving & ~hit
+    outcomes[2] = last_step & searching & ~arriving
+    info = dict(zip(OUTCOMES, outcomes[:, :, member_group]))
     reward = info["success"] - np.float32(world.config.timeout_cost) * info["timeout"]
     finished = state.finished | arriving[:, member_group]
-    achieved = np.stack([colour, shape], axis=-1)
+    achieved = np.empty((*colour.shape, 2), dtype=np.int32)  # [B, groups, 2]
+    achieved[..., 0] = colour
+    achieved[..., 1] = shape
     achieved[~on_object] = -1
     return Outcome(
         reward=reward,
