@@ -103,7 +103,11 @@ def _start_episodes(world: World, seeds: np.ndarray, env_index: np.ndarray,
     length = world.config.message_length
     occupant = _occupancy(world, start.row, start.col)
     cells = start.cells
-    cells[:, AGENT] = world.info["role_code"][occupant + 1]
+    # The agent plane is 0 but under agents: clear it, then write only the agents' cells.
+    cells[:, AGENT] = 0
+    env, agent = np.nonzero(start.row >= 0)
+    cells[env, AGENT, start.row[env, agent] + world.pad, start.col[env, agent] + world.pad] = (
+        world.agent_role[agent] + 1)
     return WorldState(
         cells=cells,
         occupant=occupant,
