@@ -110,14 +110,17 @@ class SociusParallelEnv(LazyRendering, ParallelEnv):
         state, result = core.step(self.world, self._core_state, batch_actions, auto_reset=False)
         self._core_state = state
         self._last_actions = batch_actions[0]
-        rewards = {a: float(result.reward[0, i]) for a, i in self._index.items()}
+        # One tolist() per array instead of one float() per agent and key.
+        rewards = dict(zip(self._index, result.reward[0].tolist()))
         terminated, truncated = bool(result.terminated[0]), bool(result.truncated[0])
         terminations = dict.fromkeys(self.agents, terminated)
         truncations = dict.fromkeys(self.agents, truncated)
-        infos = {a: {"goal_achieved": float(result.goal_achieved[0, i]),
-                     "achieved_goal": result.achieved_goal[0, i],
-                     "desired_goal": result.desired_goal[0, i],
-                     **{key: float(value[0, i]) for key, value in result.info.items()}}
+        achieved, desired = result.achieved_goal[0], result.desired_goal[0]
+        goal_achieved = result.goal_achieved[0].tolist()
+        outcomes = {key: value[0].tolist() for key, value in result.info.items()}
+        infos = {a: {"goal_achieved": goal_achieved[i], "achieved_goal": achieved[i],
+                     "desired_goal": desired[i],
+                     **{key: value[i] for key, value in outcomes.items()}}
                  for a, i in self._index.items()}
         observation = self._split(result.observation, infos)
         if terminated or truncated:
@@ -188,6 +191,10 @@ class SociusParallelEnv(LazyRendering, ParallelEnv):
         if self.world.config.mask_in == "info":
             for agent, i in self._index.items():
                 infos[agent]["action_mask"] = spaces.info_mask(mask[0, i])
+        if isinstance(shown, dict) and not any(isinstance(v, dict) for v in shown.values()):
+            first = {key: value[0] for key, value in shown.items()}  # [N, ...] per key
+            return {a: {key: value[i] for key, value in first.items()}
+                    for a, i in self._index.items()}
         return {a: _row(shown, i) for a, i in self._index.items()}
 
 

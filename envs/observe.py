@@ -56,16 +56,49 @@ def observation_tables(world: World) -> dict[str, np.ndarray]:
     rank_by_offset[reach_row - radius: reach_row + radius + 1,
                    reach_col - radius: reach_col + radius + 1] = rank.reshape(d_row.shape)
     pair = world.embodied[:, None] & world.embodied[None, :] & ~np.eye(world.num_agents, dtype=bool)
+    outside = np.zeros((5, 2 * radius + 1, 2 * radius + 1), dtype=np.uint8)
+    outside[TERRAIN] = OUTSIDE
+    source = world.inbox_source
     tables = {
         "rank_by_offset": rank_by_offset,
+        # rank_by_offset flattened, indexed by the difference of two agents' codes
+        # (row * offset_span + col), shifted so that offset (0, 0) sits at the centre.
+        "rank_by_code": _rolled(rank_by_offset.ravel(),
+                                reach_row * (2 * reach_col + 1) + reach_col),
+        "offset_span": 2 * reach_col + 1,
         "reach": np.array([reach_row, reach_col]),
         "pair": pair,
         "by_rank": np.argsort(rank, kind="stable"),
         "neighbour_row": radius + MOVE_ROW[1:],
         "neighbour_col": radius + MOVE_COL[1:],
+        # Slices where the agents allow: they index without a gather.
+        "embodied": _selector(np.flatnonzero(world.embodied)),
+        "disembodied": _selector(np.flatnonzero(~world.embodied)),
+        "outside_view": outside,
+        "self_index": np.arange(world.num_agents)[None, :, None],
+        "sender": np.maximum(source, 0),
+        "heard": (source >= 0)[None, :, :, None],
+        "record_constant": np.stack([np.ones(world.num_agents, np.int32),
+                                     np.arange(world.num_agents, dtype=np.int32),
+                                     world.agent_role.astype(np.int32)], axis=-1),
     }
     world.info["_tables"] = tables
     return tables
+
+
+def _rolled(table: np.ndarray, centre: int) -> np.ndarray:
+    """``table`` rotated so that a signed index ``k`` reads ``table[centre + k]``."""
+    return np.roll(table, -centre)
+
+
+def _selector(index: np.ndarray):
+    """``index`` as a slice when it is an arithmetic progression, else the index array."""
+    if len(index) == 0:
+        return slice(0, 0)
+    step = int(index[1] - index[0]) if len(index) > 1 else 1
+    if step > 0 and (index == index[0] + step * np.arange(len(index))).all():
+        return slice(int(index[0]), int(index[-1]) + 1, step)
+    return index
 
 
 def observe(world: World, state: WorldState) -> dict[str, np.ndarray]:
@@ -74,26 +107,24 @@ def observe(world: World, state: WorldState) -> dict[str, np.ndarray]:
     tables = observation_tables(world)
     batch, agents = state.row.shape
     side = 2 * config.view_radius + 1
-    env = np.arange(batch)[:, None]
     embodied = world.info["embodied_index"]
 
-    # A window's top-left corner in the padded grid is the agent's unpadded cell.
-    windows = window_view(state.cells, side)
     if len(embodied) == agents:
-        view = windows[env, :, state.row, state.col]
+        view = view_windows(state.cells, state.row, state.col, side)
     else:
-        view = np.zeros((batch, agents, 5, side, side), dtype=np.uint8)
-        view[:, :, TERRAIN] = OUTSIDE
-        view[:, embodied] = windows[env, :, state.row[:, embodied], state.col[:, embodied]]
+        body = tables["embodied"]
+        view = np.empty((batch, agents, 5, side, side), dtype=np.uint8)
+        view[:, tables["disembodied"]] = tables["outside_view"]
+        view[:, body] = view_windows(state.cells, state.row[:, body], state.col[:, body], side)
 
     others_index, present = _nearest_others(world, state, tables)
-    others = _describe_others(world, state, others_index, present)
+    others = _describe_others(world, state, others_index, present, tables)
     missing = config.max_others - others.shape[2]
     if missing:
         others = np.concatenate([others, np.zeros((batch, agents, missing, others.shape[3]),
                                                   np.int32)], axis=2)
         present = np.concatenate([present, np.zeros((batch, agents, missing), bool)], axis=2)
-    inbox = _inbox(world, state, others, present)
+    inbox = _inbox(world, state, others, present, tables)
 
     active = world.embodied[None, :] & ~state.finished
     if world.opening_steps:
@@ -125,15 +156,19 @@ def _nearest_others(world, state, tables):
     # Slots beyond N - 1 are always empty: observe() pads them instead of searching them.
     limit = min(world.config.max_others, agents - 1)
     radius = world.config.view_radius
-    self_index = np.arange(agents)[None, :, None]
+    self_index = tables["self_index"]
     if agents <= PAIRWISE_LIMIT:
         # Embodied agents are always on the grid, so the static pair mask covers "on grid".
-        reach_row, reach_col = tables["reach"]
-        rank = tables["rank_by_offset"][state.row[:, None, :] - state.row[:, :, None] + reach_row,
-                                        state.col[:, None, :] - state.col[:, :, None] + reach_col]
-        rank[:, ~tables["pair"]] = UNSEEN
-        order = np.argsort(rank, axis=-1, kind="stable")[..., :limit]
+        # An agent's code row * span + col makes every offset between two agents one index.
+        code = state.row * tables["offset_span"] + state.col
+        looked_up = tables["rank_by_code"][code[:, None, :] - code[:, :, None]]
+        rank = np.where(tables["pair"], looked_up, UNSEEN)
         env = np.arange(batch)[:, None, None]
+        if limit == 1:
+            # The first minimum is what a stable sort puts first.
+            order = rank.argmin(axis=-1)[..., None]
+        else:
+            order = np.argsort(rank, axis=-1, kind="stable")[..., :limit]
         present = rank[env, self_index, order] != UNSEEN
     else:
         side = 2 * radius + 1
@@ -145,7 +180,27 @@ def _nearest_others(world, state, tables):
         env = np.arange(batch)[:, None, None]
         order = ranked[env, self_index, slots]
         present = visible[env, self_index, slots]
-    return np.where(present, order, 0).astype(np.int64), present
+    return np.where(present, order, 0).astype(np.int64, copy=False), present
+
+
+# From this many windows on, gathering whole window rows (one void item per row) beats
+# gathering bytes; below it the void dtype's set-up costs more than it saves.
+ROW_GATHER_FROM = 64
+
+
+def view_windows(cells: np.ndarray, row: np.ndarray, col: np.ndarray, side: int) -> np.ndarray:
+    """The side x side windows of every plane of ``cells [B, P, H, W]`` whose top-left corners
+    are ``(row, col) [B, K]``: uint8 ``[B, K, P, side, side]``."""
+    batch, planes, height, width = cells.shape
+    if row.size < ROW_GATHER_FROM or not cells.flags.c_contiguous:
+        return window_view(cells, side)[np.arange(batch)[:, None], :, row, col]
+    # Axis 0 of `rows` is a window's first byte in the flat grid; each item is one window
+    # row of `side` bytes, so a window is P x side items instead of P x side x side bytes.
+    span = (planes - 1) * height * width + (side - 1) * width + side
+    rows = np.ndarray((cells.size - span + 1, planes, side), np.dtype((np.void, side)), cells,
+                      0, (1, height * width, width))
+    start = np.arange(batch)[:, None] * (planes * height * width) + row * width + col
+    return rows[start].view(np.uint8).reshape(*row.shape, planes, side, side)
 
 
 def window_view(grid: np.ndarray, side: int) -> np.ndarray:
@@ -159,33 +214,33 @@ def window_view(grid: np.ndarray, side: int) -> np.ndarray:
     return np.lib.stride_tricks.as_strided(grid, shape, strides, writeable=False)
 
 
-def _describe_others(world, state, index, present):
+def _describe_others(world, state, index, present, tables):
     """The ``others`` array ``[B, N, M, 6 + L]`` for chosen agent indices."""
     batch, agents = state.row.shape
     length = world.config.message_length
     # One record per agent, gathered once per slot: fewer, larger copies.
     record = np.empty((batch, agents, 6 + length), dtype=np.int32)
-    record[..., 0] = 1
+    record[..., [0, 3, 4]] = tables["record_constant"]
     record[..., 1] = state.row
     record[..., 2] = state.col
-    record[..., 3] = np.arange(agents)
-    record[..., 4] = world.agent_role
     record[..., 5] = state.last_move + 1
     record[..., 6:] = state.last_message + 1
-    others = record[np.arange(batch)[:, None, None], index]
+    if batch == 1:
+        others = record[0, index[0]][None]
+    else:
+        others = record[np.arange(batch)[:, None, None], index]
     others[..., 1] -= state.row[:, :, None]
     others[..., 2] -= state.col[:, :, None]
     others *= present[..., None]
     return others
 
 
-def _inbox(world, state, others, present):
+def _inbox(world, state, others, present, tables):
     """Tokens+1 heard from each sender: ``[B, N, S, L]``."""
     hearing = world.config.hearing_radius
     if hearing < 0:
-        source = world.inbox_source
-        heard = state.last_message[:, np.maximum(source, 0)] + 1
-        return np.where((source >= 0)[None, :, :, None], heard, 0).astype(np.int32)
+        heard = state.last_message[:, tables["sender"]] + 1
+        return np.where(tables["heard"], heard, 0).astype(np.int32)
     near = present & (np.maximum(np.abs(others[..., 1]), np.abs(others[..., 2])) <= hearing)
     return np.where(near[..., None], others[..., 6:], 0).astype(np.int32)
 

@@ -177,6 +177,8 @@ def build_world(config: ReferentialConfig) -> World:
             "pairs": np.array(pairs, dtype=np.int64).reshape(-1, 2),
             "held_out": np.array(sorted(held), dtype=np.int64).reshape(-1, 2),
             "listeners": np.flatnonzero(role == 1),
+            "listener_slice": slice(1, None, GROUP_SIZE),
+            "member_group": group,
             "speakers": np.flatnonzero(role == 0),
             "shown": np.array([p for p in all_pairs if p not in held],
                               dtype=np.int64).reshape(-1, 2),
@@ -269,35 +271,40 @@ def contrast_rooms(world: World, keys: np.ndarray, colour: np.ndarray, shape: np
 
 def resolve(world: World, state, moved: np.ndarray) -> Outcome:
     """Finish groups whose listener stepped on an object; reward a hit on the target."""
-    listeners = world.info["listeners"]
-    pad = world.pad
+    listeners = world.info["listener_slice"]
+    member_group = world.info["member_group"]  # [N]: each agent's group, to share its outcome
     batch = state.row.shape[0]
-    env = np.arange(batch)[:, None]
-    row, col = state.row[:, listeners], state.col[:, listeners]
-    under = state.cells[env, :, row + pad, col + pad]  # [B, groups, planes]
-    on_object = under[..., COLOUR] > 0
-    arriving = on_object & ~state.finished[:, listeners]
+    _, planes, height, width = state.cells.shape
+    # Flat index of the cell under each listener, in plane 0 of its environment's grid.
+    under = (np.arange(batch)[:, None] * (planes * height * width)
+             + (state.row[:, listeners] + world.pad) * width + state.col[:, listeners] + world.pad)
+    flat = state.cells.reshape(-1)
+    colour = flat[under + COLOUR * height * width].astype(np.int32) - 1  # [B, groups]
+    shape = flat[under + SHAPE * height * width].astype(np.int32) - 1
+    on_object = colour >= 0
+    searching = ~state.finished[:, listeners]
+    arriving = on_object & searching
     listener_goal = state.goal[:, listeners]
-    hit = (under[..., COLOUR] - 1 == listener_goal[..., 0]) & (
-        under[..., SHAPE] - 1 == listener_goal[..., 1])
-    success = arriving & hit
+    hit = (colour == listener_goal[..., 0]) & (shape == listener_goal[..., 1])
     # The step that truncates the episode decides every group still searching.
     last_step = (state.step_count + 1 >= world.config.max_cycles)[:, None]
-    timeout = last_step & ~state.finished[:, listeners] & ~arriving
-    cost = np.float32(world.config.timeout_cost)
-    reward = np.repeat(success.astype(np.float32) - cost * timeout, GROUP_SIZE, axis=1)
-    finished = state.finished | np.repeat(arriving, GROUP_SIZE, axis=1)
-    # Both members of a group share its outcome.
-    info = {key: np.repeat(value, GROUP_SIZE, axis=1).astype(np.float32) for key, value in
-            {"success": success, "wrong_object": arriving & ~hit, "timeout": timeout}.items()}
-    achieved = np.where(on_object[..., None],
-                        under[..., [COLOUR, SHAPE]].astype(np.int32) - 1, -1)
+    outcomes = np.empty((3, *arriving.shape), dtype=np.float32)  # [3, B, groups]
+    outcomes[0] = arriving & hit
+    outcomes[1] = arriving & ~hit
+    outcomes[2] = last_step & searching & ~arriving
+    info = dict(zip(OUTCOMES, outcomes[:, :, member_group]))
+    reward = info["success"] - np.float32(world.config.timeout_cost) * info["timeout"]
+    finished = state.finished | arriving[:, member_group]
+    achieved = np.empty((*colour.shape, 2), dtype=np.int32)  # [B, groups, 2]
+    achieved[..., 0] = colour
+    achieved[..., 1] = shape
+    achieved[~on_object] = -1
     return Outcome(
         reward=reward,
         finished=finished,
         terminated=finished[:, listeners].all(axis=1),
         goal_achieved=info["success"],
-        achieved_goal=np.repeat(achieved, GROUP_SIZE, axis=1),
+        achieved_goal=achieved[:, member_group],
         desired_goal=state.goal,
         cells=state.cells,
         task=dict(state.task),

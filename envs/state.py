@@ -100,15 +100,20 @@ def replace(state: WorldState, **changes) -> WorldState:
 
 def take(state: WorldState, index: np.ndarray) -> WorldState:
     """The sub-batch of environments ``index``: every array indexed on its first axis."""
-    fields = {f.name: getattr(state, f.name) for f in dataclasses.fields(state)}
-    task = {name: value[index] for name, value in fields.pop("task").items()}
-    return WorldState(**{name: value[index] for name, value in fields.items()}, task=task)
+    fields = {name: getattr(state, name)[index] for name in _ARRAY_FIELDS}
+    return WorldState(**fields, task={name: value[index] for name, value in state.task.items()})
 
 
 def arrays_of(state: WorldState) -> list[np.ndarray]:
     """Every array a state holds, task arrays included."""
-    fields = [getattr(state, f.name) for f in dataclasses.fields(state) if f.name != "task"]
-    return fields + list(state.task.values())
+    return [getattr(state, name) for name in _ARRAY_FIELDS] + list(state.task.values())
+
+
+def _root(array: np.ndarray) -> np.ndarray:
+    """The array at the end of ``array``'s chain of numpy bases (the one holding its memory)."""
+    while isinstance(array.base, np.ndarray):
+        array = array.base
+    return array
 
 
 def put(state: WorldState, index: np.ndarray, rows: WorldState,
@@ -120,14 +125,33 @@ def put(state: WorldState, index: np.ndarray, rows: WorldState,
     handed to nobody else) are written in place, saving a copy.
     """
 
+    # Arrays share memory only through a common root; a root that does not own its memory
+    # (a foreign buffer) could alias anything, so then every array is compared in full.
+    roots = None
+    if protected is not None:
+        roots = {id(_root(p)) for p in protected}
+        if any(_root(p).base is not None for p in protected):
+            roots = None
+
+    def private(array):
+        """Whether ``array`` surely shares memory with none of ``protected``."""
+        if protected is None:
+            return False
+        if roots is None:
+            return not any(np.may_share_memory(array, p) for p in protected)
+        root = _root(array)
+        return root.base is None and id(root) not in roots
+
     def write(array, new_rows):
         """Write the new rows into ``array``, copying it first unless it is private."""
-        if protected is None or any(np.may_share_memory(array, p) for p in protected):
+        if not private(array):
             array = array.copy()
         array[index] = new_rows
         return array
 
-    changed = {f.name: write(getattr(state, f.name), getattr(rows, f.name))
-               for f in dataclasses.fields(state) if f.name != "task"}
+    changed = {name: write(getattr(state, name), getattr(rows, name)) for name in _ARRAY_FIELDS}
     task = {name: write(value, rows.task[name]) for name, value in state.task.items()}
     return WorldState(**changed, task=task)
+
+
+_ARRAY_FIELDS = tuple(f.name for f in dataclasses.fields(WorldState) if f.name != "task")
