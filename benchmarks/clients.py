@@ -19,7 +19,8 @@ ratio is the median of the per-repetition ratios):
   the same per frame on both sides.
 * **SB3**: stepping the VecEnv with pre-drawn actions, and a whole ``PPO.learn`` of
   ``--ppo-steps`` steps, through ``sb3_vec_env`` (one core call for every copy) against
-  ``supersuit_vec_env`` (one Python env per copy), 64 copies of the pair.
+  ``supersuit_vec_env`` (one Python env per copy), 256 copies of the pair with PPO as
+  ``benchmarks/training.py`` sets it up (rollouts of 10 steps, 2 epochs, minibatch 640).
 
 Resets of ended worlds happen inside the timed steps, as training sees them. One torch
 thread; numpy is single-threaded.
@@ -160,7 +161,9 @@ def sb3_ppo_seconds(make, copies: int, steps: int) -> float:
     from stable_baselines3 import PPO
 
     vec = make("referential_v0", copies, seed=0, flat_dtype="float32", **PAIR)
-    model = PPO("MlpPolicy", vec, seed=0, n_steps=16, batch_size=512, n_epochs=2,
+    # The constants of benchmarks/training.py: rollouts of 10 steps, 2 epochs, minibatch
+    # 640 agent-steps, widths 64.
+    model = PPO("MlpPolicy", vec, seed=0, n_steps=10, batch_size=640, n_epochs=2,
                 policy_kwargs=dict(net_arch=[64, 64]), device="cpu")
     start = time.perf_counter()
     model.learn(steps)
@@ -184,13 +187,14 @@ def main(argv=None) -> dict[str, list[float]]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=3.0)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--ppo-steps", type=int, default=65_536)
+    parser.add_argument("--ppo-steps", type=int, default=102_400,
+                        help="SB3 agent-steps per PPO run (20 rollouts of 256 pairs)")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     warnings.filterwarnings("ignore")
     from socius.envs.wrappers import sb3_vec_env, supersuit_vec_env
 
-    big, copies = 1024, 64
+    big, copies = 1024, 256
     runs: dict[str, list[float]] = {}
     for repeat in range(args.repeats):
         row = {

@@ -188,8 +188,11 @@ def present(world: World, observation: dict[str, np.ndarray]) -> tuple[Any, np.n
     parts = {key: mask if key == "action_mask" else observation[key] for key in keys}
     if config.flatten:
         lead = observation["position"].shape[:-1]
-        shown = np.concatenate([parts[key].reshape(*lead, -1).astype(config.flat_dtype)
-                                for key in keys], axis=-1)
+        flat = [parts[key].reshape(*lead, -1) for key in keys]
+        ends = np.cumsum([part.shape[-1] for part in flat])
+        shown = np.empty((*lead, int(ends[-1])), dtype=config.flat_dtype)
+        for part, end in zip(flat, ends):  # cast while copying: one pass, no temporaries
+            shown[..., end - part.shape[-1]:end] = part
     else:
         shown = parts
     if config.mask_in == "wrapped":
