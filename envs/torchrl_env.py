@@ -230,6 +230,7 @@ class TorchRLEnv(EnvBase):
         output = TensorDict._new_unsafe(source, batch_size=self.batch_size, device=device)
         return output if on_cpu else output.to(self.device)
 
+
 class OneHotEncoder:
     """The observation with its categorical fields one-hot: each view cell's five codes,
     every inbox token and the goal, then ``others``, ``goal_mask`` and ``position`` as
