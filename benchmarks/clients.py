@@ -55,6 +55,17 @@ def rate(step, duration: float, warmup: int = 3) -> float:
     return done / (time.perf_counter() - start)
 
 
+def pooled_rate(act, pool: list, worlds: int, duration: float) -> float:
+    """World-steps/s of ``act(action)`` over ``worlds`` worlds, cycling through ``pool``."""
+    counter = iter(range(10**12))
+
+    def step() -> int:
+        act(pool[next(counter) % POOL])
+        return worlds
+
+    return rate(step, duration)
+
+
 def torchrl_adapter(num_envs: int, duration: float) -> float:
     """World-steps/s of the native TorchRL env under ``step_and_maybe_reset``."""
     env = make_torchrl("referential_v0", num_envs, seed=0, **PAIR)
@@ -85,13 +96,7 @@ def raw_vector(num_envs: int, duration: float, layout: dict) -> float:
     else:
         pool = [env.sample_actions(generator) for _ in range(POOL)]
     env.reset()
-    counter = iter(range(10**12))
-
-    def step() -> int:
-        env.step(pool[next(counter) % POOL])
-        return num_envs
-
-    return rate(step, duration)
+    return pooled_rate(env.step, pool, num_envs, duration)
 
 
 def masked_uniform(generator: torch.Generator):
@@ -147,13 +152,7 @@ def sb3_stepping(make, copies: int, duration: float) -> float:
     high = vec.action_space.nvec
     pool = [generator.integers(0, high, size=(vec.num_envs, len(high))) for _ in range(POOL)]
     vec.reset()
-    counter = iter(range(10**12))
-
-    def step() -> int:
-        vec.step(pool[next(counter) % POOL])
-        return copies
-
-    return rate(step, duration)
+    return pooled_rate(vec.step, pool, copies, duration)
 
 
 def sb3_ppo_seconds(make, copies: int, steps: int) -> float:

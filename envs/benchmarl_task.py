@@ -99,10 +99,7 @@ class SociusTask(TaskClass):
 
     def info_spec(self, env: EnvBase) -> Composite:
         """Each group's numeric outcomes (``goal_achieved``, ``success``...)."""
-        full = env.full_observation_spec_unbatched
-        return Composite({group: Composite(info=full[group]["info"].clone(),
-                                           shape=full[group].shape)
-                          for group in self.group_map(env)})
+        return self._entry_spec(env, "info")
 
     def state_spec(self, env: EnvBase) -> Composite | None:
         """None: critics read the agents' observations."""
@@ -110,8 +107,12 @@ class SociusTask(TaskClass):
 
     def action_mask_spec(self, env: EnvBase) -> Composite:
         """Each group's mask over its joint actions."""
+        return self._entry_spec(env, "action_mask")
+
+    def _entry_spec(self, env: EnvBase, key: str) -> Composite:
+        """The spec of one observation entry ``key`` of every group, alone."""
         full = env.full_observation_spec_unbatched
-        return Composite({group: Composite(action_mask=full[group]["action_mask"].clone(),
+        return Composite({group: Composite({key: full[group][key].clone()},
                                            shape=full[group].shape)
                           for group in self.group_map(env)})
 

@@ -34,9 +34,9 @@ from torchrl.envs import EnvBase
 
 from socius.envs import core, spaces
 from socius.envs.facade import fresh_seed, global_state
-from socius.envs.registry import ENVIRONMENTS
 from socius.envs.settings import configure
 from socius.envs.world import World
+from socius.envs.wrappers import task_module
 
 LAYOUT = {"joint_actions": True, "action_mask": "full", "mask_in": "info",
           "flatten": True, "flat_dtype": "float32"}
@@ -66,7 +66,6 @@ class TorchRLEnv(EnvBase):
                          for code, role in enumerate(world.role_names)}
         self.group_map = {role: [world.agent_names[i] for i in members]
                           for role, members in self._members.items()}
-        self._sizes = {group: len(members) for group, members in self._members.items()}
         self._slices = {group: as_slice(members) for group, members in self._members.items()}
         self._seed = fresh_seed() if seed is None else int(seed)
         self._episode = -1
@@ -208,11 +207,11 @@ class TorchRLEnv(EnvBase):
         on_cpu = self.device.type == "cpu"
         device = self.device if on_cpu else None  # numpy arrays are on the CPU
         allowed = mask.view(bool)  # the mask is int8 0/1: the same bytes read as bool
+        if info is None:  # a reset: no outcome yet
+            zeros = np.zeros((batch, self.world.num_agents), np.float32)
+            info = dict.fromkeys(self.info_keys, zeros)
         for group, members in self._slices.items():
-            shape = torch.Size([batch, self._sizes[group]])
-            if info is None:
-                info = dict.fromkeys(self.info_keys, np.zeros((batch, self.world.num_agents),
-                                                              np.float32))
+            shape = torch.Size([batch, len(self._members[group])])
             entry = {"observation": torch.from_numpy(shown[:, members]),
                      "action_mask": torch.from_numpy(allowed[:, members]),
                      "info": TensorDict._new_unsafe(
@@ -290,14 +289,12 @@ def make_torchrl(name: str, num_envs: int, seed: int | None = None,
                  **task_kwargs: Any) -> TorchRLEnv:
     """A batched TorchRL env of ``num_envs`` worlds of task ``name`` (an ``ENVIRONMENTS``
     key); ``task_kwargs`` configure the world, with the adapter's ``LAYOUT`` fixed."""
-    if name not in ENVIRONMENTS:
-        raise ValueError(f"name must be one of {sorted(ENVIRONMENTS)}; got {name!r}")
+    module = task_module(name)
     clash = {key: value for key, value in task_kwargs.items()
              if key in LAYOUT and value != LAYOUT[key]}
     if clash:
         raise ValueError(f"the TorchRL adapter fixes {LAYOUT}; drop {clash} (its actions "
                          "are joint indices and its observations flat floats)")
-    module = ENVIRONMENTS[name]
     world = module.build_world(configure(module.CONFIG, {**task_kwargs, **LAYOUT}))
     return TorchRLEnv(world, num_envs, seed=seed, device=device,
                       categorical_actions=categorical_actions, return_state=return_state,
