@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from socius.envs import random
+from socius.envs import kernels, random
 from socius.envs.moves import MOVE_COL, MOVE_ROW
 from socius.envs.observe import PAIRWISE_LIMIT, observe
 from socius.envs.state import (
@@ -20,6 +20,7 @@ from socius.envs.state import (
     StepResult,
     WorldState,
     arrays_of,
+    built,
     put,
     replace,
     take,
@@ -54,14 +55,20 @@ def step(world: World, state: WorldState, actions: np.ndarray,
          auto_reset: bool = True) -> tuple[WorldState, StepResult]:
     """Apply ``actions`` (int ``[B, N, 1 + L]``: move, then tokens) to every environment."""
     check_actions(world, actions, state.batch_size)
-    active = world.embodied[None, :] & ~state.finished
-    if world.opening_steps:
-        active = active & (state.step_count >= world.opening_steps)[:, None]
-    moves = np.where(active, actions[..., 0], 0)
+    compiled = kernels.compiled()
+    if compiled is not None:
+        last_move, row, col, moved, occupant, cells = kernels.move_agents(
+            world, state, actions, compiled)
+    else:
+        active = world.embodied[None, :] & ~state.finished
+        if world.opening_steps:
+            active = active & (state.step_count >= world.opening_steps)[:, None]
+        moves = np.where(active, actions[..., 0], 0)
+        row, col, moved, occupant, cells = _apply_moves(world, state, moves)
+        last_move = moves.astype(np.int8)
     message = _deliver(world, state, actions[..., 1:])
-    row, col, moved, occupant, cells = _apply_moves(world, state, moves)
     moved_state = replace(state, row=row, col=col, occupant=occupant, cells=cells,
-                          last_move=moves.astype(np.int8), last_message=message)
+                          last_move=last_move, last_message=message)
     outcome = world.task.resolve(world, moved_state, moved)
     step_count = state.step_count + 1
     terminated = outcome.terminated
@@ -78,7 +85,7 @@ def step(world: World, state: WorldState, actions: np.ndarray,
         # The caller keeps the old state, and the result exposes message and finished.
         protected = [*arrays_of(state), message, outcome.finished]
         new_state = put(new_state, final_index, fresh, protected=protected)
-    result = StepResult(
+    result = built(StepResult, dict(
         observation=observe(world, new_state),
         reward=outcome.reward,
         terminated=terminated,
@@ -92,7 +99,7 @@ def step(world: World, state: WorldState, actions: np.ndarray,
         final_observation=final_observation,
         final_state=ended,
         info={key: value.astype(np.float32) for key, value in (outcome.info or {}).items()},
-    )
+    ))
     return new_state, result
 
 

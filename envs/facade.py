@@ -70,6 +70,9 @@ class SociusParallelEnv(LazyRendering, ParallelEnv):
         self._episode = -1
         self._core_state = None
         self._last_actions = None
+        # A Dict of arrays (no flattening, no wrapping) is split key by key.
+        config = world.config
+        self._flat_dict = not config.flatten and config.mask_in != "wrapped"
 
     def observation_space(self, agent: str):
         """The shared observation space (the same object on every call)."""
@@ -191,7 +194,7 @@ class SociusParallelEnv(LazyRendering, ParallelEnv):
         if self.world.config.mask_in == "info":
             for agent, i in self._index.items():
                 infos[agent]["action_mask"] = spaces.info_mask(mask[0, i])
-        if isinstance(shown, dict) and not any(isinstance(v, dict) for v in shown.values()):
+        if self._flat_dict:
             first = {key: value[0] for key, value in shown.items()}  # [N, ...] per key
             return {a: {key: value[i] for key, value in first.items()}
                     for a, i in self._index.items()}

@@ -69,8 +69,12 @@ def observation_space(world: World) -> gymnasium.Space:
 
 def shown_keys(world: World) -> tuple[str, ...]:
     """The observation keys shown: ``action_mask`` only where the mask goes in the Dict."""
-    inside = world.config.mask_in == "observation"
-    return tuple(key for key in OBSERVATION_KEYS if key != "action_mask" or inside)
+    keys = world.info.get("_shown_keys")
+    if keys is None:  # asked on every step: made once per world
+        inside = world.config.mask_in == "observation"
+        keys = world.info["_shown_keys"] = tuple(
+            key for key in OBSERVATION_KEYS if key != "action_mask" or inside)
+    return keys
 
 
 class MoveTokenSpace(gymnasium.spaces.MultiDiscrete):

@@ -94,8 +94,21 @@ class StepResult:
 
 def replace(state: WorldState, **changes) -> WorldState:
     """A copy of ``state`` with some fields replaced."""
-    # Direct construction: dataclasses.replace re-inspects the fields on every call.
-    return WorldState(**{**state.__dict__, **changes})
+    return built(WorldState, {**state.__dict__, **changes})
+
+
+def built(cls, fields: dict):
+    """A frozen dataclass ``cls`` holding exactly ``fields`` (every field, no other name).
+
+    Its ``__init__`` sets each field through ``object.__setattr__``, which at B = 1 costs
+    more than the rest of a step's bookkeeping; these records check nothing on the way in.
+    """
+    if fields.keys() != _FIELD_NAMES[cls]:
+        raise TypeError(f"{cls.__name__} needs exactly the fields {sorted(_FIELD_NAMES[cls])}; "
+                        f"got {sorted(fields)}")
+    new = object.__new__(cls)
+    new.__dict__.update(fields)
+    return new
 
 
 def take(state: WorldState, index: np.ndarray) -> WorldState:
@@ -155,3 +168,4 @@ def put(state: WorldState, index: np.ndarray, rows: WorldState,
 
 
 _ARRAY_FIELDS = tuple(f.name for f in dataclasses.fields(WorldState) if f.name != "task")
+_FIELD_NAMES = {cls: {f.name for f in dataclasses.fields(cls)} for cls in (WorldState, StepResult)}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from socius.envs import kernels
 from socius.envs.moves import NUM_MOVES
 from socius.envs.world import World
 
@@ -21,7 +22,11 @@ def check_actions(world: World, actions: np.ndarray, batch: int) -> None:
             f"got {tuple(actions.shape)}"
         )
     high = world.info["action_high"]  # [1 + L]: 5, then V for every token
-    if not ((actions < 0) | (actions >= high)).any():
+    compiled = kernels.compiled()
+    if compiled is not None:
+        if compiled.actions_in_range(actions, high):
+            return
+    elif not ((actions < 0) | (actions >= high)).any():
         return
     moves = actions[..., 0]
     if moves.min() < 0 or moves.max() >= NUM_MOVES:

@@ -64,6 +64,8 @@ def test_the_worlds_need_no_torch_and_the_extras_say_where_it_goes(tmp_path):
     assert not any(r.startswith(("torch", "tensorboard", "scipy")) for r in base), base
     extra = {r.split(";")[0].strip() for r in requires if 'extra == "train"' in r}
     assert any(r.startswith("torch") for r in extra), requires
+    assert not any(r.startswith("numba") for r in base), base  # the kernels are optional
+    assert any(r.startswith("numba") for r in requires if 'extra == "fast"' in r), requires
     benchmarl = {r.split(";")[0].replace(" ", "") for r in requires
                  if 'extra == "benchmarl"' in r}
     assert benchmarl == {"benchmarl==1.5.2", "torchrl<0.12,>=0.11"}, benchmarl

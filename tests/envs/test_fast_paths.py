@@ -7,8 +7,16 @@ import pytest
 from configurations import CONFIGURATIONS, config_id
 
 import socius.envs as E
-from socius.envs import core, observe
+from socius.envs import core, kernels, observe
 from socius.envs.settings import configure
+
+
+@pytest.fixture(autouse=True)
+def numpy_backend():
+    """These tests check the numpy reference's own paths, so the kernels stay out."""
+    previous = kernels.use("numpy")
+    yield
+    kernels.use(previous)
 
 
 def _world(name, kwargs):

@@ -7,7 +7,7 @@ import json
 import subprocess
 import sys
 
-HEAVY = ("torch", "pygame", "matplotlib")
+HEAVY = ("torch", "pygame", "matplotlib", "numba")
 ABOVE = ("socius.agents", "socius.societies", "socius.viz")
 
 
@@ -33,7 +33,23 @@ def test_building_and_stepping_a_world_loads_no_torch_or_pygame():
                  "core.step(world, state, np.zeros((2, world.num_agents, "
                  "1 + world.config.message_length), np.int64))")
     loaded = loaded_after(statement)
+    loaded.pop("numba")  # the compiled kernels, where installed, come with the first step
     assert not any(loaded.values()), {name for name, is_loaded in loaded.items() if is_loaded}
+
+
+def test_the_kernels_load_numba_on_the_first_step_and_fall_back_without_it():
+    """numba arrives with the first step, not the import; without it the numpy path runs."""
+    step = ("import numpy as np; from socius.envs import core, kernels, referential_v0; "
+            "world = referential_v0.build_world(referential_v0.ReferentialConfig()); "
+            "state, _ = core.reset(world, 0, 1); "
+            "core.step(world, state, np.zeros((1, 2, 3), np.int64)); "
+            "print(kernels.active_backend())")
+    hide_numba = "import sys; sys.modules['numba'] = None; "
+    for prefix, backend in (("", "numba"), (hide_numba, "numpy")):
+        done = subprocess.run([sys.executable, "-c", prefix + step], capture_output=True,
+                              text=True, check=True)
+        assert done.stdout.split() == [backend], done.stdout
+    assert loaded_after("import socius.envs.kernels")["numba"] is False
 
 
 def test_the_vector_facade_brings_torch_only_when_made():
