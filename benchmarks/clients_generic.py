@@ -35,8 +35,8 @@ thread; numpy is single-threaded.
 from __future__ import annotations
 
 import argparse
+import importlib
 import importlib.metadata
-import importlib.util
 import platform
 import statistics
 import time
@@ -345,11 +345,13 @@ def versions() -> dict[str, str]:
 
 
 def available(module: str) -> bool:
-    """Whether ``module`` imports (a missing library skips its section)."""
+    """Whether ``module`` imports (a missing library skips its section; ray without its
+    rllib extra has ``ray.rllib`` but cannot import it)."""
     try:
-        return importlib.util.find_spec(module) is not None
-    except ModuleNotFoundError:
+        importlib.import_module(module)
+    except ImportError:
         return False
+    return True
 
 
 def main(argv=None) -> dict[str, list[float]]:
