@@ -39,20 +39,15 @@ import numpy as np
 import torch
 
 from socius.envs import make_vector, referential_v0
+
+try:
+    from socius.benchmarks.timing import rate
+except ImportError:  # run as a plain script from a checkout without the package
+    from timing import rate
 from socius.envs.torchrl_env import LAYOUT, make_torchrl
 
 POOL = 16
 PAIR = dict(num_agents=2)
-
-
-def rate(step, duration: float, warmup: int = 3) -> float:
-    """Calls of ``step() -> world-steps`` per second over ``duration`` seconds."""
-    for _ in range(warmup):
-        step()
-    done, start = 0, time.perf_counter()
-    while time.perf_counter() - start < duration:
-        done += step()
-    return done / (time.perf_counter() - start)
 
 
 def pooled_rate(act, pool: list, worlds: int, duration: float) -> float:

@@ -39,12 +39,16 @@ import importlib
 import importlib.metadata
 import platform
 import statistics
-import time
 import warnings
 
 import numpy as np
 
 from socius.envs import make_vector, referential_v0
+
+try:
+    from socius.benchmarks.timing import rate
+except ImportError:  # run as a plain script from a checkout without the package
+    from timing import rate
 
 POOL = 16
 PAIR = dict(num_agents=2)
@@ -52,16 +56,6 @@ TIANSHOU = dict(flatten=True, flat_dtype="float32", mask_in="wrapped", joint_act
                 action_mask="full")
 AGILERL = dict(flatten=True, flat_dtype="float32", mask_in="info", action_mask="components")
 RLLIB: dict = {}  # the repo's RLlib test and example: the default Dict, mask over moves
-
-
-def rate(step, duration: float, warmup: int = 3) -> float:
-    """Calls of ``step() -> world-steps`` per second over ``duration`` seconds."""
-    for _ in range(warmup):
-        step()
-    done, start = 0, time.perf_counter()
-    while time.perf_counter() - start < duration:
-        done += step()
-    return done / (time.perf_counter() - start)
 
 
 def layout(settings: dict) -> tuple[np.ndarray | None, int]:

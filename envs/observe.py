@@ -185,9 +185,9 @@ def _observe_compiled(world: World, state: WorldState, compiled) -> dict[str, np
     constants, shapes = _compiled_arguments(world)
     lead = state.row.shape
     bulk = state.row.size >= BULK_VIEWS_FROM
-    outputs = [np.empty(lead + shape, dtype) for shape, dtype in zip(shapes, _OUTPUT_DTYPES)]
-    if bulk:
-        outputs[0] = gather_views(world, state)
+    outputs = [gather_views(world, state) if bulk and key == "view"
+               else np.empty(lead + shape, dtype)
+               for key, shape, dtype in zip(OUTPUT_KEYS, shapes, _OUTPUT_DTYPES)]
     compiled.observe_into(np.ascontiguousarray(state.cells), state.occupant, state.row,
                           state.col, state.finished, state.step_count, state.last_move,
                           state.last_message, state.goal, *constants, not bulk, *outputs)
