@@ -10,11 +10,13 @@ README's speaker-listener pair); keyword arguments override them::
 
 The env is batched natively (``num_envs`` worlds in one core call), observations are
 one-hot where the world's codes are categorical (BenchMARL's MLPs cannot read a token or
-a colour from its code's magnitude; ``one_hot: false`` in the YAML gives the flat codes),
-agents are grouped by role, actions are one ``Categorical`` joint index per agent, and
-the action mask turns BenchMARL's policies into ``MaskedCategorical`` ones. Episode
-outcomes (``success``, ``timeout``...) are logged as ``<group>/<outcome>``: their mean
-over the episodes that ended in the collected batch.
+a colour from its code's magnitude; ``one_hot: false`` in the YAML gives the flat codes;
+``spatial_view: true`` gives the one-hot view as an image ``(group, "view")`` of shape
+``[S, S, C]`` beside the other fields, for CNNs), agents are grouped by role, actions
+are one ``Categorical`` joint index per agent, and the action mask turns BenchMARL's
+policies into ``MaskedCategorical`` ones. Episode outcomes (``success``, ``timeout``...)
+are logged as ``<group>/<outcome>``: their mean over the episodes that ended in the
+collected batch.
 """
 
 from __future__ import annotations
@@ -45,7 +47,8 @@ def task_configs() -> dict[str, dict[str, Any]]:
 
 class SociusTask(TaskClass):
     """A socius world for BenchMARL; ``config`` is ``{"env": name, "world": settings,
-    "one_hot": bool}`` (``one_hot``, default True: categorical codes as one-hot floats)."""
+    "one_hot": bool, "spatial_view": bool}`` (``one_hot``, default True: categorical codes
+    as one-hot floats; ``spatial_view``, default False: the view as an image)."""
 
     def __init__(self, name: str, config: dict[str, Any]):
         env = config.get("env")
@@ -65,8 +68,9 @@ class SociusTask(TaskClass):
                              "prefer_continuous_actions=False")
         env, world = self.config["env"], dict(self.config.get("world", {}))
         one_hot = bool(self.config.get("one_hot", True))
+        spatial_view = bool(self.config.get("spatial_view", False))
         return lambda: make_torchrl(env, num_envs, seed=seed, device=device, one_hot=one_hot,
-                                    **world)
+                                    spatial_view=spatial_view, **world)
 
     def supports_continuous_actions(self) -> bool:
         """No: moves and tokens are discrete."""
@@ -141,12 +145,15 @@ class SociusTask(TaskClass):
         return logged
 
 
-def socius_task(name: str, **world: Any) -> SociusTask:
+def socius_task(name: str, spatial_view: bool | None = None, **world: Any) -> SociusTask:
     """The shipped BenchMARL task ``name`` (``task_configs()``), with ``world`` settings
-    laid over its YAML."""
+    laid over its YAML (and ``spatial_view``, when given, over its own)."""
     configs = task_configs()
     if name not in configs:
         raise ValueError(f"name must be one of {sorted(configs)}; got {name!r}")
     config = configs[name]
+    if spatial_view is None:
+        spatial_view = config.get("spatial_view", False)
     return SociusTask(name, {"env": config["env"], "one_hot": config.get("one_hot", True),
+                             "spatial_view": bool(spatial_view),
                              "world": {**config.get("world", {}), **world}})

@@ -7,6 +7,9 @@ in one core call, and its agents are grouped by role (``speaker``, ``listener``;
 - ``(group, "observation")`` float32 ``[B, n, F]``: the task's default observation,
   flattened (every key, as ``flatten=True`` gives it), or with ``one_hot=True`` the same
   fields with their categorical codes one-hot (view cells, tokens, goal), as MLPs need;
+- with ``spatial_view=True`` (and ``one_hot``), ``(group, "view")`` float32
+  ``[B, n, S, S, C]``: the one-hot view with its spatial shape, as CNNs read it (BenchMARL's
+  ``Cnn`` takes ``(X, Y, C)`` images), and ``(group, "observation")`` the other fields;
 - ``(group, "action_mask")`` bool ``[B, n, A]``: which joint actions are allowed;
 - ``(group, "action")``: one joint index per agent over (move, tokens), move most
   significant (``joint_actions=True``), so TorchRL's ``Categorical``/``MaskedCategorical``
@@ -48,7 +51,11 @@ class TorchRLEnv(EnvBase):
 
     def __init__(self, world: World, num_envs: int, seed: int | None = None,
                  device: str | torch.device = "cpu", categorical_actions: bool = True,
-                 return_state: bool = False, one_hot: bool = False):
+                 return_state: bool = False, one_hot: bool = False,
+                 spatial_view: bool = False):
+        if spatial_view and not one_hot:
+            raise ValueError("spatial_view=True needs one_hot=True (the view's cells as "
+                             "one-hot channels)")
         if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
             raise ValueError(f"num_envs must be an integer >= 1; got {num_envs!r}")
         wrong = {key: getattr(world.config, key) for key, value in LAYOUT.items()
@@ -62,6 +69,7 @@ class TorchRLEnv(EnvBase):
         self.categorical_actions = categorical_actions
         self.return_state = return_state
         self.encoder = OneHotEncoder(world) if one_hot else None
+        self.spatial_view = spatial_view
         self._members = {role: np.flatnonzero(world.agent_role == code)
                          for code, role in enumerate(world.role_names)}
         self.group_map = {role: [world.agent_names[i] for i in members]
@@ -88,9 +96,18 @@ class TorchRLEnv(EnvBase):
         observation, action, reward = {}, {}, {}
         for group, members in self._members.items():
             shape = torch.Size([*batch, len(members)])
+            fields = {"observation": Bounded(low.expand(*shape, -1), high.expand(*shape, -1),
+                                             shape=(*shape, low.numel()), dtype=torch.float32)}
+            if self.spatial_view:
+                cut = self.encoder.view_size
+                fields = {"view": Bounded(0.0, 1.0, shape=(*shape, *self.encoder.view_shape),
+                                          dtype=torch.float32),
+                          "observation": Bounded(low[cut:].expand(*shape, -1),
+                                                 high[cut:].expand(*shape, -1),
+                                                 shape=(*shape, low.numel() - cut),
+                                                 dtype=torch.float32)}
             observation[group] = Composite(
-                observation=Bounded(low.expand(*shape, -1), high.expand(*shape, -1),
-                                    shape=(*shape, low.numel()), dtype=torch.float32),
+                **fields,
                 action_mask=Binary(n=actions, shape=(*shape, actions), dtype=torch.bool),
                 info=Composite({key: Unbounded(shape=shape, dtype=torch.float32)
                                 for key in self.info_keys}, shape=shape),
@@ -217,6 +234,10 @@ class TorchRLEnv(EnvBase):
                      "info": TensorDict._new_unsafe(
                          {key: torch.from_numpy(info[key][:, members])
                           for key in self.info_keys}, batch_size=shape, device=device)}
+            if self.spatial_view:  # the view's one-hot cells come first, in raster order
+                cut, seen = self.encoder.view_size, entry["observation"]
+                entry["view"] = seen[..., :cut].reshape(*shape, *self.encoder.view_shape)
+                entry["observation"] = seen[..., cut:]
             if reward is not None:
                 entry["reward"] = torch.from_numpy(reward[:, members, None])
             source[group] = TensorDict._new_unsafe(entry, batch_size=shape, device=device)
@@ -246,6 +267,10 @@ class OneHotEncoder:
                  "inbox": bounds["inbox"][0].size * self.token_values,
                  "goal": bounds["goal"][0].size * self.goal_values}
         self.numeric = ("others", "goal_mask", "position")
+        side = bounds["view"][0].shape[-1]
+        self.view_shape = (side, side, int(self.view_values.sum()))
+        """The one-hot view as an image ``(S, S, C)``: the first ``view_size`` features."""
+        self.view_size = sizes["view"]
         low = [np.zeros(sizes[key], np.float32) for key in sizes]
         high = [np.ones(sizes[key], np.float32) for key in sizes]
         low += [bounds[key][0].ravel().astype(np.float32) for key in self.numeric]
@@ -286,9 +311,10 @@ def as_slice(index: np.ndarray) -> slice | np.ndarray:
 def make_torchrl(name: str, num_envs: int, seed: int | None = None,
                  device: str | torch.device = "cpu", categorical_actions: bool = True,
                  return_state: bool = False, one_hot: bool = False,
-                 **task_kwargs: Any) -> TorchRLEnv:
+                 spatial_view: bool = False, **task_kwargs: Any) -> TorchRLEnv:
     """A batched TorchRL env of ``num_envs`` worlds of task ``name`` (an ``ENVIRONMENTS``
-    key); ``task_kwargs`` configure the world, with the adapter's ``LAYOUT`` fixed."""
+    key); ``task_kwargs`` configure the world, with the adapter's ``LAYOUT`` fixed.
+    ``spatial_view`` (with ``one_hot``) shows the view as an image ``(group, "view")``."""
     module = task_module(name)
     clash = {key: value for key, value in task_kwargs.items()
              if key in LAYOUT and value != LAYOUT[key]}
@@ -298,4 +324,4 @@ def make_torchrl(name: str, num_envs: int, seed: int | None = None,
     world = module.build_world(configure(module.CONFIG, {**task_kwargs, **LAYOUT}))
     return TorchRLEnv(world, num_envs, seed=seed, device=device,
                       categorical_actions=categorical_actions, return_state=return_state,
-                      one_hot=one_hot)
+                      one_hot=one_hot, spatial_view=spatial_view)

@@ -138,3 +138,13 @@ def test_mappo_learns_a_small_maze_far_above_a_random_walker(tmp_path, one_torch
 
     trained, random = greedy_goal_rate(task, experiment.policy), greedy_goal_rate(task, walker)
     assert trained >= random + 0.4, (trained, random)
+
+
+def test_spatial_view_gives_each_group_an_image_beside_its_fields():
+    task = socius_task("language_pair", spatial_view=True)
+    env = task.get_env_fun(2, False, 0, "cpu")()
+    observation = task.observation_spec(env)
+    for group in task.group_map(env):
+        assert set(observation[group].keys()) == {"view", "observation"}
+        assert observation[group, "view"].shape == (1, *env.encoder.view_shape)
+    assert socius_task("language_pair").config["spatial_view"] is False

@@ -188,3 +188,24 @@ def test_one_hot_observations_hold_the_same_codes():
     inbox = observation[..., inbox_start: inbox_start + 2 * encoder.token_values]
     np.testing.assert_array_equal(inbox.reshape(8, 2, 2, -1).argmax(-1),
                                   codes["inbox"].reshape(8, 2, 2))
+
+
+def test_spatial_view_is_the_one_hot_view_in_place():
+    """``spatial_view`` splits the one-hot observation: the view as an image ``[S, S, C]``
+    whose cell (row, column) is the view's, then the other fields; specs match the data."""
+    hot = make_torchrl("referential_v0", 4, seed=2, one_hot=True)
+    image = make_torchrl("referential_v0", 4, seed=2, one_hot=True, spatial_view=True)
+    flat, split = hot.reset(), image.reset()
+    side, _, width = image.encoder.view_shape
+    for group in ("speaker", "listener"):
+        view, rest = split[group, "view"], split[group, "observation"]
+        assert view.shape == (4, 1, side, side, width)
+        joined = torch.cat([view.flatten(-3), rest], dim=-1)
+        assert torch.equal(joined, flat[group, "observation"])
+    codes = core.observe(image.world, image._state)["view"]  # [B, N, 5, S, S]
+    colour = split["listener", "view"][:, 0, ..., image.encoder.view_offset[1]:
+                                       image.encoder.view_offset[2]].argmax(-1)
+    np.testing.assert_array_equal(colour.numpy(), codes[:, 1, 1])
+    check_env_specs(image)
+    with pytest.raises(ValueError, match="needs one_hot"):
+        make_torchrl("referential_v0", 2, spatial_view=True)
