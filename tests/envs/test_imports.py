@@ -4,6 +4,7 @@ plotting library and nothing from the layers above it."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -47,7 +48,8 @@ def test_the_kernels_load_numba_on_the_first_step_and_fall_back_without_it():
     hide_numba = "import sys; sys.modules['numba'] = None; "
     for prefix, backend in (("", "numba"), (hide_numba, "numpy")):
         done = subprocess.run([sys.executable, "-c", prefix + step], capture_output=True,
-                              text=True, check=True)
+                              text=True, check=True,
+                              env={**os.environ, "SOCIUS_KERNELS": "numba"})
         assert done.stdout.split() == [backend], done.stdout
     assert loaded_after("import socius.envs.kernels")["numba"] is False
 
