@@ -67,11 +67,11 @@ def active_backend() -> str:
     return "numba" if compiled() is not None else "numpy"
 
 
-def move_tables(world) -> tuple:
-    """The world's constants ``move_into`` takes (embodied, role), made once per world."""
-    tables = world.info.get("_move_tables")
+def agent_constants(world) -> tuple:
+    """Each agent's (embodied, role) in the dtypes the kernels take, made once per world."""
+    tables = world.info.get("_agent_constants")
     if tables is None:
-        tables = world.info["_move_tables"] = (
+        tables = world.info["_agent_constants"] = (
             np.ascontiguousarray(world.embodied, dtype=np.bool_),
             np.ascontiguousarray(world.agent_role, dtype=np.int32))
     return tables
@@ -80,7 +80,7 @@ def move_tables(world) -> tuple:
 def move_agents(world, state: WorldState, actions: np.ndarray, kernels):
     """The moves part of ``core.step`` through the compiled kernel: the moves made (int8,
     0 for agents that may not act), then row, col, moved, occupant and cells."""
-    embodied, role = move_tables(world)
+    embodied, role = agent_constants(world)
     last_move = np.empty(state.row.shape, dtype=np.int8)
     row = np.empty_like(state.row)
     col = np.empty_like(state.col)

@@ -160,8 +160,7 @@ def _compiled_arguments(world: World) -> tuple:
     by_rank, side = tables["by_rank"], world.view_side
     source = world.inbox_source
     constants = (
-        np.ascontiguousarray(world.embodied, dtype=np.bool_),
-        np.ascontiguousarray(world.agent_role, dtype=np.int32),
+        *kernels.agent_constants(world),
         np.ascontiguousarray(world.goal_visible, dtype=np.int8),
         (by_rank // side).astype(np.int64),  # the window's cells in rank order
         (by_rank % side).astype(np.int64),

@@ -39,7 +39,7 @@ by a fixed code of its goal (token 1 the colour, token 2 the shape), so only the
 has anything to learn. ``--model mlp --frames 1500000 --minutes 0`` is the previous setting (MLPs of
 128 x 128; 0.324 on seed 0, the speaker unused).
 
-Needs the extra: pip install 'socius[benchmarl]'.
+Needs the extras: pip install 'socius[train,benchmarl]'.
 """
 
 from __future__ import annotations
@@ -63,6 +63,7 @@ from torchrl.envs.utils import ExplorationType, set_exploration_type
 
 from socius.envs.benchmarl_task import SociusTask, socius_task
 from socius.envs.torchrl_env import TorchRLEnv
+from socius.societies.language.metrics import mutual_information
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--algorithm", choices=("mappo", "ippo"), default="mappo")
@@ -306,17 +307,9 @@ def greedy_outcomes(policy, mute: bool) -> dict[str, float]:
                 value[ended] = stepped["next", "listener", "info", key][ended, 0]
             decided |= ended
     rates = {key: float(value.mean()) for key, value in outcomes.items()}
-    return {**rates, "bits": mutual_information(said, goal[:, 0] * 16 + goal[:, 1]),
+    # The goal's (colour, shape) rows are its labels; nats to bits.
+    return {**rates, "bits": mutual_information(said, goal) / np.log(2),
             "messages": len(np.unique(said))}
-
-
-def mutual_information(first: np.ndarray, second: np.ndarray) -> float:
-    """I(first; second) in bits from the empirical counts of paired codes."""
-    _, joint = np.unique(np.stack([first, second]), axis=1, return_counts=True)
-    _, one = np.unique(first, return_counts=True)
-    _, two = np.unique(second, return_counts=True)
-    entropy = [-(c / c.sum() * np.log2(c / c.sum())).sum() for c in (one, two, joint)]
-    return float(entropy[0] + entropy[1] - entropy[2])
 
 
 def describe(outcomes: dict[str, float]) -> str:
