@@ -22,7 +22,7 @@ move_col = MOVE_COL.astype(np.int64)
 @njit(cache=True, nogil=True)
 def observe_into(cells, occupant, row, col, finished, step_count, last_move, last_message,
                  goal, embodied, role, goal_visible, rank_row, rank_col, sender, heard,
-                 rank_grid, radius, hearing, opening, limit, pairwise_limit, copy_view,
+                 rank_grid, radius, hearing, opening, limit, pairwise_limit,
                  view, others, inbox, goal_out, goal_mask, position, action_mask):
     """Every agent's observation of every world, written into the output arrays."""
     batch, agents = row.shape
@@ -47,25 +47,28 @@ def observe_into(cells, occupant, row, col, finished, step_count, last_move, las
             for g in range(goal_size):
                 goal_out[b, i, g] = goal[b, i, g] * goal_visible[i, g]
                 goal_mask[b, i, g] = goal_visible[i, g]
-            # The window's top-left corner in the padded grid is the agent's own cell. Flat
-            # offsets leave each window row a contiguous run that compiles to a block copy.
-            out = (b * agents + i) * PLANES * side * side
-            if not copy_view:
-                pass  # the caller gathered the views in bulk
-            elif embodied[i]:
-                for p in range(PLANES):
-                    source = ((b * PLANES + p) * height + r) * width + c
-                    for y in range(side):
-                        start = out + (p * side + y) * side
-                        from_ = source + y * width
-                        for x in range(side):
-                            flat_view[start + x] = flat_cells[from_ + x]
+            # The window's top-left corner in the padded grid is the agent's own cell.
+            out = np.uint64((b * agents + i) * PLANES * side * side)
+            if embodied[i]:
+                source = np.uint64(((b * PLANES) * height + r) * width + c)
+                # A window side known at compile time lets each row compile to a block copy:
+                # the common sides get their own branch.
+                if side == 5:
+                    _copy_window(flat_view, out, flat_cells, source, 5, height, width)
+                elif side == 9:
+                    _copy_window(flat_view, out, flat_cells, source, 9, height, width)
+                elif side == 3:
+                    _copy_window(flat_view, out, flat_cells, source, 3, height, width)
+                elif side == 7:
+                    _copy_window(flat_view, out, flat_cells, source, 7, height, width)
+                else:
+                    _copy_window(flat_view, out, flat_cells, source, side, height, width)
             else:
                 block = side * side
                 for x in range(block):
-                    flat_view[out + x] = OUTSIDE
+                    flat_view[out + np.uint64(x)] = OUTSIDE
                 for x in range(block, PLANES * block):
-                    flat_view[out + x] = 0
+                    flat_view[out + np.uint64(x)] = 0
             # Moves: stay always; a step into free terrain while the agent may act.
             active = embodied[i] and not finished[b, i] and opened
             action_mask[b, i, 0] = 1
@@ -116,6 +119,19 @@ def observe_into(cells, occupant, row, col, finished, step_count, last_move, las
                                               abs(others[b, i, s, 2])) <= hearing)
                     for t in range(length):
                         inbox[b, i, s, t] = others[b, i, s, 6 + t] if near else 0
+
+
+@njit(inline="always")
+def _copy_window(flat_view, out, flat_cells, source, side, height, width):
+    """Copy the ``side`` x ``side`` window of every plane starting at flat cell ``source``
+    to flat view offset ``out``. Unsigned offsets spare numba's negative-index wrap, which
+    kept each row from compiling to a block copy."""
+    for p in range(PLANES):
+        for y in range(side):
+            to = out + np.uint64((p * side + y) * side)
+            from_ = source + np.uint64((p * height + y) * width)
+            for x in range(side):
+                flat_view[to + np.uint64(x)] = flat_cells[from_ + np.uint64(x)]
 
 
 @njit(cache=True, nogil=True)

@@ -144,10 +144,6 @@ def observe(world: World, state: WorldState) -> dict[str, np.ndarray]:
     }
 
 
-# From this many agents in a batch on, the compiled path lets numpy's row gather copy the
-# views: thousands of 9-byte runs copy faster through it than through a compiled loop.
-BULK_VIEWS_FROM = 256
-
 
 def _compiled_arguments(world: World) -> tuple:
     """The world's constants as ``observe_into`` takes them, and the trailing shapes of the
@@ -183,13 +179,11 @@ def _observe_compiled(world: World, state: WorldState, compiled) -> dict[str, np
     """``observe`` through the compiled kernel: the same keys, dtypes and bytes."""
     constants, shapes = _compiled_arguments(world)
     lead = state.row.shape
-    bulk = state.row.size >= BULK_VIEWS_FROM
-    outputs = [gather_views(world, state) if bulk and key == "view"
-               else np.empty(lead + shape, dtype)
-               for key, shape, dtype in zip(OUTPUT_KEYS, shapes, _OUTPUT_DTYPES)]
+    outputs = [np.empty(lead + shape, dtype)
+               for shape, dtype in zip(shapes, _OUTPUT_DTYPES)]
     compiled.observe_into(np.ascontiguousarray(state.cells), state.occupant, state.row,
                           state.col, state.finished, state.step_count, state.last_move,
-                          state.last_message, state.goal, *constants, not bulk, *outputs)
+                          state.last_message, state.goal, *constants, *outputs)
     return dict(zip(OUTPUT_KEYS, outputs))
 
 
