@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from socius.envs import kernels
+
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MUL_1 = np.uint64(0xBF58476D1CE4E5B9)
 _MUL_2 = np.uint64(0x94D049BB133111EB)
@@ -53,11 +55,15 @@ def step_keys(keys: np.ndarray, step: np.ndarray) -> np.ndarray:
     return mix(keys ^ mix(np.asarray(step, dtype=np.uint64) + np.uint64(0x5851F42D4C957F2D)))
 
 
+def purpose_key(purpose: int) -> np.ndarray:
+    """The uint64 ``[1]`` that keeps a purpose's stream apart from the others."""
+    return mix((int(purpose) * 0x94D049BB133111EB) & 0xFFFFFFFFFFFFFFFF)
+
+
 def uniform(keys: np.ndarray, purpose: int, shape: tuple[int, ...]) -> np.ndarray:
     """Uniform floats in [0, 1): ``[B, *shape]``, one independent draw per element."""
     count = int(np.prod(shape, dtype=np.int64))
-    purpose_key = mix((int(purpose) * 0x94D049BB133111EB) & 0xFFFFFFFFFFFFFFFF)
-    counters = mix(np.arange(count, dtype=np.uint64) ^ purpose_key)
+    counters = mix(np.arange(count, dtype=np.uint64) ^ purpose_key(purpose))
     bits = mix(np.asarray(keys, dtype=np.uint64)[:, None] ^ counters[None, :])
     return ((bits >> _SHIFT_11).astype(np.float64) * _UNIT).reshape((len(keys), *shape))
 
@@ -69,6 +75,11 @@ def integers(keys: np.ndarray, purpose: int, shape: tuple[int, ...], high: int) 
 
 def permutations(keys: np.ndarray, purpose: int, size: int) -> np.ndarray:
     """A uniformly random permutation of ``range(size)`` per environment: ``[B, size]``."""
+    compiled = kernels.compiled()
+    if compiled is not None:
+        every = np.ones((1, size), dtype=bool)
+        return _smallest_compiled(compiled, keys, purpose,
+                                  np.broadcast_to(every, (len(keys), size)), size)
     return np.argsort(uniform(keys, purpose, (size,)), axis=1, kind="stable")
 
 
@@ -77,9 +88,22 @@ def sample_cells(keys: np.ndarray, purpose: int, free: np.ndarray, count: int) -
 
     The caller guarantees at least ``count`` free cells per environment.
     """
+    compiled = kernels.compiled()
+    if compiled is not None:
+        return _smallest_compiled(compiled, keys, purpose, free, count)
     scores = np.where(free, uniform(keys, purpose, (free.shape[1],)), 2.0)
     if count < free.shape[1]:
         chosen = np.argpartition(scores, count - 1, axis=1)[:, :count]
         order = np.argsort(np.take_along_axis(scores, chosen, axis=1), axis=1, kind="stable")
         return np.take_along_axis(chosen, order, axis=1)
     return np.argsort(scores, axis=1, kind="stable")
+
+
+def _smallest_compiled(compiled, keys: np.ndarray, purpose: int, allowed: np.ndarray,
+                       count: int) -> np.ndarray:
+    """``sample_cells`` through its kernel: the same indices, but for exact ties of two
+    53-bit draws, which numpy's partition may order either way."""
+    out = np.empty((len(keys), count), dtype=np.int64)
+    compiled.smallest_draws_into(np.asarray(keys, dtype=np.uint64), purpose_key(purpose)[0],
+                                 allowed, out)
+    return out

@@ -94,8 +94,28 @@ def test_compiled_moves_resolve_crowds_like_numpy(backend):
 
 
 def test_compiled_observation_matches_numpy_at_large_batch(backend):
-    """Past the numpy path's row-gather threshold the two still agree."""
+    """Where the numpy path gathers views by rows, the two still agree."""
     _run_both(_world("referential_v0", {}), backend, batch=200, steps=12, seed=7)
+
+
+@pytest.mark.parametrize("cells, count", [(49, 4), (16, 16), (300, 70), (4096, 2000)])
+def test_compiled_draws_match_numpy(cells, count, backend):
+    """Cell samples and permutations: the same indices in the same order, through both the
+    kernel's short list and its full sort, with every cell allowed or about half."""
+    from socius.envs import random
+
+    keys = random.episode_keys(np.arange(60), np.arange(60), np.zeros(60))
+    free = np.random.default_rng(cells).random((60, cells)) < 0.5
+    free[:, :count] = True  # at least `count` free cells, as callers guarantee
+    for allowed in (free, np.ones((60, cells), dtype=bool)):
+        drawn = {}
+        for name in kernels.BACKENDS:
+            backend(name)
+            drawn[name] = (random.sample_cells(keys, 2, allowed, count),
+                           random.permutations(keys, 5, cells))
+        for expected, got in zip(drawn["numpy"], drawn["numba"]):
+            assert got.dtype == expected.dtype
+            np.testing.assert_array_equal(got, expected)
 
 
 def test_backend_selection_is_checked_and_reported(backend):
