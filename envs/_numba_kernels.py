@@ -10,6 +10,11 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from socius.envs._numba_random import smallest_draws_into  # noqa: F401 (the namespace)
+from socius.envs._numba_referential import (  # noqa: F401 (the namespace)
+    referential_outcome_into,
+    referential_start_into,
+)
 from socius.envs.moves import MOVE_COL, MOVE_ROW
 from socius.envs.state import AGENT, FREE, OUTSIDE, TERRAIN
 
@@ -210,52 +215,6 @@ def move_into(cells, occupant, row, col, finished, step_count, actions, embodied
 
 
 @njit(cache=True, nogil=True)
-def referential_outcome_into(cells, row, col, finished, goal, step_count, member_group,
-                             listener, pad, max_cycles, timeout_cost,
-                             reward, new_finished, terminated, achieved, success, wrong,
-                             timeout):
-    """``referential_v0.resolve``: each group's outcome once its listener stands on an
-    object or the episode runs out, shared by the group's members."""
-    batch, agents = row.shape
-    groups = listener.shape[0]
-    cost = np.float32(timeout_cost)
-    outcome = np.zeros((groups, 3), dtype=np.float32)  # success, wrong, timeout
-    arrived = np.zeros(groups, dtype=np.bool_)
-    where = np.zeros((groups, 2), dtype=np.int32)
-    for b in range(batch):
-        last_step = step_count[b] + 1 >= max_cycles
-        for g in range(groups):
-            k = listener[g]
-            y, x = row[b, k] + pad, col[b, k] + pad
-            colour = np.int32(cells[b, 1, y, x]) - 1
-            shape = np.int32(cells[b, 2, y, x]) - 1
-            on_object = colour >= 0
-            searching = not finished[b, k]
-            arriving = on_object and searching
-            hit = colour == goal[b, k, 0] and shape == goal[b, k, 1]
-            outcome[g, 0] = 1.0 if (arriving and hit) else 0.0
-            outcome[g, 1] = 1.0 if (arriving and not hit) else 0.0
-            outcome[g, 2] = 1.0 if (last_step and searching and not arriving) else 0.0
-            arrived[g] = arriving
-            where[g, 0] = colour if on_object else -1
-            where[g, 1] = shape if on_object else -1
-        ended = True
-        for i in range(agents):
-            g = member_group[i]
-            success[b, i] = outcome[g, 0]
-            wrong[b, i] = outcome[g, 1]
-            timeout[b, i] = outcome[g, 2]
-            reward[b, i] = outcome[g, 0] - cost * outcome[g, 2]
-            new_finished[b, i] = finished[b, i] or arrived[g]
-            achieved[b, i, 0] = where[g, 0]
-            achieved[b, i, 1] = where[g, 1]
-        for g in range(groups):
-            ended = ended and new_finished[b, listener[g]]
-        terminated[b] = ended
-
-
-
-@njit(cache=True, nogil=True)
 def actions_in_range(actions, high):
     """Whether every component ``k`` of every action lies in ``[0, high[k])``."""
     batch, agents, width = actions.shape
@@ -265,63 +224,3 @@ def actions_in_range(actions, high):
                 if actions[b, i, k] < 0 or actions[b, i, k] >= high[k]:
                     return False
     return True
-
-
-# SplitMix64's constants as uint64: numba would turn uint64 op int64 into float64.
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-_MUL_1 = np.uint64(0xBF58476D1CE4E5B9)
-_MUL_2 = np.uint64(0x94D049BB133111EB)
-_S30, _S27, _S31, _S11 = np.uint64(30), np.uint64(27), np.uint64(31), np.uint64(11)
-_UNIT = 1.0 / float(1 << 53)
-
-
-@njit(inline="always")
-def _mix(x):
-    """``random.mix`` of one uint64."""
-    x = x + _GOLDEN
-    x = (x ^ (x >> _S30)) * _MUL_1
-    x = (x ^ (x >> _S27)) * _MUL_2
-    return x ^ (x >> _S31)
-
-
-@njit(cache=True, nogil=True)
-def smallest_draws_into(keys, purpose_key, allowed, out):
-    """``random.sample_cells`` (and, with every cell allowed, ``random.permutations``): per
-    row b, the ``out.shape[1]`` indices of smallest uniform draw (2.0 where not allowed),
-    in increasing order of (draw, index), as numpy's stable argsort gives them."""
-    batch, size = allowed.shape
-    count = out.shape[1]
-    counters = np.empty(size, dtype=np.uint64)
-    for c in range(size):
-        counters[c] = _mix(np.uint64(c) ^ purpose_key)
-    score = np.empty(size, dtype=np.float64)
-    for b in range(batch):
-        key = np.uint64(keys[b])
-        for c in range(size):
-            if allowed[b, c]:
-                score[c] = np.float64(_mix(key ^ counters[c]) >> _S11) * _UNIT
-            else:
-                score[c] = 2.0
-        if count > SHORT_LIST:
-            order = np.argsort(score, kind="mergesort")
-            for s in range(count):
-                out[b, s] = order[s]
-            continue
-        # Few to keep: insert each index into a sorted short list. Indices arrive in
-        # increasing order and only a strictly smaller draw moves ahead, so ties keep
-        # index order, as a stable sort does.
-        kept = 0
-        for c in range(size):
-            value = score[c]
-            if kept == count and value >= score[out[b, count - 1]]:
-                continue
-            s = kept if kept < count else count - 1
-            while s > 0 and score[out[b, s - 1]] > value:
-                out[b, s] = out[b, s - 1]
-                s -= 1
-            out[b, s] = c
-            kept = min(kept + 1, count)
-
-
-# Above this many indices to keep, a full sort beats insertion into a short list.
-SHORT_LIST = 64

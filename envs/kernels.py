@@ -55,8 +55,10 @@ def compiled():
     if _choice["compiled"] is None:
         try:
             from socius.envs import _numba_kernels
-        except ImportError:  # numba is not installed: the numpy path serves
-            _choice["compiled"] = False
+        except ImportError as error:
+            if not (error.name or "").startswith(("numba", "llvmlite")):
+                raise  # a bug of ours, not a missing numba
+            _choice["compiled"] = False  # numba is not installed: the numpy path serves
         else:
             _choice["compiled"] = _numba_kernels
     return _choice["compiled"] or None

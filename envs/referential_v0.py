@@ -192,6 +192,9 @@ def reset_episodes(world: World, keys: np.ndarray) -> EpisodeStart:
     config: ReferentialConfig = world.config
     count, objects = len(keys), config.num_objects
     groups = config.num_agents // GROUP_SIZE
+    compiled = kernels.compiled()
+    if compiled is not None and config.split != "test" and not config.contrasted:
+        return _reset_compiled(world, keys, compiled)
     pairs = world.info["pairs"]
     choice = random.permutations(keys, random.PURPOSE_OBJECTS, len(pairs))[:, :objects]
     colour, shape = pairs[choice, 0], pairs[choice, 1]
@@ -234,6 +237,32 @@ def reset_episodes(world: World, keys: np.ndarray) -> EpisodeStart:
                      np.repeat(target_shape, GROUP_SIZE, axis=1)], axis=-1)
     task = {"target": target, "object_colour": colour, "object_shape": shape,
             "object_row": object_row, "object_col": object_col}
+    return EpisodeStart(cells=cells, row=row, col=col, goal=goal, task=task)
+
+
+def _reset_compiled(world: World, keys: np.ndarray, compiled) -> EpisodeStart:
+    """``reset_episodes`` through its kernel, for rooms of random distractors: the same
+    episodes, array for array."""
+    config: ReferentialConfig = world.config
+    count, objects = len(keys), config.num_objects
+    groups, agents = config.num_agents // GROUP_SIZE, config.num_agents
+    side = world.height
+    interior = world.info.get("_interior")
+    if interior is None:
+        interior = world.info["_interior"] = ~open_room(side, side).ravel()
+    cells = np.repeat(world.info["base_cells"][None], count, axis=0)
+    row = np.empty((count, agents), dtype=np.int32)
+    col = np.empty((count, agents), dtype=np.int32)
+    goal = np.empty((count, agents, 2), dtype=np.int64)
+    task = {"target": np.empty((count, groups), dtype=np.int64)}
+    for name in ("object_colour", "object_shape", "object_row", "object_col"):
+        task[name] = np.empty((count, objects), dtype=np.int64)
+    compiled.referential_start_into(
+        np.asarray(keys, dtype=np.uint64), world.info["pairs"],
+        *(random.purpose_key(p)[0] for p in (random.PURPOSE_OBJECTS, random.PURPOSE_GOALS,
+                                              random.PURPOSE_AGENTS)),
+        interior, world.info["listeners"], world.info["member_group"], world.pad, side,
+        cells, row, col, goal, *task.values())
     return EpisodeStart(cells=cells, row=row, col=col, goal=goal, task=task)
 
 

@@ -98,6 +98,16 @@ def test_compiled_observation_matches_numpy_at_large_batch(backend):
     _run_both(_world("referential_v0", {}), backend, batch=200, steps=12, seed=7)
 
 
+@pytest.mark.parametrize("settings", [
+    {"num_agents": 8, "num_objects": 3},  # more groups than objects: targets may repeat
+    {"held_out": ((0, 0), (2, 1)), "split": "train", "room_size": 3},
+    {"contrast": "all", "num_objects": 4},  # the numpy draws, then the compiled rest
+])
+def test_compiled_referential_rooms_match_numpy(settings, backend):
+    """The referential reset kernel draws the numpy path's rooms in its other settings."""
+    _run_both(_world("referential_v0", settings), backend, batch=7, steps=30, seed=11)
+
+
 @pytest.mark.parametrize("cells, count", [(49, 4), (16, 16), (300, 70), (4096, 2000)])
 def test_compiled_draws_match_numpy(cells, count, backend):
     """Cell samples and permutations: the same indices in the same order, through both the
