@@ -39,6 +39,7 @@ def observe_into(cells, occupant, row, col, finished, step_count, last_move, las
     height, width = cells.shape[2], cells.shape[3]
     flat_cells = cells.reshape(-1)
     flat_view = view.reshape(-1)
+    flat_others = others.reshape(-1)
     chosen = np.empty(max(limit, 1), dtype=np.int64)
     scratch_rank = np.empty(agents, dtype=np.int64)
     scratch_agent = np.empty(agents, dtype=np.int64)
@@ -109,9 +110,11 @@ def observe_into(cells, occupant, row, col, finished, step_count, last_move, las
                 others[b, i, s, 5] = last_move[b, j] + 1
                 for t in range(length):
                     others[b, i, s, 6 + t] = last_message[b, j, t] + 1
-            for s in range(found, slots):
-                for t in range(6 + length):
-                    others[b, i, s, t] = 0
+            # The empty slots are one run of the flat array (unsigned: see _copy_window).
+            record = 6 + length
+            blank = np.uint64(((b * agents + i) * slots + found) * record)
+            for x in range((slots - found) * record):
+                flat_others[blank + np.uint64(x)] = 0
             # What the agent hears: its group's senders, or the agents near enough.
             if hearing < 0:
                 for s in range(senders):
