@@ -1,4 +1,9 @@
-"""``random.py``'s counter-based draws as numba kernels, the same numbers to the bit."""
+"""``random.py``'s counter-based draws as numba kernels, the same numbers to the bit.
+
+Other kernel files inline these helpers. numba's on-disk cache checks only the source file
+of the function it caches, so after editing this file, delete ``envs/__pycache__/*.nbi``
+and ``*.nbc`` or the callers keep their old compiled copies.
+"""
 
 from __future__ import annotations
 
