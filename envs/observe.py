@@ -144,7 +144,6 @@ def observe(world: World, state: WorldState) -> dict[str, np.ndarray]:
     }
 
 
-
 def _compiled_arguments(world: World) -> tuple:
     """The world's constants as ``observe_into`` takes them, and the trailing shapes of the
     seven outputs; made once per world."""

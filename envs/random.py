@@ -6,7 +6,9 @@ therefore plays the same episodes whatever the batch size, resets of one
 environment never disturb another, and nothing global is ever touched.
 
 The mixing function is the SplitMix64 finaliser (Steele et al. 2014), applied to
-uint64 arrays so that a whole batch is hashed in a few vectorised operations.
+uint64 arrays so that a whole batch is hashed in a few vectorised operations. With numba,
+``permutations`` and ``sample_cells`` run as kernels (``_numba_random.py``) that draw the
+same numbers and return the same indices.
 """
 
 from __future__ import annotations
