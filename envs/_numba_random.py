@@ -1,8 +1,6 @@
 """``random.py``'s counter-based draws as numba kernels, the same numbers to the bit.
 
-Other kernel files inline these helpers. numba's on-disk cache checks only the source file
-of the function it caches, so after editing this file, delete ``envs/__pycache__/*.nbi``
-and ``*.nbc`` or the callers keep their old compiled copies.
+Other kernel files inline these helpers: see ``kernels.py`` on numba's cache.
 """
 
 from __future__ import annotations
@@ -16,6 +14,8 @@ _MUL_1 = np.uint64(0xBF58476D1CE4E5B9)
 _MUL_2 = np.uint64(0x94D049BB133111EB)
 _S30, _S27, _S31, _S11 = np.uint64(30), np.uint64(27), np.uint64(31), np.uint64(11)
 _UNIT = 1.0 / float(1 << 53)
+# Above this many indices to keep, a full sort beats insertion into a short list.
+SHORT_LIST = 64
 
 
 @njit(inline="always")
@@ -49,13 +49,14 @@ def smallest_draws_into(keys, purpose_key, allowed, out):
     in increasing order of (draw, index), as numpy's stable argsort gives them."""
     counters = counters_of(purpose_key, allowed.shape[1])
     score = np.empty(allowed.shape[1], dtype=np.float64)
-    for b in range(allowed.shape[0]):
+    for b in range(keys.shape[0]):
         smallest_of_row(np.uint64(keys[b]), counters, allowed[b], score, out[b])
 
 
 @njit(inline="always")
 def smallest_of_row(key, counters, allowed, score, out):
-    """One row of ``smallest_draws_into``: ``score`` is scratch space of the row's size."""
+    """One row of ``smallest_draws_into`` (0 < count <= size): ``score`` is scratch space
+    of at least the row's size."""
     size, count = counters.shape[0], out.shape[0]
     for c in range(size):
         score[c] = unit_draw(key, counters[c]) if allowed[c] else 2.0
@@ -79,6 +80,3 @@ def smallest_of_row(key, counters, allowed, score, out):
         out[s] = c
         kept = min(kept + 1, count)
 
-
-# Above this many indices to keep, a full sort beats insertion into a short list.
-SHORT_LIST = 64

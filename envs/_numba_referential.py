@@ -69,6 +69,7 @@ def referential_start_into(keys, pairs, objects_key, goals_key, agents_key, inte
     cell_counters = counters_of(agents_key, interior.shape[0])
     every_pair = np.ones(pairs.shape[0], dtype=np.bool_)
     every_object = np.ones(objects, dtype=np.bool_)
+    group_counters = counters_of(goals_key, groups)
     score = np.empty(max(pairs.shape[0], interior.shape[0], objects), dtype=np.float64)
     choice = np.empty(objects, dtype=np.int64)
     order = np.empty(objects, dtype=np.int64)
@@ -81,7 +82,6 @@ def referential_start_into(keys, pairs, objects_key, goals_key, agents_key, inte
             for g in range(groups):
                 target[b, g] = order[g]
         else:
-            group_counters = counters_of(goals_key, groups)
             for g in range(groups):
                 target[b, g] = min(np.int64(unit_draw(key, group_counters[g]) * objects),
                                    objects - 1)

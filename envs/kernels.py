@@ -1,9 +1,11 @@
 """The switch between the core's compiled kernels and its numpy reference, and the moves'
 call into them.
 
-The kernels (``_numba_kernels.py``) cover the step's hot spots: the action check, the
-moves, the observation and the referential game's outcome. The numpy versions in
-``validate.py``, ``core.py``, ``observe.py`` and ``referential_v0.py`` stay the reference,
+The kernels cover the step's hot spots: the action check, the moves and the observation
+(``_numba_kernels.py``), the random draws of new episodes (``_numba_random.py``), and the
+referential game's outcome and rooms (``_numba_referential.py``). The numpy versions in
+``validate.py``, ``core.py``, ``observe.py``, ``random.py`` and ``referential_v0.py`` stay
+the reference,
 and the kernels reproduce them to the byte (``tests/envs/test_kernels.py`` compares every
 output over random runs of every task). Why compile: a step at B = 1 was about a hundred
 numpy calls of about a microsecond each, whatever the array size; a kernel does the work
@@ -12,8 +14,12 @@ instead of once per numpy operation.
 
 numba is optional (``pip install 'socius[fast]'``, and Tianshou brings it). It is
 imported on the first step, not with ``socius.envs``, so the worlds still import in a
-fraction of a second; kernels are cached on disk after their first compilation.
-``SOCIUS_KERNELS=numpy`` in the environment, or ``use("numpy")``, selects the numpy path.
+fraction of a second; kernels are cached on disk after their first compilation. numba's
+cache checks only the file of the kernel it caches, not the helpers and constants it
+inlines from other files; the tests key their cache to every kernel source
+(``tests/conftest.py``), and after editing those files by hand, delete
+``envs/__pycache__/*.nb[ic]``. ``SOCIUS_KERNELS=numpy`` in the environment, or
+``use("numpy")``, selects the numpy path.
 """
 
 from __future__ import annotations
@@ -54,12 +60,12 @@ def compiled():
         return None
     if _choice["compiled"] is None:
         try:
+            import numba  # noqa: F401
+        except (ImportError, OSError):  # not installed, or refuses this numpy/llvmlite
+            _choice["compiled"] = False
+        else:  # numba works: a failure from here on is a bug of ours, so it is raised
             from socius.envs import _numba_kernels
-        except ImportError as error:
-            if not (error.name or "").startswith(("numba", "llvmlite")):
-                raise  # a bug of ours, not a missing numba
-            _choice["compiled"] = False  # numba is not installed: the numpy path serves
-        else:
+
             _choice["compiled"] = _numba_kernels
     return _choice["compiled"] or None
 

@@ -103,9 +103,14 @@ def sample_cells(keys: np.ndarray, purpose: int, free: np.ndarray, count: int) -
 
 def _smallest_compiled(compiled, keys: np.ndarray, purpose: int, allowed: np.ndarray,
                        count: int) -> np.ndarray:
-    """``sample_cells`` through its kernel: the same indices, but for exact ties of two
-    53-bit draws, which numpy's partition may order either way."""
+    """``sample_cells`` and ``permutations`` through their kernel: the same indices, but
+    for exact ties of two 53-bit draws, which numpy's partition may order either way."""
+    keys = np.asarray(keys, dtype=np.uint64)
+    allowed = np.broadcast_to(allowed, (len(keys), np.shape(allowed)[-1]))
+    if not 0 <= count <= allowed.shape[1]:
+        raise ValueError(f"count must be in [0, {allowed.shape[1]}] (the cells to draw "
+                         f"from); got {count}")
     out = np.empty((len(keys), count), dtype=np.int64)
-    compiled.smallest_draws_into(np.asarray(keys, dtype=np.uint64), purpose_key(purpose)[0],
-                                 allowed, out)
+    if count:
+        compiled.smallest_draws_into(keys, purpose_key(purpose)[0], allowed, out)
     return out

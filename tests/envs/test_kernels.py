@@ -98,14 +98,33 @@ def test_compiled_observation_matches_numpy_at_large_batch(backend):
     _run_both(_world("referential_v0", {}), backend, batch=200, steps=12, seed=7)
 
 
-@pytest.mark.parametrize("settings", [
-    {"num_agents": 8, "num_objects": 3},  # more groups than objects: targets may repeat
-    {"held_out": ((0, 0), (2, 1)), "split": "train", "room_size": 3},
-    {"contrast": "all", "num_objects": 4},  # the numpy draws, then the compiled rest
+@pytest.mark.parametrize("settings, compiled_rooms", [
+    ({"num_agents": 8, "num_objects": 3}, True),  # more groups than objects: targets repeat
+    ({"held_out": ((0, 0), (2, 1)), "split": "train", "room_size": 3}, True),
+    ({"contrast": "all", "num_objects": 4}, False),  # numpy's rooms, the compiled rest
 ])
-def test_compiled_referential_rooms_match_numpy(settings, backend):
-    """The referential reset kernel draws the numpy path's rooms in its other settings."""
+def test_compiled_referential_rooms_match_numpy(settings, compiled_rooms, backend,
+                                                monkeypatch):
+    """The referential reset kernel draws the numpy path's rooms in its other settings, and
+    it is the kernel that drew them where it applies."""
+    from socius.envs import referential_v0
+
+    calls = []
+    drawn = referential_v0._reset_compiled
+    monkeypatch.setattr(referential_v0, "_reset_compiled",
+                        lambda *args: calls.append(1) or drawn(*args))
     _run_both(_world("referential_v0", settings), backend, batch=7, steps=30, seed=11)
+    assert bool(calls) == compiled_rooms
+
+
+@pytest.mark.parametrize("name, settings", [
+    ("maze_v0", {"view_radius": 3}),  # a window side of 7
+    ("maze_v0", {"view_radius": 5, "num_agents": 20, "layout": "open", "size": 12}),  # 11
+    ("goal_cycle_v0", {"view_radius": 3, "num_agents": 3}),
+])
+def test_compiled_views_of_every_window_side_match_numpy(name, settings, backend):
+    """Views through each compiled window-side branch and the generic one."""
+    _run_both(_world(name, settings), backend, batch=6, steps=20, seed=13)
 
 
 @pytest.mark.parametrize("cells, count", [(49, 4), (16, 16), (300, 70), (4096, 2000)])
@@ -126,6 +145,14 @@ def test_compiled_draws_match_numpy(cells, count, backend):
         for expected, got in zip(drawn["numpy"], drawn["numba"]):
             assert got.dtype == expected.dtype
             np.testing.assert_array_equal(got, expected)
+    # One row of cells for every environment, as numpy broadcasts it; nothing to draw.
+    for count_drawn in (count, 0):
+        drawn = {}
+        for name in kernels.BACKENDS:
+            backend(name)
+            drawn[name] = random.sample_cells(keys, 2, free[:1], count_drawn)
+        np.testing.assert_array_equal(drawn["numba"], drawn["numpy"])
+        assert drawn["numba"].shape == (60, count_drawn)
 
 
 def test_backend_selection_is_checked_and_reported(backend):
