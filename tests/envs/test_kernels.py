@@ -171,3 +171,18 @@ def test_a_misspelt_backend_in_the_environment_is_named():
                           text=True, env={**os.environ, "SOCIUS_KERNELS": "nunba"})
     assert done.returncode != 0
     assert "SOCIUS_KERNELS must be one of ('numba', 'numpy'); got 'nunba'" in done.stderr
+
+
+def test_a_numba_that_refuses_to_import_leaves_the_numpy_path(tmp_path):
+    """numba raising its own ImportError (e.g. a numpy it does not support) is a missing
+    numba: worlds still step, on numpy."""
+    fake = tmp_path / "numba"
+    fake.mkdir()
+    (fake / "__init__.py").write_text("raise ImportError('Numba needs NumPy 2.5 or less')\n")
+    code = ("import socius.envs as E; from socius.envs import kernels; "
+            "env = E.make_vector('referential_v0', 2, seed=0); env.reset(); "
+            "print(kernels.active_backend())")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(tmp_path)})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "numpy"
