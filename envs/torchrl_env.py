@@ -88,6 +88,7 @@ class TorchRLEnv(EnvBase):
         """Every joint action's (move, tokens), looked up instead of divided out."""
         self._columns: list[tuple[str, int, int]] | None = None  # flat layout, on first use
         self._covering: bool | None = None  # see _covers_next
+        self._info: dict[str, np.ndarray] = {}  # the last step's outcomes [B, N]
         self._make_specs()
 
     def _make_specs(self) -> None:
@@ -216,6 +217,10 @@ class TorchRLEnv(EnvBase):
     def _place_restarted(self, tensordict: TensorDictBase) -> TensorDictBase:
         """``tensordict`` updated with the restarted worlds' observations and cleared flags
         (what ``update`` with a reset's output gives, set key by key without validation)."""
+        # The worlds still running keep the outcomes of the step (TorchRL's masked merge
+        # keeps their next entries); restarted worlds have none yet.
+        info = {key: np.where(self._restarted[:, None], np.float32(0), value)
+                for key, value in self._info.items()}
         self._restarted[:] = False
         shown, mask = self._current
         state = global_state(self.world, self._state) if self.return_state else None
@@ -224,8 +229,9 @@ class TorchRLEnv(EnvBase):
                 is_plain(group) and not group.is_locked
                 and type(group._get_str("info", None)) in (TensorDict, type(None))
                 for group in groups):
-            return tensordict.update(self._output(shown, mask, state=state, flags=None))
-        entries = self._entries(shown, mask, state=state, flags=None)
+            return tensordict.update(self._output(shown, mask, state=state, flags=None,
+                                                  info=info))
+        entries = self._entries(shown, mask, state=state, flags=None, info=info)
         for group, target in zip(self._slices, groups):
             for name, item in entries.pop(group).items():
                 held = target._get_str(name, None) if name == "info" else None
@@ -282,7 +288,7 @@ class TorchRLEnv(EnvBase):
             final_shown, final_mask = self._present(result.final_observation)
             shown[result.final_index] = final_shown
             mask[result.final_index] = final_mask
-        info = {"goal_achieved": result.goal_achieved, **result.info}
+        info = self._info = {"goal_achieved": result.goal_achieved, **result.info}
         if self.return_state:
             state = global_state(self.world, state)
             if result.final_index.size:
