@@ -36,8 +36,11 @@ from torchrl.data import Binary, Bounded, Categorical, Composite, OneHot, Unboun
 from torchrl.envs import EnvBase
 
 from socius.envs import core, spaces
+from socius.envs.buffers import Recycler
 from socius.envs.facade import fresh_seed, global_state
+from socius.envs.onehot import OneHotEncoder
 from socius.envs.settings import configure
+from socius.envs.torchrl_parts import as_slice, flat_columns, is_plain, leaves, present_flat
 from socius.envs.world import World
 from socius.envs.wrappers import task_module
 
@@ -80,6 +83,12 @@ class TorchRLEnv(EnvBase):
         self._state = None
         self._restarted = np.zeros(num_envs, dtype=bool)
         self._current: tuple[np.ndarray, np.ndarray] | None = None
+        self._recycler = Recycler()  # the step's [B, N, ...] outputs, without page faults
+        self._decoded = spaces.decode_actions(world, np.arange(spaces.action_space(world).n))
+        """Every joint action's (move, tokens), looked up instead of divided out."""
+        self._columns: list[tuple[str, int, int]] | None = None  # flat layout, on first use
+        self._covering: bool | None = None  # see _covers_next
+        self._info: dict[str, np.ndarray] = {}  # the last step's outcomes [B, N]
         self._make_specs()
 
     def _make_specs(self) -> None:
@@ -144,13 +153,14 @@ class TorchRLEnv(EnvBase):
             self._episode = max(self._episode + 1, last + 1)
             self._state, observation = core.reset(self.world, self._seed, self.num_envs,
                                                   episode=self._episode)
-            self._current = self._present(observation)
+            self._current = self._present(observation, pooled=True)
         else:
             wanted = wanted.reshape(self.num_envs).cpu().numpy()
             stale = np.flatnonzero(wanted & ~self._restarted)
             if stale.size:  # asked to cut short episodes that are still running
                 self._state = core.restart(self.world, self._state, stale)
-                self._current = self._present(core.observe(self.world, self._state))
+                self._current = self._present(core.observe(self.world, self._state),
+                                              pooled=True)
         self._restarted[:] = False
         shown, mask = self._current
         state = global_state(self.world, self._state) if self.return_state else None
@@ -160,21 +170,98 @@ class TorchRLEnv(EnvBase):
         """``EnvBase.maybe_reset`` without its masked merge where the worlds marked done are
         the ones the last step restarted: the step's own observation after its restarts is
         then the merged result (a transformed env still takes the generic path)."""
-        done = tensordict.get("done", None)
+        if not self._restarts_match(tensordict.get("done", None)):
+            return super().maybe_reset(tensordict)
+        return self._place_restarted(tensordict)
+
+    def step_and_maybe_reset(self, tensordict: TensorDictBase
+                             ) -> tuple[TensorDictBase, TensorDictBase]:
+        """``EnvBase.step_and_maybe_reset``; where the step restarted exactly the worlds it
+        marks done, the carried tensordict is ``step_mdp``'s without first taking ``next``'s
+        observation and done keys, which ``maybe_reset`` would overwrite every one of."""
+        if tensordict.device != self.device:
+            tensordict = tensordict.to(self.device)
+        tensordict = self.step(tensordict)
+        following = tensordict._get_str("next", None)
+        if (not is_plain(tensordict) or not is_plain(following) or not self._covers_next()
+                or not self._restarts_match(following._get_str("done", None))):
+            return tensordict, self.maybe_reset(self._step_mdp(tensordict))
+        # TorchRL's own step_mdp less its copies: _exclude keeps the root's actions (none is
+        # excluded: _covers_next checks) in new group TensorDicts, so grabbing them again
+        # would only copy those, and every key it takes from next the restart overwrites.
+        mdp = self._step_mdp
+        carried = mdp._exclude(mdp.exclude_from_root, tensordict, out=None)
+        if carried is None:
+            carried = tensordict.empty()
+        return tensordict, self._place_restarted(carried)
+
+    def _restarts_match(self, done: torch.Tensor | None) -> bool:
+        """Whether ``done`` marks some worlds, exactly those the last step restarted."""
         if done is None or self._current is None or not bool(done.any()):
-            return super().maybe_reset(tensordict)
-        if not np.array_equal(done.reshape(-1).cpu().numpy(), self._restarted):
-            return super().maybe_reset(tensordict)
+            return False
+        return np.array_equal(done.reshape(-1).cpu().numpy(), self._restarted)
+
+    def _covers_next(self) -> bool:
+        """Whether a reset's output holds every key ``step_mdp`` takes from ``next``, and
+        the keys it takes from the root are none it excludes from it."""
+        if self._covering is None:
+            shown, mask = self._current
+            fresh = self._output(shown, mask, flags=None, state=(
+                global_state(self.world, self._state) if self.return_state else None))
+            given = {(key,) if isinstance(key, str) else key for key in fresh.keys(True, True)}
+            excluded = set(leaves(self._step_mdp.exclude_from_root))
+            self._covering = (set(leaves(self._step_mdp.keys_from_next)) <= given
+                              and not excluded & set(leaves(self._step_mdp.keys_from_root)))
+        return self._covering
+
+    def _place_restarted(self, tensordict: TensorDictBase) -> TensorDictBase:
+        """``tensordict`` updated with the restarted worlds' observations and cleared flags
+        (what ``update`` with a reset's output gives, set key by key without validation)."""
+        # The worlds still running keep the outcomes of the step (TorchRL's masked merge
+        # keeps their next entries); restarted worlds have none yet.
+        info = {key: np.where(self._restarted[:, None], np.float32(0), value)
+                for key, value in self._info.items()}
         self._restarted[:] = False
         shown, mask = self._current
         state = global_state(self.world, self._state) if self.return_state else None
-        return tensordict.update(self._output(shown, mask, state=state, flags=None))
+        groups = [tensordict._get_str(group, None) for group in self._slices]
+        if self.device.type != "cpu" or tensordict.is_locked or not all(
+                is_plain(group) and not group.is_locked
+                and type(group._get_str("info", None)) in (TensorDict, type(None))
+                for group in groups):
+            return tensordict.update(self._output(shown, mask, state=state, flags=None,
+                                                  info=info))
+        entries = self._entries(shown, mask, state=state, flags=None, info=info)
+        for group, target in zip(self._slices, groups):
+            for name, item in entries.pop(group).items():
+                held = target._get_str(name, None) if name == "info" else None
+                if held is not None:
+                    for key, entry in item.items():
+                        held._set_str(key, entry, validated=True, inplace=False,
+                                      non_blocking=False)
+                    continue
+                if name == "info":
+                    item = TensorDict._new_unsafe(item, batch_size=target.batch_size,
+                                                  device=self.device)
+                target._set_str(name, item, validated=True, inplace=False,
+                                non_blocking=False)
+        for key, value in entries.items():
+            tensordict._set_str(key, value, validated=True, inplace=False, non_blocking=False)
+        return tensordict
+
+    def _step_proc_data(self, next_tensordict_out: TensorDictBase) -> TensorDictBase:
+        """``EnvBase._step_proc_data`` without its reshapes and done completion: ``_step``
+        gives every reward and done key in its spec's shape (type checks still run where
+        ``run_type_checks`` asks for them)."""
+        if self.run_type_checks:
+            return super()._step_proc_data(next_tensordict_out)
+        return next_tensordict_out
 
     def _step(self, tensordict: TensorDictBase) -> TensorDictBase:
         """Step every world once with the groups' joint actions."""
-        width = len(spaces.action_components(self.world))
-        actions = np.empty((self.num_envs, self.world.num_agents, width), dtype=np.int64)
-        for group, members in self._members.items():
+        joint = np.empty((self.num_envs, self.world.num_agents), dtype=np.int64)
+        size = len(self._decoded)
+        for group, members in self._slices.items():
             action = tensordict.get((group, "action"))
             if not self.categorical_actions:
                 if not bool((action.sum(-1) == 1).all()):
@@ -182,23 +269,26 @@ class TorchRLEnv(EnvBase):
                                      f"{action.shape[-1]} joint actions (categorical_actions="
                                      "False)")
                 action = action.to(torch.uint8).argmax(-1)
-            action = action.reshape(self.num_envs, len(members)).cpu().numpy()
-            try:
-                actions[:, members] = spaces.decode_checked(self.world, action)
-            except ValueError as error:
-                raise ValueError(f"({group!r}, 'action'): {error}") from None
+            action = action.reshape(self.num_envs, -1).cpu().numpy()
+            if action.dtype.kind not in "iu" or action.min() < 0 or action.max() >= size:
+                try:  # decode_checked says what is wrong
+                    spaces.decode_checked(self.world, action)
+                except ValueError as error:
+                    raise ValueError(f"({group!r}, 'action'): {error}") from None
+            joint[:, members] = action
+        actions = self._decoded[joint]  # [B, N, 1 + L]
         self._state, result = core.step(self.world, self._state, actions, auto_reset=True)
-        self._current = self._present(result.observation)
+        self._current = self._present(result.observation, pooled=True)
         self._restarted[:] = False
         self._restarted[result.final_index] = True
         shown, mask = self._current
         state = self._state
         if result.final_index.size:  # next holds the observation each world ended on
-            shown, mask = shown.copy(), mask.copy()
+            shown, mask = self._copy(shown), self._copy(mask)
             final_shown, final_mask = self._present(result.final_observation)
             shown[result.final_index] = final_shown
             mask[result.final_index] = final_mask
-        info = {"goal_achieved": result.goal_achieved, **result.info}
+        info = self._info = {"goal_achieved": result.goal_achieved, **result.info}
         if self.return_state:
             state = global_state(self.world, state)
             if result.final_index.size:
@@ -207,105 +297,71 @@ class TorchRLEnv(EnvBase):
                             flags=(result.terminated, result.truncated),
                             reward=result.reward, info=info)
 
-    def _present(self, observation: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        """The observation ``[B, N, F]`` as the env shows it, and the action mask."""
-        if self.encoder is None:
-            return spaces.present(self.world, observation)
-        return self.encoder(observation), spaces.extend_mask(self.world,
-                                                             observation["action_mask"])
+    def _present(self, observation: dict[str, np.ndarray],
+                 pooled: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """The observation ``[B, N, F]`` as the env shows it, and the action mask (in
+        recycled memory where ``pooled``: every world's, never a varying count of rows)."""
+        if self.encoder is not None:
+            return self.encoder(observation), spaces.extend_mask(self.world,
+                                                                 observation["action_mask"])
+        empty = self._recycler.empty if pooled else np.empty
+        if self._columns is None:
+            self._columns = flat_columns(self.world, observation)
+        return present_flat(observation, self._columns, len(self._decoded), empty)
+
+    def _copy(self, array: np.ndarray) -> np.ndarray:
+        """A copy of ``array`` in recycled memory."""
+        copy = self._recycler.empty(array.shape, array.dtype)
+        np.copyto(copy, array)
+        return copy
 
     def _output(self, shown: np.ndarray, mask: np.ndarray, state: np.ndarray | None, flags,
                 reward: np.ndarray | None = None,
                 info: dict[str, np.ndarray] | None = None) -> TensorDictBase:
-        """The TensorDict of one reset or step, every array split into its groups (views
-        where a group's agents are evenly spaced, as a pair's are)."""
-        batch = self.num_envs
-        source: dict[str, Any] = {}
+        """The TensorDict of one reset or step (see ``_entries``)."""
+        entries = self._entries(shown, mask, state, flags, reward=reward, info=info)
         on_cpu = self.device.type == "cpu"
         device = self.device if on_cpu else None  # numpy arrays are on the CPU
+        for group, members in self._members.items():
+            shape = torch.Size([self.num_envs, len(members)])
+            entry = entries[group]
+            entry["info"] = TensorDict._new_unsafe(entry["info"], batch_size=shape,
+                                                   device=device)
+            entries[group] = TensorDict._new_unsafe(entry, batch_size=shape, device=device)
+        output = TensorDict._new_unsafe(entries, batch_size=self.batch_size, device=device)
+        return output if on_cpu else output.to(self.device)
+
+    def _entries(self, shown: np.ndarray, mask: np.ndarray, state: np.ndarray | None, flags,
+                 reward: np.ndarray | None = None,
+                 info: dict[str, np.ndarray] | None = None) -> dict[str, Any]:
+        """The CPU tensors of one reset or step, nested by group: every array split into
+        its groups (views where a group's agents are evenly spaced, as a pair's are)."""
+        batch = self.num_envs
+        source: dict[str, Any] = {}
         allowed = mask.view(bool)  # the mask is int8 0/1: the same bytes read as bool
         if info is None:  # a reset: no outcome yet
             zeros = np.zeros((batch, self.world.num_agents), np.float32)
             info = dict.fromkeys(self.info_keys, zeros)
         for group, members in self._slices.items():
-            shape = torch.Size([batch, len(self._members[group])])
             entry = {"observation": torch.from_numpy(shown[:, members]),
                      "action_mask": torch.from_numpy(allowed[:, members]),
-                     "info": TensorDict._new_unsafe(
-                         {key: torch.from_numpy(info[key][:, members])
-                          for key in self.info_keys}, batch_size=shape, device=device)}
+                     "info": {key: torch.from_numpy(info[key][:, members])
+                              for key in self.info_keys}}
             if self.spatial_view:  # the view's one-hot cells come first, in raster order
                 cut, seen = self.encoder.view_size, entry["observation"]
-                entry["view"] = seen[..., :cut].reshape(*shape, *self.encoder.view_shape)
+                entry["view"] = seen[..., :cut].reshape(*seen.shape[:2],
+                                                        *self.encoder.view_shape)
                 entry["observation"] = seen[..., cut:]
             if reward is not None:
                 entry["reward"] = torch.from_numpy(reward[:, members, None])
-            source[group] = TensorDict._new_unsafe(entry, batch_size=shape, device=device)
+            source[group] = entry
         terminated, truncated = (np.zeros(batch, bool),) * 2 if flags is None else flags
         source["terminated"] = torch.from_numpy(terminated[:, None])
         source["truncated"] = torch.from_numpy(truncated[:, None])
         source["done"] = torch.from_numpy((terminated | truncated)[:, None])
         if self.return_state:
             source["state"] = torch.from_numpy(state.astype(np.float32))
-        output = TensorDict._new_unsafe(source, batch_size=self.batch_size, device=device)
-        return output if on_cpu else output.to(self.device)
-
-
-class OneHotEncoder:
-    """The observation with its categorical fields one-hot: each view cell's five codes,
-    every inbox token and the goal, then ``others``, ``goal_mask`` and ``position`` as
-    numbers. The same information as the flat vector, in the form MLPs learn from (a
-    token's code as a magnitude is no use to a linear layer)."""
-
-    def __init__(self, world: World):
-        bounds = spaces.observation_bounds(world)
-        self.view_values = bounds["view"][1][:, 0, 0].astype(np.int64) + 1  # per channel
-        self.view_offset = np.concatenate([[0], np.cumsum(self.view_values)[:-1]])
-        self.token_values = world.config.vocab_size + 1  # 0 is silence
-        self.goal_values = int(bounds["goal"][1].max()) + 1
-        sizes = {"view": int(np.prod(bounds["view"][0].shape[1:])) * int(self.view_values.sum()),
-                 "inbox": bounds["inbox"][0].size * self.token_values,
-                 "goal": bounds["goal"][0].size * self.goal_values}
-        self.numeric = ("others", "goal_mask", "position")
-        side = bounds["view"][0].shape[-1]
-        self.view_shape = (side, side, int(self.view_values.sum()))
-        """The one-hot view as an image ``(S, S, C)``: the first ``view_size`` features."""
-        self.view_size = sizes["view"]
-        low = [np.zeros(sizes[key], np.float32) for key in sizes]
-        high = [np.ones(sizes[key], np.float32) for key in sizes]
-        low += [bounds[key][0].ravel().astype(np.float32) for key in self.numeric]
-        high += [bounds[key][1].ravel().astype(np.float32) for key in self.numeric]
-        self.bounds = np.concatenate(low), np.concatenate(high)
-
-    def __call__(self, observation: dict[str, np.ndarray]) -> np.ndarray:
-        """float32 ``[B, N, F]`` of a core observation ``[B, N, ...]``."""
-        view = observation["view"]  # [B, N, 5, S, S]
-        lead = view.shape[:2]
-        codes = np.moveaxis(view, 2, -1).reshape(*lead, -1, len(self.view_values))
-        parts = [_hot(codes.astype(np.int64) + self.view_offset, int(self.view_values.sum())),
-                 _hot(observation["inbox"].reshape(*lead, -1, 1), self.token_values),
-                 _hot(observation["goal"].reshape(*lead, -1, 1), self.goal_values)]
-        parts += [observation[key].reshape(*lead, -1).astype(np.float32)
-                  for key in self.numeric]
-        return np.concatenate(parts, axis=-1)
-
-
-def _hot(codes: np.ndarray, width: int) -> np.ndarray:
-    """float32 ``[B, N, C * width]``: ones at ``codes [B, N, C, K]`` within each row of
-    ``width`` (K codes of disjoint ranges share a row)."""
-    out = np.zeros((*codes.shape[:-1], width), dtype=np.float32)
-    np.put_along_axis(out, codes, 1.0, axis=-1)
-    return out.reshape(*codes.shape[:2], -1)
-
-
-def as_slice(index: np.ndarray) -> slice | np.ndarray:
-    """``index`` as a slice where its entries are evenly spaced (numpy then gives a view,
-    not a copy), else as it is."""
-    steps = np.diff(index)
-    if len(index) == 1 or (steps[0] > 0 and (steps == steps[0]).all()):
-        step = 1 if len(index) == 1 else int(steps[0])
-        return slice(int(index[0]), int(index[-1]) + 1, step)
-    return index
+        return source
 
 
 def make_torchrl(name: str, num_envs: int, seed: int | None = None,

@@ -1,0 +1,120 @@
+"""The TorchRL adapter's shortcuts give TorchRL's own results, and its outputs never share
+memory with a later step's."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip(
+    "torchrl", reason="the socius[torchrl] extra is not installed (pip install 'socius[torchrl]')")
+
+import torch  # noqa: E402
+from torchrl.envs import EnvBase  # noqa: E402
+
+from socius.envs import core, spaces  # noqa: E402
+from socius.envs.torchrl_env import make_torchrl  # noqa: E402
+
+SETTINGS = {
+    "referential_v0": dict(num_agents=4, max_cycles=6),
+    "maze_v0": dict(num_agents=3, max_cycles=8),
+    "goal_cycle_v0": dict(max_cycles=8),
+    "goal_cycle_v1": dict(max_cycles=8),
+}
+
+
+def policy_with_extras(env, generator: torch.Generator):
+    """Uniform allowed actions, plus entries a policy adds (kept by ``step_mdp``)."""
+    def policy(tensordict):
+        for group in env.group_map:
+            mask = tensordict[group, "action_mask"].float()
+            draw = torch.multinomial(mask.reshape(-1, mask.shape[-1]), 1, generator=generator)
+            tensordict[group, "action"] = draw.reshape(mask.shape[:-1])
+            tensordict[group, "logits"] = torch.randn(mask.shape, generator=generator)
+        tensordict["extra"] = torch.arange(env.num_envs)
+        return tensordict
+    return policy
+
+
+def unshortened(env, merge: bool = False):
+    """``env`` stepped by TorchRL's ``step_and_maybe_reset`` and ``_step_proc_data`` (and
+    with ``merge``, its masked-merge ``maybe_reset`` too)."""
+    env._step_proc_data = lambda data: EnvBase._step_proc_data(env, data)
+    env.step_and_maybe_reset = lambda data: EnvBase.step_and_maybe_reset(env, data)
+    if merge:
+        env.maybe_reset = lambda data: EnvBase.maybe_reset(env, data)
+    return env
+
+
+POLICY_KEYS = {("speaker", "action"), ("listener", "action"), ("speaker", "logits"),
+               ("listener", "logits"), ("agent", "action"), ("agent", "logits"), "extra"}
+
+
+def assert_same(left, right, restarted=None):
+    """Same nested keys, every value equal (the policy's entries only in the worlds not
+    ``restarted``: TorchRL's masked merge pads them with zeros there)."""
+    assert set(left.keys(True, True)) == set(right.keys(True, True))
+    for key in left.keys(True, True):
+        if restarted is not None and key in POLICY_KEYS:
+            assert torch.equal(left[key][~restarted], right[key][~restarted]), key
+        else:
+            assert torch.equal(left[key], right[key]), key
+
+
+@pytest.mark.parametrize("name", list(SETTINGS))
+@pytest.mark.parametrize("options", [{}, {"return_state": True},
+                                     {"one_hot": True, "spatial_view": True}])
+def test_step_and_maybe_reset_equals_torchrls_path(name, options):
+    """The same tensordicts as TorchRL's ``step_and_maybe_reset`` over the env's restart
+    path, and, but for the policy's entries in restarted worlds, over its masked merge."""
+    envs = [make_torchrl(name, 7, seed=5, **options, **SETTINGS[name]) for _ in range(3)]
+    envs[1], envs[2] = unshortened(envs[1]), unshortened(envs[2], merge=True)
+    policies = [policy_with_extras(env, torch.Generator().manual_seed(1)) for env in envs]
+    carried = [env.reset() for env in envs]
+    restarts = 0
+    for _ in range(20):
+        outputs = [env.step_and_maybe_reset(policy(data))
+                   for env, policy, data in zip(envs, policies, carried)]
+        (fast, fast_carried), (slow, slow_carried), (merged, merged_carried) = outputs
+        assert_same(fast, slow)
+        assert_same(fast_carried, slow_carried)
+        done = fast["next", "done"].reshape(-1)
+        assert_same(fast, merged)
+        assert_same(fast_carried, merged_carried, restarted=done)
+        assert "_reset" not in fast_carried.keys()
+        restarts += int(done.any())
+        carried = [data for _, data in outputs]
+    assert restarts >= 2
+
+
+def test_outputs_never_share_memory_with_later_steps():
+    """Tensors kept from one step keep their values while the env steps on (the adapter
+    reuses the memory of outputs only once nothing refers to them)."""
+    env = make_torchrl("referential_v0", 32, seed=0, num_agents=2, max_cycles=4)
+    policy = policy_with_extras(env, torch.Generator().manual_seed(0))
+    carried = env.reset()
+    kept = []
+    for _ in range(12):
+        stepped, carried = env.step_and_maybe_reset(policy(carried))
+        leaves = [stepped["next", "speaker", "observation"], stepped["next", "listener",
+                  "action_mask"], carried["speaker", "observation"],
+                  carried["listener", "action_mask"]]
+        for earlier, copy in kept:
+            assert torch.equal(earlier, copy)
+            for leaf in leaves:
+                assert not np.shares_memory(earlier.numpy(), leaf.numpy())
+        kept += [(leaf, leaf.clone()) for leaf in leaves[:2]]
+        del stepped, leaves
+
+
+@pytest.mark.parametrize("name", list(SETTINGS))
+def test_the_adapters_presentation_is_spaces_present(name):
+    env = make_torchrl(name, 5, seed=3, **SETTINGS[name])
+    env.reset()
+    observation = core.observe(env.world, env._state)
+    for pooled in (False, True):
+        shown, mask = env._present(observation, pooled=pooled)
+        expected, expected_mask = spaces.present(env.world, observation)
+        assert shown.dtype == expected.dtype and mask.dtype == expected_mask.dtype
+        np.testing.assert_array_equal(shown, expected)
+        np.testing.assert_array_equal(mask, expected_mask)
