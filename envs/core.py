@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from socius.envs import kernels, random
+from socius.envs import allocator, kernels, random
 from socius.envs.moves import MOVE_COL, MOVE_ROW
 from socius.envs.observe import PAIRWISE_LIMIT, observe
 from socius.envs.state import (
@@ -34,6 +34,7 @@ def reset(world: World, seed: int | np.ndarray, num_envs: int,
           episode: int = 0) -> tuple[WorldState, dict[str, np.ndarray]]:
     """Start episode ``episode`` of ``num_envs`` environments: the state and its observation
     (``seed`` is one seed for all, or one per environment)."""
+    allocator.keep_freed_memory()  # once per process: see allocator.py
     if env_index is None:
         env_index = np.arange(num_envs, dtype=np.int64)
     env_index = np.asarray(env_index, dtype=np.int64)
