@@ -10,27 +10,23 @@ pytest.importorskip(
     "torchrl", reason="the socius[torchrl] extra is not installed (pip install 'socius[torchrl]')")
 
 import torch  # noqa: E402
+from test_torchrl_native import CASES as SETTINGS  # noqa: E402
+from test_torchrl_native import uniform_actions  # noqa: E402
 from torchrl.envs import EnvBase  # noqa: E402
 
 from socius.envs import core, spaces  # noqa: E402
 from socius.envs.torchrl_env import make_torchrl  # noqa: E402
 
-SETTINGS = {
-    "referential_v0": dict(num_agents=4, max_cycles=6),
-    "maze_v0": dict(num_agents=3, max_cycles=8),
-    "goal_cycle_v0": dict(max_cycles=8),
-    "goal_cycle_v1": dict(max_cycles=8),
-}
-
 
 def policy_with_extras(env, generator: torch.Generator):
     """Uniform allowed actions, plus entries a policy adds (kept by ``step_mdp``)."""
+    uniform = uniform_actions(env, generator)
+
     def policy(tensordict):
+        tensordict = uniform(tensordict)
         for group in env.group_map:
-            mask = tensordict[group, "action_mask"].float()
-            draw = torch.multinomial(mask.reshape(-1, mask.shape[-1]), 1, generator=generator)
-            tensordict[group, "action"] = draw.reshape(mask.shape[:-1])
-            tensordict[group, "logits"] = torch.randn(mask.shape, generator=generator)
+            shape = tensordict[group, "action_mask"].shape
+            tensordict[group, "logits"] = torch.randn(shape, generator=generator)
         tensordict["extra"] = torch.arange(env.num_envs)
         return tensordict
     return policy
