@@ -151,9 +151,9 @@ def mask_size(world: World) -> int:
             "full": int(np.prod(sizes))}[world.config.action_mask]
 
 
-def extend_mask(world: World, move_mask: np.ndarray, empty=None) -> np.ndarray:
+def extend_mask(world: World, move_mask: np.ndarray) -> np.ndarray:
     """The core's move mask ``[..., 5]`` as the config's mask ``[..., mask_size]`` (every
-    token is always allowed); ``empty(shape, dtype)`` allocates the full mask if given."""
+    token is always allowed)."""
     kind = world.config.action_mask
     if kind == "moves":
         return move_mask
@@ -161,13 +161,7 @@ def extend_mask(world: World, move_mask: np.ndarray, empty=None) -> np.ndarray:
     if kind == "components":
         ones = np.ones((*move_mask.shape[:-1], int(sizes[1:].sum())), dtype=np.int8)
         return np.concatenate([move_mask, ones], axis=-1)
-    repeats = int(np.prod(sizes[1:]))
-    if empty is None:
-        return np.repeat(move_mask, repeats, axis=-1)  # move-major joint index
-    lead = move_mask.shape[:-1]
-    full = empty((*lead, NUM_MOVES * repeats), move_mask.dtype)
-    full.reshape(*lead, NUM_MOVES, repeats)[...] = move_mask[..., None]
-    return full
+    return np.repeat(move_mask, int(np.prod(sizes[1:])), axis=-1)  # move-major joint index
 
 
 class InfoMask(np.ndarray):
@@ -189,21 +183,18 @@ def info_mask(mask: np.ndarray) -> InfoMask:
     return np.array(mask, dtype=np.int8).view(InfoMask)
 
 
-def present(world: World, observation: dict[str, np.ndarray],
-            empty=np.empty) -> tuple[Any, np.ndarray]:
+def present(world: World, observation: dict[str, np.ndarray]) -> tuple[Any, np.ndarray]:
     """A batched core observation ``[B, N, ...]`` as the config presents it, and the action
-    mask ``[B, N, mask_size]`` (for ``mask_in='info'``); ``empty(shape, dtype)`` allocates
-    the flat observation and the full mask (e.g. a ``Recycler``'s)."""
+    mask ``[B, N, mask_size]`` (for ``mask_in='info'``)."""
     config = world.config
-    mask = extend_mask(world, observation["action_mask"],
-                       empty=None if empty is np.empty else empty)
+    mask = extend_mask(world, observation["action_mask"])
     keys = shown_keys(world)
     parts = {key: mask if key == "action_mask" else observation[key] for key in keys}
     if config.flatten:
         lead = observation["position"].shape[:-1]
         flat = [parts[key].reshape(*lead, -1) for key in keys]
         ends = np.cumsum([part.shape[-1] for part in flat])
-        shown = empty((*lead, int(ends[-1])), config.flat_dtype)
+        shown = np.empty((*lead, int(ends[-1])), dtype=config.flat_dtype)
         for part, end in zip(flat, ends):  # cast while copying: one pass, no temporaries
             shown[..., end - part.shape[-1]:end] = part
     else:

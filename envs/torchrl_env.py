@@ -36,7 +36,6 @@ from torchrl.data import Binary, Bounded, Categorical, Composite, OneHot, Unboun
 from torchrl.envs import EnvBase
 
 from socius.envs import core, spaces
-from socius.envs.buffers import Recycler
 from socius.envs.facade import fresh_seed, global_state
 from socius.envs.onehot import OneHotEncoder
 from socius.envs.settings import configure
@@ -83,7 +82,6 @@ class TorchRLEnv(EnvBase):
         self._state = None
         self._restarted = np.zeros(num_envs, dtype=bool)
         self._current: tuple[np.ndarray, np.ndarray] | None = None
-        self._recycler = Recycler()  # the step's [B, N, ...] outputs, without page faults
         self._decoded = spaces.decode_actions(world, np.arange(spaces.action_space(world).n))
         """Every joint action's (move, tokens), looked up instead of divided out."""
         self._columns: list[tuple[str, int, int]] | None = None  # flat layout, on first use
@@ -153,14 +151,13 @@ class TorchRLEnv(EnvBase):
             self._episode = max(self._episode + 1, last + 1)
             self._state, observation = core.reset(self.world, self._seed, self.num_envs,
                                                   episode=self._episode)
-            self._current = self._present(observation, pooled=True)
+            self._current = self._present(observation)
         else:
             wanted = wanted.reshape(self.num_envs).cpu().numpy()
             stale = np.flatnonzero(wanted & ~self._restarted)
             if stale.size:  # asked to cut short episodes that are still running
                 self._state = core.restart(self.world, self._state, stale)
-                self._current = self._present(core.observe(self.world, self._state),
-                                              pooled=True)
+                self._current = self._present(core.observe(self.world, self._state))
         self._restarted[:] = False
         shown, mask = self._current
         state = global_state(self.world, self._state) if self.return_state else None
@@ -278,13 +275,13 @@ class TorchRLEnv(EnvBase):
             joint[:, members] = action
         actions = self._decoded[joint]  # [B, N, 1 + L]
         self._state, result = core.step(self.world, self._state, actions, auto_reset=True)
-        self._current = self._present(result.observation, pooled=True)
+        self._current = self._present(result.observation)
         self._restarted[:] = False
         self._restarted[result.final_index] = True
         shown, mask = self._current
         state = self._state
         if result.final_index.size:  # next holds the observation each world ended on
-            shown, mask = self._copy(shown), self._copy(mask)
+            shown, mask = shown.copy(), mask.copy()
             final_shown, final_mask = self._present(result.final_observation)
             shown[result.final_index] = final_shown
             mask[result.final_index] = final_mask
@@ -297,23 +294,14 @@ class TorchRLEnv(EnvBase):
                             flags=(result.terminated, result.truncated),
                             reward=result.reward, info=info)
 
-    def _present(self, observation: dict[str, np.ndarray],
-                 pooled: bool = False) -> tuple[np.ndarray, np.ndarray]:
-        """The observation ``[B, N, F]`` as the env shows it, and the action mask (in
-        recycled memory where ``pooled``: every world's, never a varying count of rows)."""
+    def _present(self, observation: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """The observation ``[B, N, F]`` as the env shows it, and the action mask."""
         if self.encoder is not None:
             return self.encoder(observation), spaces.extend_mask(self.world,
                                                                  observation["action_mask"])
-        empty = self._recycler.empty if pooled else np.empty
         if self._columns is None:
             self._columns = flat_columns(self.world, observation)
-        return present_flat(observation, self._columns, len(self._decoded), empty)
-
-    def _copy(self, array: np.ndarray) -> np.ndarray:
-        """A copy of ``array`` in recycled memory."""
-        copy = self._recycler.empty(array.shape, array.dtype)
-        np.copyto(copy, array)
-        return copy
+        return present_flat(observation, self._columns, len(self._decoded))
 
     def _output(self, shown: np.ndarray, mask: np.ndarray, state: np.ndarray | None, flags,
                 reward: np.ndarray | None = None,

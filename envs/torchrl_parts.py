@@ -3,8 +3,6 @@ small helpers over TensorDicts and indices."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 import torch
 from tensordict import TensorDict
@@ -22,17 +20,17 @@ def flat_columns(world: World, observation: dict[str, np.ndarray]) -> list[tuple
 
 
 def present_flat(observation: dict[str, np.ndarray], columns: list[tuple[str, int, int]],
-                 mask_size: int, empty: Callable = np.empty) -> tuple[np.ndarray, np.ndarray]:
+                 mask_size: int) -> tuple[np.ndarray, np.ndarray]:
     """``spaces.present`` of a flat float32 layout with the full mask in ``info``: the
     observation ``[B, N, F]`` and int8 mask ``[B, N, mask_size]``, cast by torch (faster
-    than numpy's casts) into arrays from ``empty(shape, dtype)``."""
+    than numpy's casts)."""
     moves = observation["action_mask"]
     lead = moves.shape[:-1]
-    shown = empty((*lead, columns[-1][2]), np.float32)
+    shown = np.empty((*lead, columns[-1][2]), np.float32)
     flat = torch.from_numpy(shown)
     for key, start, end in columns:
         flat[..., start:end].copy_(torch.from_numpy(observation[key]).reshape(*lead, -1))
-    mask = empty((*lead, mask_size), np.int8)  # move-major joint index: each move repeated
+    mask = np.empty((*lead, mask_size), np.int8)  # move-major joint index: each move repeated
     per_move = torch.from_numpy(mask).view(*lead, moves.shape[-1], -1)
     per_move.copy_(torch.from_numpy(moves)[..., None].expand(per_move.shape))
     return shown, mask

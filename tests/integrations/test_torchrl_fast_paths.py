@@ -108,9 +108,8 @@ def test_the_adapters_presentation_is_spaces_present(name):
     env = make_torchrl(name, 5, seed=3, **SETTINGS[name])
     env.reset()
     observation = core.observe(env.world, env._state)
-    for pooled in (False, True):
-        shown, mask = env._present(observation, pooled=pooled)
-        expected, expected_mask = spaces.present(env.world, observation)
-        assert shown.dtype == expected.dtype and mask.dtype == expected_mask.dtype
-        np.testing.assert_array_equal(shown, expected)
-        np.testing.assert_array_equal(mask, expected_mask)
+    shown, mask = env._present(observation)
+    expected, expected_mask = spaces.present(env.world, observation)
+    assert shown.dtype == expected.dtype and mask.dtype == expected_mask.dtype
+    np.testing.assert_array_equal(shown, expected)
+    np.testing.assert_array_equal(mask, expected_mask)
