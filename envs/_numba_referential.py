@@ -74,10 +74,16 @@ def referential_start_into(keys, index, base, pairs, objects_key, goals_key, age
     choice = np.empty(objects, dtype=np.int64)
     order = np.empty(objects, dtype=np.int64)
     placed = np.empty(objects + groups, dtype=np.int64)
+    flat_cells = cells.reshape(cells.shape[0], -1)
+    flat_base = base.reshape(-1)
     for d in range(count):
         key = np.uint64(keys[d])
         b = index[d]
-        cells[b] = base
+        # A flat loop over contiguous rows compiles to a plain copy; numba's slice
+        # assignment (its broadcasting code) cost twice the draws.
+        room = flat_cells[b]
+        for c in range(flat_base.shape[0]):
+            room[c] = flat_base[c]
         smallest_of_row(key, pair_counters, every_pair, score, choice)
         if groups <= objects:  # distinct targets: the first of a permutation of the objects
             smallest_of_row(key, object_counters, every_object, score, order)
