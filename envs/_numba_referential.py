@@ -61,7 +61,8 @@ def referential_start_into(keys, index, base, pairs, objects_key, goals_key, age
                            object_col):
     """``referential_v0.reset_episodes`` for rooms of random distractors (no held-out test
     targets, no contrast): the same draws, episode ``keys[d]`` written into row
-    ``index[d]`` of the outputs, its cells starting from the empty room ``base``."""
+    ``index[d]`` of the outputs, its cells starting from the empty room ``base``. ``cells``
+    must be C-contiguous (numba refuses to compile the reshape otherwise)."""
     count = keys.shape[0]
     groups, objects = target.shape[1], colour.shape[1]
     pair_counters = counters_of(objects_key, pairs.shape[0])
