@@ -227,3 +227,20 @@ def actions_in_range(actions, high):
                 if actions[b, i, k] < 0 or actions[b, i, k] >= high[k]:
                     return False
     return True
+
+
+@njit(cache=True, nogil=True)
+def place_agents_into(index, row, col, role, pad, occupant, cells):
+    """``core._start_episodes``'s grids for worlds ``index`` whose row and col are new:
+    occupant cleared to -1 and the agent plane to 0, then each agent on the grid written
+    (agent index, role + 1)."""
+    agents = row.shape[1]
+    for d in range(index.shape[0]):
+        b = index[d]
+        occupant[b] = -1
+        cells[b, AGENT] = 0
+        for i in range(agents):
+            if row[b, i] >= 0:
+                y, x = row[b, i] + pad, col[b, i] + pad
+                occupant[b, y, x] = i
+                cells[b, AGENT, y, x] = role[i] + 1

@@ -55,13 +55,14 @@ def referential_outcome_into(cells, row, col, finished, goal, step_count, member
 
 
 @njit(cache=True, nogil=True)
-def referential_start_into(keys, pairs, objects_key, goals_key, agents_key, interior,
-                           listeners, member_group, pad, side,
+def referential_start_into(keys, index, base, pairs, objects_key, goals_key, agents_key,
+                           interior, listeners, member_group, pad, side,
                            cells, row, col, goal, target, colour, shape, object_row,
                            object_col):
     """``referential_v0.reset_episodes`` for rooms of random distractors (no held-out test
-    targets, no contrast): the same draws, written into the outputs. ``cells`` holds the
-    empty room already."""
+    targets, no contrast): the same draws, episode ``keys[d]`` written into row
+    ``index[d]`` of the outputs, its cells starting from the empty room ``base``. ``cells``
+    must be C-contiguous (numba refuses to compile the reshape otherwise)."""
     count = keys.shape[0]
     groups, objects = target.shape[1], colour.shape[1]
     pair_counters = counters_of(objects_key, pairs.shape[0])
@@ -74,8 +75,16 @@ def referential_start_into(keys, pairs, objects_key, goals_key, agents_key, inte
     choice = np.empty(objects, dtype=np.int64)
     order = np.empty(objects, dtype=np.int64)
     placed = np.empty(objects + groups, dtype=np.int64)
-    for b in range(count):
-        key = np.uint64(keys[b])
+    flat_cells = cells.reshape(cells.shape[0], -1)
+    flat_base = base.reshape(-1)
+    for d in range(count):
+        key = np.uint64(keys[d])
+        b = index[d]
+        # A flat loop over contiguous rows compiles to a plain copy; numba's slice
+        # assignment (its broadcasting code) cost twice the draws.
+        room = flat_cells[b]
+        for c in range(flat_base.shape[0]):
+            room[c] = flat_base[c]
         smallest_of_row(key, pair_counters, every_pair, score, choice)
         if groups <= objects:  # distinct targets: the first of a permutation of the objects
             smallest_of_row(key, object_counters, every_object, score, order)

@@ -21,6 +21,7 @@ from socius.envs.state import (
     WorldState,
     arrays_of,
     built,
+    owned,
     put,
     replace,
     take,
@@ -82,10 +83,9 @@ def step(world: World, state: WorldState, actions: np.ndarray,
     if final_index.size:
         ended = take(new_state, final_index)
         final_observation = observe(world, ended)
-        fresh = _start_episodes(world, ended.seed, ended.env_index, ended.episode + 1)
         # The caller keeps the old state, and the result exposes message and finished.
         protected = [*arrays_of(state), message, outcome.finished]
-        new_state = put(new_state, final_index, fresh, protected=protected)
+        new_state = _restart_rows(world, new_state, final_index, protected, compiled)
     result = built(StepResult, dict(
         observation=observe(world, new_state),
         reward=outcome.reward,
@@ -102,6 +102,37 @@ def step(world: World, state: WorldState, actions: np.ndarray,
         info={key: value.astype(np.float32) for key, value in (outcome.info or {}).items()},
     ))
     return new_state, result
+
+
+# The fields a restart in place writes (seed and env_index stay).
+_RESTARTED = ("cells", "occupant", "row", "col", "goal", "finished", "last_move",
+              "last_message", "step_count", "episode", "key")
+
+
+def _restart_rows(world: World, state: WorldState, index: np.ndarray,
+                  protected: list[np.ndarray], compiled) -> WorldState:
+    """``state`` with environments ``index`` starting their next episode: ``put`` of
+    ``_start_episodes``, or the same bytes written in place where the task can."""
+    if compiled is None or world.task.start_into is None:
+        ended = take(state, index)
+        fresh = _start_episodes(world, ended.seed, ended.env_index, ended.episode + 1)
+        return put(state, index, fresh, protected=protected)
+    # A fresh sub-batch and its put cost more than the episodes' own draws at large B:
+    # write them straight into arrays nobody else holds.
+    state = owned(state, _RESTARTED, protected)
+    episode = state.episode[index] + 1
+    keys = random.episode_keys(state.seed[index], state.env_index[index], episode)
+    world.task.start_into(world, state, index, keys, compiled)
+    _, role = kernels.agent_constants(world)
+    compiled.place_agents_into(index, state.row, state.col, role, world.pad, state.occupant,
+                               state.cells)
+    state.finished[index] = False
+    state.last_move[index] = -1
+    state.last_message[index] = -1
+    state.step_count[index] = 0
+    state.episode[index] = episode
+    state.key[index] = keys
+    return state
 
 
 def _start_episodes(world: World, seeds: np.ndarray, env_index: np.ndarray,
@@ -255,6 +286,4 @@ def restart(world: World, state: WorldState, index: np.ndarray) -> WorldState:
     """The state with the environments ``index`` starting their next episode now (a
     partial reset, e.g. a collector cutting episodes short)."""
     index = np.asarray(index, dtype=np.int64)
-    ended = take(state, index)
-    fresh = _start_episodes(world, ended.seed, ended.env_index, ended.episode + 1)
-    return put(state, index, fresh)
+    return _restart_rows(world, state, index, arrays_of(state), kernels.compiled())

@@ -1,9 +1,11 @@
 """The switch between the core's compiled kernels and its numpy reference, and the moves'
 call into them.
 
-The kernels cover the step's hot spots: the action check, the moves and the observation
-(``_numba_kernels.py``), the random draws of new episodes (``_numba_random.py``), and the
-referential game's outcome and rooms (``_numba_referential.py``). The numpy versions in
+The kernels cover the step's hot spots: the action check, the moves, the observation and
+the agents of restarted worlds (``_numba_kernels.py``), the random draws of new episodes
+(``_numba_random.py``), and the referential game's outcome and rooms
+(``_numba_referential.py``), which it also writes straight into a batch's own arrays when
+worlds restart (``Task.start_into``). The numpy versions in
 ``validate.py``, ``core.py``, ``observe.py``, ``random.py`` and ``referential_v0.py`` stay
 the reference,
 and the kernels reproduce them to the byte (``tests/envs/test_kernels.py`` compares every

@@ -50,6 +50,7 @@ from socius.envs.world import EpisodeStart, Outcome, Task, World, group_inbox_so
 NAME = "referential_v0"
 GROUP_SIZE = 2
 OUTCOMES = ("success", "wrong_object", "timeout")
+TASK_ARRAYS = ("target", "object_colour", "object_shape", "object_row", "object_col")
 """The numeric outcomes in ``info``: exactly one is 1 for each group, on the step its
 episode's outcome is decided."""
 
@@ -166,7 +167,10 @@ def build_world(config: ReferentialConfig) -> World:
     goal_visible[role == 0] = 1
     return World(
         name=NAME, config=config,
-        task=Task(reset=reset_episodes, resolve=resolve, achieved_size=2, info_keys=OUTCOMES),
+        task=Task(reset=reset_episodes, resolve=resolve, achieved_size=2, info_keys=OUTCOMES,
+                  # The kernel draws rooms of random distractors only (as reset_episodes).
+                  start_into=None if config.split == "test" or config.contrasted
+                  else start_into),
         height=side, width=side, agent_names=names, role_names=("speaker", "listener"),
         agent_role=role, embodied=role == 1, group=group, goal_size=2,
         goal_high=max(config.n_colours, config.n_shapes) - 1, goal_visible=goal_visible,
@@ -246,24 +250,37 @@ def _reset_compiled(world: World, keys: np.ndarray, compiled) -> EpisodeStart:
     config: ReferentialConfig = world.config
     count, objects = len(keys), config.num_objects
     groups, agents = config.num_agents // GROUP_SIZE, config.num_agents
-    side = world.height
-    interior = world.info.get("_interior")
-    if interior is None:
-        interior = world.info["_interior"] = ~open_room(side, side).ravel()
-    cells = np.repeat(world.info["base_cells"][None], count, axis=0)
+    cells = np.empty((count, *world.info["base_cells"].shape), dtype=np.uint8)
     row = np.empty((count, agents), dtype=np.int32)
     col = np.empty((count, agents), dtype=np.int32)
     goal = np.empty((count, agents, 2), dtype=np.int64)
     task = {"target": np.empty((count, groups), dtype=np.int64)}
-    for name in ("object_colour", "object_shape", "object_row", "object_col"):
+    for name in TASK_ARRAYS[1:]:
         task[name] = np.empty((count, objects), dtype=np.int64)
+    _start_kernel(world, keys, np.arange(count), cells, row, col, goal, task, compiled)
+    return EpisodeStart(cells=cells, row=row, col=col, goal=goal, task=task)
+
+
+def start_into(world: World, state, index: np.ndarray, keys: np.ndarray, compiled) -> None:
+    """``Task.start_into``: the kernel's new episodes written into rows ``index`` of
+    ``state`` (only set on worlds whose rooms the kernel draws)."""
+    _start_kernel(world, keys, index, state.cells, state.row, state.col, state.goal,
+                  state.task, compiled)
+
+
+def _start_kernel(world: World, keys, index, cells, row, col, goal, task, compiled) -> None:
+    """Run ``referential_start_into`` for episodes ``keys`` into rows ``index``."""
+    side = world.height
+    interior = world.info.get("_interior")
+    if interior is None:
+        interior = world.info["_interior"] = ~open_room(side, side).ravel()
     compiled.referential_start_into(
-        np.asarray(keys, dtype=np.uint64), world.info["pairs"],
+        np.asarray(keys, dtype=np.uint64), np.asarray(index, dtype=np.int64),
+        world.info["base_cells"], world.info["pairs"],
         *(random.purpose_key(p)[0] for p in (random.PURPOSE_OBJECTS, random.PURPOSE_GOALS,
                                               random.PURPOSE_AGENTS)),
         interior, world.info["listeners"], world.info["member_group"], world.pad, side,
-        cells, row, col, goal, *task.values())
-    return EpisodeStart(cells=cells, row=row, col=col, goal=goal, task=task)
+        cells, row, col, goal, *(task[name] for name in TASK_ARRAYS))
 
 
 def contrast_rooms(world: World, keys: np.ndarray, colour: np.ndarray, shape: np.ndarray,

@@ -129,6 +129,38 @@ def _root(array: np.ndarray) -> np.ndarray:
     return array
 
 
+def private_test(protected: list[np.ndarray] | None):
+    """A test of whether an array surely shares memory with none of ``protected``."""
+    if protected is None:
+        return lambda array: False
+    # Arrays share memory only through a common root; a root that does not own its memory
+    # (a foreign buffer) could alias anything, so then every array is compared in full.
+    if any(_root(p).base is not None for p in protected):
+        return lambda array: not any(np.may_share_memory(array, p) for p in protected)
+    roots = {id(_root(p)) for p in protected}
+
+    def private(array):
+        """Whether ``array``'s own root holds its memory and is none of ``protected``'s."""
+        root = _root(array)
+        return root.base is None and id(root) not in roots
+
+    return private
+
+
+def owned(state: WorldState, names: tuple[str, ...],
+          protected: list[np.ndarray] | None = None) -> WorldState:
+    """``state`` with the arrays ``names`` (and every task array) safe to write in place:
+    those that may share memory with ``protected`` (all of them without it) copied."""
+    private = private_test(protected)
+
+    def mine(array):
+        """``array`` itself if private, else a copy."""
+        return array if private(array) else array.copy()
+
+    changed = {name: mine(getattr(state, name)) for name in names}
+    return replace(state, **changed, task={name: mine(value) for name, value in state.task.items()})
+
+
 def put(state: WorldState, index: np.ndarray, rows: WorldState,
         protected: list[np.ndarray] | None = None) -> WorldState:
     """``state`` with environments ``index`` replaced by ``rows``.
@@ -137,34 +169,12 @@ def put(state: WorldState, index: np.ndarray, rows: WorldState,
     that may overlap none of ``protected`` (arrays a step has just created and
     handed to nobody else) are written in place, saving a copy.
     """
-
-    # Arrays share memory only through a common root; a root that does not own its memory
-    # (a foreign buffer) could alias anything, so then every array is compared in full.
-    roots = None
-    if protected is not None:
-        roots = {id(_root(p)) for p in protected}
-        if any(_root(p).base is not None for p in protected):
-            roots = None
-
-    def private(array):
-        """Whether ``array`` surely shares memory with none of ``protected``."""
-        if protected is None:
-            return False
-        if roots is None:
-            return not any(np.may_share_memory(array, p) for p in protected)
-        root = _root(array)
-        return root.base is None and id(root) not in roots
-
-    def write(array, new_rows):
-        """Write the new rows into ``array``, copying it first unless it is private."""
-        if not private(array):
-            array = array.copy()
-        array[index] = new_rows
-        return array
-
-    changed = {name: write(getattr(state, name), getattr(rows, name)) for name in _ARRAY_FIELDS}
-    task = {name: write(value, rows.task[name]) for name, value in state.task.items()}
-    return WorldState(**changed, task=task)
+    state = owned(state, _ARRAY_FIELDS, protected)
+    for name in _ARRAY_FIELDS:
+        getattr(state, name)[index] = getattr(rows, name)
+    for name, value in state.task.items():
+        value[index] = rows.task[name]
+    return state
 
 
 _ARRAY_FIELDS = tuple(f.name for f in dataclasses.fields(WorldState) if f.name != "task")

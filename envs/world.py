@@ -62,6 +62,11 @@ class Task:
     """Length Ga of ``achieved_goal`` and ``desired_goal``."""
     info_keys: tuple[str, ...] = ()
     """Names of the numeric outcomes ``resolve`` reports in ``Outcome.info``."""
+    start_into: Callable | None = None
+    """Optional, compiled path only: ``start_into(world, state, index[D], keys[D],
+    compiled)`` writes what ``reset`` would draw for ``keys`` (cells without agents, row,
+    col, goal, task arrays) straight into rows ``index`` of ``state``'s arrays, which the
+    core has made private; it saves building a fresh state and ``put``-ting it."""
 
 
 @dataclass(frozen=True, eq=False)

@@ -117,6 +117,56 @@ def test_compiled_referential_rooms_match_numpy(settings, compiled_rooms, backen
     assert bool(calls) == compiled_rooms
 
 
+def _spied(world, calls):
+    """``world`` whose task's ``start_into`` counts its calls in ``calls``."""
+    hook = world.task.start_into
+    task = dataclasses.replace(world.task, start_into=lambda *args: calls.append(1) or hook(*args))
+    return dataclasses.replace(world, task=task)
+
+
+@pytest.mark.parametrize("settings", [{}, {"num_agents": 8, "num_objects": 3}])
+def test_restart_in_place_matches_numpy(settings, backend):
+    """Worlds restarted in place by the referential kernel equal numpy's put of fresh
+    episodes, field for field, through the step's auto-reset and through core.restart."""
+    calls = []
+    world = _spied(_world("referential_v0", settings), calls)
+    _run_both(world, backend, batch=64, steps=30, seed=17)
+    assert calls, "the step never took the in-place restart"
+    calls.clear()
+    states = {}
+    for name in kernels.BACKENDS:
+        backend(name)
+        state, _ = core.reset(world, 4, 10)
+        states[name] = core.restart(world, state, np.array([7, 2, 9]))
+    _assert_same(states["numpy"], states["numba"], "core.restart")
+    assert calls == [1]
+
+
+def test_restart_in_place_keeps_every_step_pure(backend):
+    """The in-place restart writes into no array the caller's state, a step's result or its
+    final state shares, however many steps later."""
+    calls = []
+    world = _spied(_world("referential_v0", {"max_cycles": 3}), calls)
+    backend("numba")
+    rng = np.random.default_rng(19)
+    high = world.info["action_high"]
+    state, _ = core.reset(world, 0, 40)
+    kept = []  # every state and result so far, with copies of their arrays then
+    for _ in range(12):
+        actions = (rng.random((40, world.num_agents, len(high))) * high).astype(np.int64)
+        new_state, result = core.step(world, state, actions)
+        arrays = _flat({"state": state, "result": result})
+        kept.append((arrays, {key: None if array is None else array.copy()
+                              for key, array in arrays.items()}))
+        state = new_state
+    state = core.restart(world, state, np.arange(0, 40, 3))
+    assert len(calls) > 5
+    for arrays, copies in kept:
+        for key, array in copies.items():
+            if array is not None:
+                np.testing.assert_array_equal(arrays[key], array, err_msg=key)
+
+
 @pytest.mark.parametrize("name, settings", [
     ("maze_v0", {"view_radius": 3}),  # a window side of 7
     ("maze_v0", {"view_radius": 5, "num_agents": 20, "layout": "open", "size": 12}),  # 11
