@@ -50,9 +50,10 @@ from socius.envs.world import EpisodeStart, Outcome, Task, World, group_inbox_so
 NAME = "referential_v0"
 GROUP_SIZE = 2
 OUTCOMES = ("success", "wrong_object", "timeout")
-TASK_ARRAYS = ("target", "object_colour", "object_shape", "object_row", "object_col")
 """The numeric outcomes in ``info``: exactly one is 1 for each group, on the step its
 episode's outcome is decided."""
+TASK_ARRAYS = ("target", "object_colour", "object_shape", "object_row", "object_col")
+"""The task arrays of a state, in the order the reset kernel writes them."""
 
 
 @dataclass(frozen=True)
