@@ -5,11 +5,10 @@ The kernels cover the step's hot spots: the action check, the moves, the observa
 the agents of restarted worlds (``_numba_kernels.py``), the random draws of new episodes
 (``_numba_random.py``), and the referential game's outcome and rooms
 (``_numba_referential.py``), which it also writes straight into a batch's own arrays when
-worlds restart (``Task.start_into``). The numpy versions in
-``validate.py``, ``core.py``, ``observe.py``, ``random.py`` and ``referential_v0.py`` stay
-the reference,
-and the kernels reproduce them to the byte (``tests/envs/test_kernels.py`` compares every
-output over random runs of every task). Why compile: a step at B = 1 was about a hundred
+worlds restart (``Task.start_into``). The numpy versions in ``validate.py``, ``core.py``,
+``observe.py``, ``random.py`` and ``referential_v0.py`` stay the reference, and the kernels
+reproduce them to the byte (``tests/envs/test_kernels.py`` compares every output over
+random runs of every task). Why compile: a step at B = 1 was about a hundred
 numpy calls of about a microsecond each, whatever the array size; a kernel does the work
 of dozens of them in one call. At large B a kernel passes over each world's memory once
 instead of once per numpy operation.
