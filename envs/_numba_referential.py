@@ -66,11 +66,12 @@ def referential_start_into(keys, index, base, pairs, objects_key, goals_key, age
     count = keys.shape[0]
     groups, objects = target.shape[1], colour.shape[1]
     pair_counters = counters_of(objects_key, pairs.shape[0])
-    object_counters = counters_of(goals_key, objects)
+    # One goals stream serves both target draws: an element's counter depends on its index.
+    goal_counters = counters_of(goals_key, max(objects, groups))
+    object_counters = goal_counters[:objects]
     cell_counters = counters_of(agents_key, interior.shape[0])
     every_pair = np.ones(pairs.shape[0], dtype=np.bool_)
     every_object = np.ones(objects, dtype=np.bool_)
-    group_counters = counters_of(goals_key, groups)
     score = np.empty(max(pairs.shape[0], interior.shape[0], objects), dtype=np.float64)
     choice = np.empty(objects, dtype=np.int64)
     order = np.empty(objects, dtype=np.int64)
@@ -92,7 +93,7 @@ def referential_start_into(keys, index, base, pairs, objects_key, goals_key, age
                 target[b, g] = order[g]
         else:
             for g in range(groups):
-                target[b, g] = min(np.int64(unit_draw(key, group_counters[g]) * objects),
+                target[b, g] = min(np.int64(unit_draw(key, goal_counters[g]) * objects),
                                    objects - 1)
         smallest_of_row(key, cell_counters, interior, score, placed)
         for k in range(objects):

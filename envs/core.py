@@ -104,9 +104,10 @@ def step(world: World, state: WorldState, actions: np.ndarray,
     return new_state, result
 
 
+# What every episode starts with, whoever draws it (_start_episodes or a restart in place).
+_EPISODE_START = {"finished": False, "last_move": -1, "last_message": -1, "step_count": 0}
 # The fields a restart in place writes (seed and env_index stay).
-_RESTARTED = ("cells", "occupant", "row", "col", "goal", "finished", "last_move",
-              "last_message", "step_count", "episode", "key")
+_RESTARTED = ("cells", "occupant", "row", "col", "goal", *_EPISODE_START, "episode", "key")
 
 
 def _restart_rows(world: World, state: WorldState, index: np.ndarray,
@@ -126,10 +127,8 @@ def _restart_rows(world: World, state: WorldState, index: np.ndarray,
     _, role = kernels.agent_constants(world)
     compiled.place_agents_into(index, state.row, state.col, role, world.pad, state.occupant,
                                state.cells)
-    state.finished[index] = False
-    state.last_move[index] = -1
-    state.last_message[index] = -1
-    state.step_count[index] = 0
+    for name, value in _EPISODE_START.items():
+        getattr(state, name)[index] = value
     state.episode[index] = episode
     state.key[index] = keys
     return state
@@ -155,10 +154,11 @@ def _start_episodes(world: World, seeds: np.ndarray, env_index: np.ndarray,
         row=start.row.astype(np.int32),
         col=start.col.astype(np.int32),
         goal=start.goal.astype(np.int32),
-        finished=np.zeros((count, agents), dtype=bool),
-        last_move=np.full((count, agents), -1, dtype=np.int8),
-        last_message=np.full((count, agents, length), -1, dtype=np.int32),
-        step_count=np.zeros(count, dtype=np.int32),
+        finished=np.full((count, agents), _EPISODE_START["finished"], dtype=bool),
+        last_move=np.full((count, agents), _EPISODE_START["last_move"], dtype=np.int8),
+        last_message=np.full((count, agents, length), _EPISODE_START["last_message"],
+                             dtype=np.int32),
+        step_count=np.full(count, _EPISODE_START["step_count"], dtype=np.int32),
         episode=episode.astype(np.int64),
         env_index=env_index.astype(np.int64),
         seed=seeds.astype(np.int64),

@@ -79,9 +79,8 @@ def permutations(keys: np.ndarray, purpose: int, size: int) -> np.ndarray:
     """A uniformly random permutation of ``range(size)`` per environment: ``[B, size]``."""
     compiled = kernels.compiled()
     if compiled is not None:
-        every = np.ones((1, size), dtype=bool)
-        return _smallest_compiled(compiled, keys, purpose,
-                                  np.broadcast_to(every, (len(keys), size)), size)
+        return _smallest_compiled(compiled, keys, purpose, np.ones((1, size), dtype=bool),
+                                  size)
     return np.argsort(uniform(keys, purpose, (size,)), axis=1, kind="stable")
 
 

@@ -93,6 +93,12 @@ class ReferentialConfig(WorldConfig):
     """Values of fields a saved config lacks: the task its run was trained on."""
 
     @property
+    def random_rooms(self) -> bool:
+        """Whether rooms hold random distractors (no held-out test target, no contrast):
+        the rooms the compiled reset kernel draws."""
+        return self.split != "test" and not self.contrasted
+
+    @property
     def contrasted(self) -> bool:
         """Whether this config's rooms place the two contrasting distractors."""
         return self.contrast == "all" or (self.contrast == "test" and self.split == "test")
@@ -170,8 +176,7 @@ def build_world(config: ReferentialConfig) -> World:
         name=NAME, config=config,
         task=Task(reset=reset_episodes, resolve=resolve, achieved_size=2, info_keys=OUTCOMES,
                   # The kernel draws rooms of random distractors only (as reset_episodes).
-                  start_into=None if config.split == "test" or config.contrasted
-                  else start_into),
+                  start_into=start_into if config.random_rooms else None),
         height=side, width=side, agent_names=names, role_names=("speaker", "listener"),
         agent_role=role, embodied=role == 1, group=group, goal_size=2,
         goal_high=max(config.n_colours, config.n_shapes) - 1, goal_visible=goal_visible,
@@ -198,7 +203,7 @@ def reset_episodes(world: World, keys: np.ndarray) -> EpisodeStart:
     count, objects = len(keys), config.num_objects
     groups = config.num_agents // GROUP_SIZE
     compiled = kernels.compiled()
-    if compiled is not None and config.split != "test" and not config.contrasted:
+    if compiled is not None and config.random_rooms:
         return _reset_compiled(world, keys, compiled)
     pairs = world.info["pairs"]
     choice = random.permutations(keys, random.PURPOSE_OBJECTS, len(pairs))[:, :objects]
