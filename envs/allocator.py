@@ -5,7 +5,9 @@ glibc's malloc hands large blocks back to the operating system, by ``munmap`` or
 trimming the heap, and the next step's arrays fault their pages in again, one minor fault
 per 4 KiB. On this project's virtual machine a fault costs about 3 us: with resets inside
 the step, whose arrays change size with the number of worlds that ended, B = 4096 took
-about 200,000 faults in 3 s, a third of its time. ``keep_freed_memory`` raises glibc's
+about 200,000 faults in 3 s, a third of its time (before restarts were written in place;
+since then one batch faults in about half the runs, depending on the heap's history, and
+two batches of different sizes in every run). ``keep_freed_memory`` raises glibc's
 ``M_MMAP_THRESHOLD`` (blocks up to 32 MiB come from the heap) and ``M_TRIM_THRESHOLD``
 (up to 256 MiB of free heap is kept), so freed blocks are reused without faulting.
 
