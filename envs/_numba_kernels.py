@@ -10,6 +10,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from socius.envs._numba_present import (  # noqa: F401 (the namespace)
+    flat_rows_into,
+    joint_mask_into,
+)
 from socius.envs._numba_random import smallest_draws_into  # noqa: F401 (the namespace)
 from socius.envs._numba_referential import (  # noqa: F401 (the namespace)
     referential_outcome_into,

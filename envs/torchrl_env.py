@@ -32,14 +32,23 @@ from typing import Any
 import numpy as np
 import torch
 from tensordict import TensorDict, TensorDictBase
-from torchrl.data import Binary, Bounded, Categorical, Composite, OneHot, Unbounded
+from torchrl.data import Bounded, Categorical, Composite, OneHot, Unbounded
 from torchrl.envs import EnvBase
 
 from socius.envs import core, spaces
 from socius.envs.facade import fresh_seed, global_state
 from socius.envs.onehot import OneHotEncoder
 from socius.envs.settings import configure
-from socius.envs.torchrl_parts import as_slice, flat_columns, is_plain, leaves, present_flat
+from socius.envs.torchrl_parts import (
+    as_slice,
+    flat_columns,
+    group_observation_spec,
+    is_plain,
+    kept_from_root,
+    leaves,
+    present_flat,
+    present_step,
+)
 from socius.envs.world import World
 from socius.envs.wrappers import task_module
 
@@ -85,8 +94,9 @@ class TorchRLEnv(EnvBase):
         self._decoded = spaces.decode_actions(world, np.arange(spaces.action_space(world).n))
         """Every joint action's (move, tokens), looked up instead of divided out."""
         self._columns: list[tuple[str, int, int]] | None = None  # flat layout, on first use
-        self._covering: bool | None = None  # see _covers_next
+        self._covering = self._carry_keys = None  # see _covers_next
         self._info: dict[str, np.ndarray] = {}  # the last step's outcomes [B, N]
+        self._given_done: torch.Tensor | None = None  # the last step's done flags
         self._make_specs()
 
     def _make_specs(self) -> None:
@@ -103,22 +113,9 @@ class TorchRLEnv(EnvBase):
         observation, action, reward = {}, {}, {}
         for group, members in self._members.items():
             shape = torch.Size([*batch, len(members)])
-            fields = {"observation": Bounded(low.expand(*shape, -1), high.expand(*shape, -1),
-                                             shape=(*shape, low.numel()), dtype=torch.float32)}
-            if self.spatial_view:
-                cut = self.encoder.view_size
-                fields = {"view": Bounded(0.0, 1.0, shape=(*shape, *self.encoder.view_shape),
-                                          dtype=torch.float32),
-                          "observation": Bounded(low[cut:].expand(*shape, -1),
-                                                 high[cut:].expand(*shape, -1),
-                                                 shape=(*shape, low.numel() - cut),
-                                                 dtype=torch.float32)}
-            observation[group] = Composite(
-                **fields,
-                action_mask=Binary(n=actions, shape=(*shape, actions), dtype=torch.bool),
-                info=Composite({key: Unbounded(shape=shape, dtype=torch.float32)
-                                for key in self.info_keys}, shape=shape),
-                shape=shape)
+            observation[group] = group_observation_spec(
+                low, high, shape, actions, self.info_keys,
+                self.encoder if self.spatial_view else None)
             kind = (Categorical(actions, shape=shape, dtype=torch.int64)
                     if self.categorical_actions else OneHot(actions, shape=(*shape, actions)))
             action[group] = Composite(action=kind, shape=shape)
@@ -178,25 +175,38 @@ class TorchRLEnv(EnvBase):
         observation and done keys, which ``maybe_reset`` would overwrite every one of."""
         if tensordict.device != self.device:
             tensordict = tensordict.to(self.device)
-        tensordict = self.step(tensordict)
+        if (is_plain(tensordict) and tensordict.batch_size == self.batch_size
+                and not self.run_type_checks and "_step" not in tensordict.keys()
+                and "next" not in tensordict.keys()):
+            # EnvBase.step less its checks for partial steps and preset next entries
+            # (there are none) and its validation of the entry it sets.
+            tensordict._set_str("next", self._step(tensordict), validated=True,
+                                inplace=False, non_blocking=False)
+        else:
+            tensordict = self.step(tensordict)
         following = tensordict._get_str("next", None)
         if (not is_plain(tensordict) or not is_plain(following) or not self._covers_next()
-                or not self._restarts_match(following._get_str("done", None))):
+                or not self._restarts_match(following._get_str("done", None), fresh=True)):
             return tensordict, self.maybe_reset(self._step_mdp(tensordict))
-        # TorchRL's own step_mdp less its copies: _exclude keeps the root's actions (none is
-        # excluded: _covers_next checks) in new group TensorDicts, so grabbing them again
-        # would only copy those, and every key it takes from next the restart overwrites.
-        mdp = self._step_mdp
-        carried = mdp._exclude(mdp.exclude_from_root, tensordict, out=None)
-        if carried is None:
-            carried = tensordict.empty()
-        return tensordict, self._place_restarted(carried)
+        # TorchRL's own step_mdp less its copies: every key it takes from next the restart
+        # overwrites, so the carried root is what step_mdp keeps of the root (the actions:
+        # _covers_next checks that none is excluded) beside the restart's output.
+        kept = kept_from_root(tensordict, self._slices, *self._carry_keys, self.info_keys)
+        if kept is None or self.device.type != "cpu":
+            return tensordict, self.maybe_reset(self._step_mdp(tensordict))
+        shown, mask, state, info = self._restarted_entries()
+        return tensordict, self._output(shown, mask, state=state, flags=None, info=info,
+                                        kept=kept)
 
-    def _restarts_match(self, done: torch.Tensor | None) -> bool:
-        """Whether ``done`` marks some worlds, exactly those the last step restarted."""
-        if done is None or self._current is None or not bool(done.any()):
+    def _restarts_match(self, done: torch.Tensor | None, fresh: bool = False) -> bool:
+        """Whether ``done`` marks some worlds, exactly those the last step restarted (known
+        at once where ``fresh``: the step's own flags, as no user code has run since)."""
+        if done is None or self._current is None:
             return False
-        return np.array_equal(done.reshape(-1).cpu().numpy(), self._restarted)
+        if fresh and done is self._given_done:
+            return bool(self._restarted.any())
+        return bool(done.any()) and np.array_equal(done.reshape(-1).cpu().numpy(),
+                                                   self._restarted)
 
     def _covers_next(self) -> bool:
         """Whether a reset's output holds every key ``step_mdp`` takes from ``next``, and
@@ -207,44 +217,34 @@ class TorchRLEnv(EnvBase):
                 global_state(self.world, self._state) if self.return_state else None))
             given = {(key,) if isinstance(key, str) else key for key in fresh.keys(True, True)}
             excluded = set(leaves(self._step_mdp.exclude_from_root))
-            self._covering = (set(leaves(self._step_mdp.keys_from_next)) <= given
+            taken = set(leaves(self._step_mdp.keys_from_next))
+            self._covering = (taken <= given
                               and not excluded & set(leaves(self._step_mdp.keys_from_root)))
+            # What the fast carry leaves out of the root: see kept_from_root.
+            self._carry_keys = (excluded, {key[1] for key in taken
+                                           if len(key) > 1 and key[0] in self._slices})
         return self._covering
 
     def _place_restarted(self, tensordict: TensorDictBase) -> TensorDictBase:
         """``tensordict`` updated with the restarted worlds' observations and cleared flags
-        (what ``update`` with a reset's output gives, set key by key without validation)."""
+        (what ``update`` with a reset's output gives)."""
+        shown, mask, state, info = self._restarted_entries()
+        return tensordict.update(self._output(shown, mask, state=state, flags=None,
+                                              info=info))
+
+    def _restarted_entries(self) -> tuple:
+        """The observation, mask, state and info a reset of the worlds the last step
+        restarted gives (what the carried root holds), clearing the restart marks."""
         # The worlds still running keep the outcomes of the step (TorchRL's masked merge
         # keeps their next entries); restarted worlds have none yet.
-        info = {key: np.where(self._restarted[:, None], np.float32(0), value)
-                for key, value in self._info.items()}
+        restarted, info = np.flatnonzero(self._restarted), {}
+        for key, value in self._info.items():
+            info[key] = value.copy()
+            info[key][restarted] = 0
         self._restarted[:] = False
         shown, mask = self._current
         state = global_state(self.world, self._state) if self.return_state else None
-        groups = [tensordict._get_str(group, None) for group in self._slices]
-        if self.device.type != "cpu" or tensordict.is_locked or not all(
-                is_plain(group) and not group.is_locked
-                and type(group._get_str("info", None)) in (TensorDict, type(None))
-                for group in groups):
-            return tensordict.update(self._output(shown, mask, state=state, flags=None,
-                                                  info=info))
-        entries = self._entries(shown, mask, state=state, flags=None, info=info)
-        for group, target in zip(self._slices, groups):
-            for name, item in entries.pop(group).items():
-                held = target._get_str(name, None) if name == "info" else None
-                if held is not None:
-                    for key, entry in item.items():
-                        held._set_str(key, entry, validated=True, inplace=False,
-                                      non_blocking=False)
-                    continue
-                if name == "info":
-                    item = TensorDict._new_unsafe(item, batch_size=target.batch_size,
-                                                  device=self.device)
-                target._set_str(name, item, validated=True, inplace=False,
-                                non_blocking=False)
-        for key, value in entries.items():
-            tensordict._set_str(key, value, validated=True, inplace=False, non_blocking=False)
-        return tensordict
+        return shown, mask, state, info
 
     def _step_proc_data(self, next_tensordict_out: TensorDictBase) -> TensorDictBase:
         """``EnvBase._step_proc_data`` without its reshapes and done completion: ``_step``
@@ -273,26 +273,23 @@ class TorchRLEnv(EnvBase):
                 except ValueError as error:
                     raise ValueError(f"({group!r}, 'action'): {error}") from None
             joint[:, members] = action
-        actions = self._decoded[joint]  # [B, N, 1 + L]
+        actions = self._decoded.take(joint, axis=0)  # [B, N, 1 + L]; take: no fancy index
         self._state, result = core.step(self.world, self._state, actions, auto_reset=True)
-        self._current = self._present(result.observation)
         self._restarted[:] = False
         self._restarted[result.final_index] = True
-        shown, mask = self._current
+        # next holds the observation each world ended on
+        self._current, (shown, mask) = self._present_step(result)
         state = self._state
-        if result.final_index.size:  # next holds the observation each world ended on
-            shown, mask = shown.copy(), mask.copy()
-            final_shown, final_mask = self._present(result.final_observation)
-            shown[result.final_index] = final_shown
-            mask[result.final_index] = final_mask
         info = self._info = {"goal_achieved": result.goal_achieved, **result.info}
         if self.return_state:
             state = global_state(self.world, state)
             if result.final_index.size:
                 state[result.final_index] = global_state(self.world, result.final_state)
-        return self._output(shown, mask, state=state,
-                            flags=(result.terminated, result.truncated),
-                            reward=result.reward, info=info)
+        output = self._output(shown, mask, state=state,
+                              flags=(result.terminated, result.truncated),
+                              reward=result.reward, info=info)
+        self._given_done = output._get_str("done", None)
+        return output
 
     def _present(self, observation: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """The observation ``[B, N, F]`` as the env shows it, and the action mask."""
@@ -303,11 +300,28 @@ class TorchRLEnv(EnvBase):
             self._columns = flat_columns(self.world, observation)
         return present_flat(observation, self._columns, len(self._decoded))
 
+    def _present_step(self, result) -> tuple[tuple[np.ndarray, np.ndarray],
+                                            tuple[np.ndarray, np.ndarray]]:
+        """``_present`` of the observation after a step's restarts, and of what ``next``
+        shows: the same, but the observation each ended world ended on."""
+        if self._columns is None:
+            self._columns = flat_columns(self.world, result.observation)
+        return present_step(self._present, result.observation, result.final_observation,
+                            result.final_index, None if self.encoder else self._columns,
+                            len(self._decoded))
+
     def _output(self, shown: np.ndarray, mask: np.ndarray, state: np.ndarray | None, flags,
                 reward: np.ndarray | None = None,
-                info: dict[str, np.ndarray] | None = None) -> TensorDictBase:
-        """The TensorDict of one reset or step (see ``_entries``)."""
+                info: dict[str, np.ndarray] | None = None,
+                kept: dict | None = None) -> TensorDictBase:
+        """The TensorDict of one reset or step (see ``_entries``), beside the entries
+        ``kept`` (a tree of tensors that the output's entries override)."""
         entries = self._entries(shown, mask, state, flags, reward=reward, info=info)
+        for key, value in (kept or {}).items():
+            if key in self._slices:
+                entries[key] = {**value, **entries[key]}
+            else:
+                entries.setdefault(key, value)
         on_cpu = self.device.type == "cpu"
         device = self.device if on_cpu else None  # numpy arrays are on the CPU
         for group, members in self._members.items():

@@ -6,8 +6,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 from tensordict import TensorDict
+from torchrl.data import Binary, Bounded, Composite, Unbounded
 
-from socius.envs import spaces
+from socius.envs import kernels, spaces
 from socius.envs.world import World
 
 
@@ -36,9 +37,93 @@ def present_flat(observation: dict[str, np.ndarray], columns: list[tuple[str, in
     return shown, mask
 
 
+FLAT_KEYS = ("view", "others", "inbox", "goal", "goal_mask", "position")
+"""The keys the adapter shows, in order (its layout keeps the mask in ``info``)."""
+
+
+def present_step(present, observation: dict[str, np.ndarray], final_observation: dict | None,
+                 final_index: np.ndarray, columns: list[tuple[str, int, int]] | None,
+                 mask_size: int) -> tuple[tuple[np.ndarray, np.ndarray],
+                                          tuple[np.ndarray, np.ndarray]]:
+    """``present`` (an observation to its shown array and mask) of a step's two
+    observations: after the restarts, and the same where worlds ``final_index`` show
+    ``final_observation``, the observation they ended on (what ``next`` holds). With the
+    flat layout's ``columns`` and the kernels, both come from one pass."""
+    compiled = kernels.compiled()
+    if (compiled is None or not final_index.size or columns is None
+            or tuple(key for key, _, _ in columns) != FLAT_KEYS):
+        current = present(observation)
+        if not final_index.size:
+            return current, current
+        shown, mask = current[0].copy(), current[1].copy()
+        shown[final_index], mask[final_index] = present(final_observation)
+        return current, (shown, mask)
+    # One pass writes both: a copy of the first and a scatter of the ended rows would pass
+    # over every row again.
+    moves = observation["action_mask"]
+    batch, agents = moves.shape[:2]
+    width = columns[-1][2]
+    shown, following = (np.empty((batch, agents, width), np.float32) for _ in range(2))
+    compiled.flat_rows_into(*(observation[key].reshape(-1) for key in FLAT_KEYS),
+                            *(final_observation[key].reshape(-1) for key in FLAT_KEYS),
+                            final_index, shown, following)
+    mask, following_mask = (np.empty((batch, agents, mask_size), np.int8) for _ in range(2))
+    per_move = (batch, agents, moves.shape[-1], -1)
+    compiled.joint_mask_into(moves, final_observation["action_mask"], final_index,
+                             mask.reshape(per_move), following_mask.reshape(per_move))
+    return (shown, mask), (following, following_mask)
+
+
+def group_observation_spec(low: torch.Tensor, high: torch.Tensor, shape: torch.Size,
+                           actions: int, info_keys: tuple[str, ...], spatial=None) -> Composite:
+    """A group's observation spec ``shape = [B, n]``: the flat observation within ``low``
+    and ``high`` (or the view as an image and the rest, with the ``spatial`` encoder), the
+    joint actions' mask and the info outcomes."""
+    fields = {"observation": Bounded(low.expand(*shape, -1), high.expand(*shape, -1),
+                                     shape=(*shape, low.numel()), dtype=torch.float32)}
+    if spatial is not None:
+        cut = spatial.view_size
+        fields = {"view": Bounded(0.0, 1.0, shape=(*shape, *spatial.view_shape),
+                                  dtype=torch.float32),
+                  "observation": Bounded(low[cut:].expand(*shape, -1),
+                                         high[cut:].expand(*shape, -1),
+                                         shape=(*shape, low.numel() - cut), dtype=torch.float32)}
+    return Composite(
+        **fields,
+        action_mask=Binary(n=actions, shape=(*shape, actions), dtype=torch.bool),
+        info=Composite({key: Unbounded(shape=shape, dtype=torch.float32) for key in info_keys},
+                       shape=shape),
+        shape=shape)
+
+
 def is_plain(value) -> bool:
     """Whether ``value`` is a plain ``TensorDict`` (not a lazy stack, a view or missing)."""
     return type(value) is TensorDict
+
+
+def kept_from_root(root: TensorDict, groups, excluded: set[tuple], replaced: set[str],
+                   info_keys: tuple[str, ...]) -> dict | None:
+    """What ``step_mdp`` carries over from ``root`` (what it does not exclude; nested
+    TensorDicts as shallow copies, as it makes them) less the groups' entries it takes from
+    ``next`` (``replaced``), as a tree; None where a group is no plain TensorDict or holds
+    info keys of its own, which TorchRL's generic path keeps."""
+    kept = {}
+    for key, value in root.items():
+        if (key,) in excluded:
+            continue
+        if key not in groups:
+            kept[key] = value if isinstance(value, torch.Tensor) else value.copy()
+            continue
+        if not is_plain(value):
+            return None
+        group = kept[key] = {}
+        for name, item in value.items():
+            if name == "info":
+                if not is_plain(item) or set(item.keys()) != set(info_keys):
+                    return None
+            elif name not in replaced and (key, name) not in excluded:
+                group[name] = item if isinstance(item, torch.Tensor) else item.copy()
+    return kept
 
 
 def leaves(tree: dict, prefix: tuple = ()) -> list[tuple]:

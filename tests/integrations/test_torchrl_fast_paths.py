@@ -10,12 +10,14 @@ pytest.importorskip(
     "torchrl", reason="the socius[torchrl] extra is not installed (pip install 'socius[torchrl]')")
 
 import torch  # noqa: E402
+from tensordict import TensorDict  # noqa: E402
 from test_torchrl_native import CASES as SETTINGS  # noqa: E402
 from test_torchrl_native import uniform_actions  # noqa: E402
 from torchrl.envs import EnvBase  # noqa: E402
 
-from socius.envs import core, spaces  # noqa: E402
+from socius.envs import core, kernels, spaces  # noqa: E402
 from socius.envs.torchrl_env import make_torchrl  # noqa: E402
+from socius.envs.torchrl_parts import flat_columns, present_step  # noqa: E402
 
 
 def policy_with_extras(env, generator: torch.Generator):
@@ -113,3 +115,56 @@ def test_the_adapters_presentation_is_spaces_present(name):
     assert shown.dtype == expected.dtype and mask.dtype == expected_mask.dtype
     np.testing.assert_array_equal(shown, expected)
     np.testing.assert_array_equal(mask, expected_mask)
+
+
+@pytest.mark.parametrize("name", list(SETTINGS))
+def test_one_pass_presentation_equals_the_copy_and_scatter(name):
+    """``present_step``'s kernel writes what presenting, copying and scattering the ended
+    worlds' rows gives (the numpy path), for both the carried and the ``next`` arrays."""
+    if kernels.compiled() is None:
+        pytest.skip("numba is not installed: present_step has only its numpy path")
+    env = make_torchrl(name, 16, seed=3, **SETTINGS[name])
+    env.reset()
+    generator = np.random.default_rng(0)
+    ended = 0
+    for _ in range(12):
+        joint = generator.integers(0, len(env._decoded), (16, env.world.num_agents))
+        env._state, result = core.step(env.world, env._state, env._decoded[joint])
+        columns = flat_columns(env.world, result.observation)
+        arguments = (env._present, result.observation, result.final_observation,
+                     result.final_index, columns, len(env._decoded))
+        compiled = present_step(*arguments)
+        previous = kernels.use("numpy")
+        try:
+            reference = present_step(*arguments)
+        finally:
+            kernels.use(previous)
+        for got, expected in zip([*compiled[0], *compiled[1]], [*reference[0], *reference[1]]):
+            assert got.dtype == expected.dtype
+            np.testing.assert_array_equal(got, expected)
+        ended += result.final_index.size
+    assert ended >= 4  # the ended worlds' rows were exercised
+
+
+def test_a_root_holding_other_tensordicts_carries_them_as_torchrl_does():
+    """A nested TensorDict outside the groups (a collector adds one) and one inside a
+    group are carried over as TorchRL's ``step_mdp`` carries them: the same results, in
+    copies of their own."""
+    envs = [make_torchrl("referential_v0", 6, seed=2, num_agents=2, max_cycles=3)
+            for _ in range(2)]
+    envs[1] = unshortened(envs[1])
+    policies = [policy_with_extras(env, torch.Generator().manual_seed(4)) for env in envs]
+    carried = [env.reset() for env in envs]
+    for step in range(8):
+        for data in carried:
+            data["collector"] = TensorDict({"step": torch.full((6,), step)}, batch_size=[6])
+            data["listener", "memory"] = TensorDict({"h": torch.ones(6, 1, 3)}, [6, 1])
+        outputs = [env.step_and_maybe_reset(policy(data))
+                   for env, policy, data in zip(envs, policies, carried)]
+        assert_same(outputs[0][0], outputs[1][0])
+        assert_same(outputs[0][1], outputs[1][1])
+        (stepped, fast_carried), _ = outputs
+        assert torch.equal(fast_carried["collector", "step"], torch.full((6,), step))
+        assert fast_carried["collector"] is not stepped["collector"]
+        assert fast_carried["listener", "memory"] is not stepped["listener", "memory"]
+        carried = [data for _, data in outputs]
