@@ -17,6 +17,13 @@ def flat_rows_into(view, others, inbox, goal, goal_mask, position, final_view, f
     ``final_index [D]`` show the ``final_`` keys (flat ``[D * N * K]``) instead: the
     observation they ended on."""
     batch, agents, columns = current.shape
+    # numba checks no bounds: keys that do not fill the rows exactly would write astray.
+    _check_widths(view, others, inbox, goal, goal_mask, position, batch * agents, columns)
+    _check_widths(final_view, final_others, final_inbox, final_goal, final_goal_mask,
+                  final_position, final_index.size * agents, columns)
+    if following.shape != current.shape or (final_index.size and (
+            final_index.min() < 0 or final_index.max() >= batch)):
+        raise ValueError("following must have current's shape, and final_index index it")
     flat_current, flat_following = current.reshape(-1), following.reshape(-1)
     # Row by row, every key at once: the short keys' few columns of a row share its cache
     # lines, where one pass a key would fetch every row's lines again for each. Writing
@@ -30,6 +37,20 @@ def flat_rows_into(view, others, inbox, goal, goal_mask, position, final_view, f
             ended[d * agents + i] = final_index[d] * agents + i
     _rows_into(final_view, final_others, final_inbox, final_goal, final_goal_mask,
                final_position, ended, columns, flat_following, flat_following)
+
+
+@njit(inline="always")
+def _check_widths(view, others, inbox, goal, goal_mask, position, rows, columns):
+    """Raise unless each key holds whole rows of ``rows`` and together they fill
+    ``columns``."""
+    total = 0
+    for size in (view.size, others.size, inbox.size, goal.size, goal_mask.size,
+                 position.size):
+        if rows and size % rows:
+            raise ValueError("every observation key must hold the same number of rows")
+        total += size // rows if rows else 0
+    if rows and total != columns:
+        raise ValueError("the observation keys' columns must fill the flat observation")
 
 
 @njit(inline="always")

@@ -96,7 +96,6 @@ class TorchRLEnv(EnvBase):
         self._columns: list[tuple[str, int, int]] | None = None  # flat layout, on first use
         self._covering = self._carry_keys = None  # see _covers_next
         self._info: dict[str, np.ndarray] = {}  # the last step's outcomes [B, N]
-        self._given_done: torch.Tensor | None = None  # the last step's done flags
         self._make_specs()
 
     def _make_specs(self) -> None:
@@ -176,37 +175,33 @@ class TorchRLEnv(EnvBase):
         if tensordict.device != self.device:
             tensordict = tensordict.to(self.device)
         if (is_plain(tensordict) and tensordict.batch_size == self.batch_size
-                and not self.run_type_checks and "_step" not in tensordict.keys()
+                and not tensordict._has_names() and "_step" not in tensordict.keys()
                 and "next" not in tensordict.keys()):
-            # EnvBase.step less its checks for partial steps and preset next entries
-            # (there are none) and its validation of the entry it sets.
-            tensordict._set_str("next", self._step(tensordict), validated=True,
-                                inplace=False, non_blocking=False)
+            # EnvBase.step less what applies to none of these (partial steps, preset next
+            # entries, dim names to pass on) and its validation of the entry it sets.
+            tensordict._set_str("next", self._step_proc_data(self._step(tensordict)),
+                                validated=True, inplace=False, non_blocking=False)
         else:
             tensordict = self.step(tensordict)
         following = tensordict._get_str("next", None)
         if (not is_plain(tensordict) or not is_plain(following) or not self._covers_next()
-                or not self._restarts_match(following._get_str("done", None), fresh=True)):
+                or not self._restarts_match(following._get_str("done", None))):
             return tensordict, self.maybe_reset(self._step_mdp(tensordict))
         # TorchRL's own step_mdp less its copies: every key it takes from next the restart
         # overwrites, so the carried root is what step_mdp keeps of the root (the actions:
         # _covers_next checks that none is excluded) beside the restart's output.
         kept = kept_from_root(tensordict, self._slices, *self._carry_keys, self.info_keys)
-        if kept is None or self.device.type != "cpu":
+        if kept is None or self.device.type != "cpu" or tensordict._has_names():
             return tensordict, self.maybe_reset(self._step_mdp(tensordict))
         shown, mask, state, info = self._restarted_entries()
         return tensordict, self._output(shown, mask, state=state, flags=None, info=info,
                                         kept=kept)
 
-    def _restarts_match(self, done: torch.Tensor | None, fresh: bool = False) -> bool:
-        """Whether ``done`` marks some worlds, exactly those the last step restarted (known
-        at once where ``fresh``: the step's own flags, as no user code has run since)."""
-        if done is None or self._current is None:
+    def _restarts_match(self, done: torch.Tensor | None) -> bool:
+        """Whether ``done`` marks some worlds, exactly those the last step restarted."""
+        if done is None or self._current is None or not self._restarted.any():
             return False
-        if fresh and done is self._given_done:
-            return bool(self._restarted.any())
-        return bool(done.any()) and np.array_equal(done.reshape(-1).cpu().numpy(),
-                                                   self._restarted)
+        return np.array_equal(done.reshape(-1).cpu().numpy(), self._restarted)
 
     def _covers_next(self) -> bool:
         """Whether a reset's output holds every key ``step_mdp`` takes from ``next``, and
@@ -285,11 +280,9 @@ class TorchRLEnv(EnvBase):
             state = global_state(self.world, state)
             if result.final_index.size:
                 state[result.final_index] = global_state(self.world, result.final_state)
-        output = self._output(shown, mask, state=state,
-                              flags=(result.terminated, result.truncated),
-                              reward=result.reward, info=info)
-        self._given_done = output._get_str("done", None)
-        return output
+        return self._output(shown, mask, state=state,
+                            flags=(result.terminated, result.truncated),
+                            reward=result.reward, info=info)
 
     def _present(self, observation: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """The observation ``[B, N, F]`` as the env shows it, and the action mask."""

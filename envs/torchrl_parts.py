@@ -1,5 +1,6 @@
-"""Pieces of the TorchRL adapter: its presentation of observations by torch casts, and
-small helpers over TensorDicts and indices."""
+"""Pieces of the TorchRL adapter: its presentation of observations (by torch casts, or
+both of a step's observations in one kernel pass), its groups' specs, the root entries it
+carries over, and small helpers over TensorDicts and indices."""
 
 from __future__ import annotations
 
@@ -105,8 +106,10 @@ def kept_from_root(root: TensorDict, groups, excluded: set[tuple], replaced: set
                    info_keys: tuple[str, ...]) -> dict | None:
     """What ``step_mdp`` carries over from ``root`` (what it does not exclude; nested
     TensorDicts as shallow copies, as it makes them) less the groups' entries it takes from
-    ``next`` (``replaced``), as a tree; None where a group is no plain TensorDict or holds
-    info keys of its own, which TorchRL's generic path keeps."""
+    ``next`` (``replaced``), as a tree; None where a group is no plain TensorDict or its
+    ``info`` is not a plain TensorDict of exactly ``info_keys`` (TorchRL's generic path
+    then merges them). Root keys it takes from ``next`` (a ``state``) are kept here: the
+    caller's output overrides them."""
     kept = {}
     for key, value in root.items():
         if (key,) in excluded:
