@@ -5,7 +5,8 @@ The kernels cover the step's hot spots: the action check, the moves, the observa
 the agents of restarted worlds (``_numba_kernels.py``), the random draws of new episodes
 (``_numba_random.py``), and the referential game's outcome and rooms
 (``_numba_referential.py``), which it also writes straight into a batch's own arrays when
-worlds restart (``Task.start_into``). The numpy versions in ``validate.py``, ``core.py``,
+worlds restart (``Task.start_into``). The TorchRL adapter presents a step's observations
+through one more (``_numba_present.py``). The numpy versions in ``validate.py``, ``core.py``,
 ``observe.py``, ``random.py`` and ``referential_v0.py`` stay the reference, and the kernels
 reproduce them to the byte (``tests/envs/test_kernels.py`` compares every output over
 random runs of every task). Why compile: a step at B = 1 was about a hundred
