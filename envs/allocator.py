@@ -39,14 +39,19 @@ def keep_freed_memory() -> bool:
         raise ValueError(f"the environment variable SOCIUS_MALLOC must be one of {CHOICES}; "
                          f"got {choice!r}")
     tuned = False
-    if choice == "keep":
-        try:
-            mallopt = ctypes.CDLL(None).mallopt
-        except (OSError, AttributeError):  # no C library in the process, or not glibc's
-            mallopt = None
-        if mallopt is not None:
-            mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
-            tuned = bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(
-                mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD))
+    mallopt = glibc_mallopt() if choice == "keep" else None
+    if mallopt is not None:
+        tuned = bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(
+            mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD))
     _done["tuned"] = tuned
     return tuned
+
+
+def glibc_mallopt():
+    """glibc's ``mallopt`` from this process's C library, or None where there is none."""
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):  # no C library in the process, or not glibc's
+        return None
+    mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
+    return mallopt

@@ -174,9 +174,11 @@ class TorchRLEnv(EnvBase):
         observation and done keys, which ``maybe_reset`` would overwrite every one of."""
         if tensordict.device != self.device:
             tensordict = tensordict.to(self.device)
-        if (is_plain(tensordict) and tensordict.batch_size == self.batch_size
-                and not tensordict._has_names() and "_step" not in tensordict.keys()
-                and "next" not in tensordict.keys()):
+        # The shortcuts build plain CPU TensorDicts without dim names.
+        simple = (is_plain(tensordict) and self.device.type == "cpu"
+                  and not tensordict._has_names())
+        if (simple and tensordict.batch_size == self.batch_size
+                and "_step" not in tensordict.keys() and "next" not in tensordict.keys()):
             # EnvBase.step less what applies to none of these (partial steps, preset next
             # entries, dim names to pass on) and its validation of the entry it sets.
             tensordict._set_str("next", self._step_proc_data(self._step(tensordict)),
@@ -184,14 +186,13 @@ class TorchRLEnv(EnvBase):
         else:
             tensordict = self.step(tensordict)
         following = tensordict._get_str("next", None)
-        if (not is_plain(tensordict) or not is_plain(following) or not self._covers_next()
-                or not self._restarts_match(following._get_str("done", None))):
-            return tensordict, self.maybe_reset(self._step_mdp(tensordict))
         # TorchRL's own step_mdp less its copies: every key it takes from next the restart
         # overwrites, so the carried root is what step_mdp keeps of the root (the actions:
         # _covers_next checks that none is excluded) beside the restart's output.
-        kept = kept_from_root(tensordict, self._slices, *self._carry_keys, self.info_keys)
-        if kept is None or self.device.type != "cpu" or tensordict._has_names():
+        kept = (kept_from_root(tensordict, self._slices, *self._carry_keys, self.info_keys)
+                if simple and is_plain(following) and self._covers_next()
+                and self._restarts_match(following._get_str("done", None)) else None)
+        if kept is None:
             return tensordict, self.maybe_reset(self._step_mdp(tensordict))
         shown, mask, state, info = self._restarted_entries()
         return tensordict, self._output(shown, mask, state=state, flags=None, info=info,
@@ -289,19 +290,21 @@ class TorchRLEnv(EnvBase):
         if self.encoder is not None:
             return self.encoder(observation), spaces.extend_mask(self.world,
                                                                  observation["action_mask"])
+        return present_flat(observation, self._flat_columns(observation), len(self._decoded))
+
+    def _flat_columns(self, observation: dict[str, np.ndarray]) -> list[tuple[str, int, int]]:
+        """The flat layout's columns, made on first use."""
         if self._columns is None:
             self._columns = flat_columns(self.world, observation)
-        return present_flat(observation, self._columns, len(self._decoded))
+        return self._columns
 
     def _present_step(self, result) -> tuple[tuple[np.ndarray, np.ndarray],
                                             tuple[np.ndarray, np.ndarray]]:
         """``_present`` of the observation after a step's restarts, and of what ``next``
         shows: the same, but the observation each ended world ended on."""
-        if self._columns is None:
-            self._columns = flat_columns(self.world, result.observation)
+        columns = None if self.encoder else self._flat_columns(result.observation)
         return present_step(self._present, result.observation, result.final_observation,
-                            result.final_index, None if self.encoder else self._columns,
-                            len(self._decoded))
+                            result.final_index, columns, len(self._decoded))
 
     def _output(self, shown: np.ndarray, mask: np.ndarray, state: np.ndarray | None, flags,
                 reward: np.ndarray | None = None,

@@ -38,8 +38,9 @@ def present_flat(observation: dict[str, np.ndarray], columns: list[tuple[str, in
     return shown, mask
 
 
-FLAT_KEYS = ("view", "others", "inbox", "goal", "goal_mask", "position")
-"""The keys the adapter shows, in order (its layout keeps the mask in ``info``)."""
+FLAT_KEYS = tuple(key for key in spaces.OBSERVATION_KEYS if key != "action_mask")
+"""The keys the adapter shows, in order (its layout keeps the mask in ``info``): the six
+``flat_rows_into`` takes."""
 
 
 def present_step(present, observation: dict[str, np.ndarray], final_observation: dict | None,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ctypes
 import os
 import subprocess
 import sys
@@ -43,15 +42,7 @@ def _page_faults(setting: str) -> int:
     return int(done.stdout.split()[-1])
 
 
-def _has_mallopt() -> bool:
-    """Whether this process's C library is one with glibc's ``mallopt``."""
-    try:
-        return hasattr(ctypes.CDLL(None), "mallopt") and sys.platform.startswith("linux")
-    except OSError:
-        return False
-
-
-@pytest.mark.skipif(not _has_mallopt(), reason="glibc's mallopt is needed")
+@pytest.mark.skipif(allocator.glibc_mallopt() is None, reason="glibc's mallopt is needed")
 def test_kept_memory_spares_the_page_faults_of_freed_blocks():
     """With the allocator left alone, freed megabyte blocks go back to the system and fault
     in again; with freed memory kept, almost none do."""
